@@ -6,7 +6,6 @@ import shutil
 
 import pytest
 
-from tests.support.tiny_models import make_tiny_siglip
 from vsearch_app.core.models import download_model, list_cached_models, resolve_model_dir
 from vsearch_app.errors import CheckpointError, DownloadError, ModelNotFoundError
 

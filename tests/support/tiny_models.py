@@ -20,18 +20,21 @@ SPECIALS = ["<pad>", "<eos>", "<bos>", "<unk>"]
 def build_word_tokenizer(folder: Path, *, max_length: int, add_bos: bool = False, add_eos: bool = True,
                          words: list[str] | tuple[str, ...] = WORDS) -> int:
     """A Gemma-like word-level tokenizer.json (<pad>=0, <eos>=1, <bos>=2, <unk>=3). Returns the vocab size."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
 
     vocab = {tok: i for i, tok in enumerate([*SPECIALS, *dict.fromkeys(words)])}
     tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
     tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
     tokenizer.add_special_tokens(SPECIALS)
+    # Special tokens come from the post-processor, as in Gemma's tokenizer.json.
+    template = " ".join([*(["<bos>"] if add_bos else []), "$A", *(["<eos>"] if add_eos else [])])
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single=template, special_tokens=[("<bos>", vocab["<bos>"]), ("<eos>", vocab["<eos>"])]
+    )
     folder.mkdir(parents=True, exist_ok=True)
     tokenizer.save(str(folder / "tokenizer.json"))
     (folder / "tokenizer_config.json").write_text(json.dumps({
         "tokenizer_class": "PreTrainedTokenizerFast",
-        "add_bos_token": add_bos,
-        "add_eos_token": add_eos,
         "model_max_length": max_length,
         "pad_token": "<pad>", "eos_token": "<eos>", "bos_token": "<bos>", "unk_token": "<unk>",
         "padding_side": "right",
