@@ -1,0 +1,326 @@
+"""Gemma (version 1) decoder: RMSNorm, rotary positions, multi-/grouped-query attention, GeGLU MLP, tied output head.
+
+Attribute names equal the checkpoint keys below ``language_model.`` (``model.layers.0.self_attn.q_proj.weight`` ...).
+The maths follows Gemma as published: RMSNorm in float32 scaling by (1 + weight); the token embedding multiplied by
+sqrt(hidden_size) rounded to the weights' dtype; rotary tables computed in float32 and applied in the activations'
+dtype; attention scaled by head_dim ** -0.5 where head_dim comes from the config (Gemma's is not hidden / heads).
+
+The decoder runs in explicit phases: a prefill over many positions and single-token decode steps, both writing keys
+and values into a ``StaticKVCache``; without a cache it recomputes the whole sequence (used to check the cache).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vsearch_app.errors import CheckpointError
+from vsearch_app.modeling.config import SUPPORTED_GELU, build_config
+from vsearch_app.modeling.kv_cache import StaticKVCache
+
+log = logging.getLogger(__name__)
+
+# Fields of a Gemma text config that do not change inference maths here (PaliGemma bookkeeping, training options).
+_GEMMA_IGNORED = {"num_image_tokens", "use_bidirectional_attention", "rope_scaling", "layer_types"}
+
+
+@dataclasses.dataclass(frozen=True)
+class GemmaConfig:
+    """Gemma text config; defaults are those of `transformers`' GemmaConfig, which published configs rely on."""
+
+    vocab_size: int = 256000
+    hidden_size: int = 3072
+    intermediate_size: int = 24576
+    num_hidden_layers: int = 28
+    num_attention_heads: int = 16
+    num_key_value_heads: int = 16
+    head_dim: int = 256
+    hidden_act: str = "gelu_pytorch_tanh"
+    hidden_activation: str | None = None
+    max_position_embeddings: int = 8192
+    rms_norm_eps: float = 1e-6
+    rope_theta: float = 10000.0
+    attention_bias: bool = False
+    tie_word_embeddings: bool = True
+
+    def __post_init__(self) -> None:
+        if self.num_attention_heads % self.num_key_value_heads:
+            raise ValueError("num_attention_heads must be a multiple of num_key_value_heads")
+        if self.head_dim % 2:
+            raise ValueError("head_dim must be even for rotary embeddings")
+
+    @property
+    def activation(self) -> str:
+        """Gemma always meant the tanh GELU; old configs say 'gelu' (transformers maps it the same way)."""
+        name = self.hidden_activation or self.hidden_act
+        return "gelu_pytorch_tanh" if name == "gelu" else name
+
+    @classmethod
+    def from_hf_dict(cls, data: Mapping[str, Any], where: str = "text_config") -> GemmaConfig:
+        data = dict(data)
+        model_type = data.get("model_type", "gemma")
+        if model_type != "gemma":
+            raise CheckpointError(
+                f"{where}: the language model is {model_type!r}; VSearch runs Gemma-1 PaliGemma checkpoints "
+                "(e.g. google/paligemma-3b-mix-224), not PaliGemma 2"
+            )
+        rope = data.pop("rope_parameters", None)
+        if isinstance(rope, Mapping):
+            if rope.get("rope_type", "default") != "default":
+                raise CheckpointError(f"{where}: rope type {rope.get('rope_type')!r} is not supported")
+            if "rope_theta" in rope:
+                data.setdefault("rope_theta", rope["rope_theta"])
+        if data.get("rope_scaling"):
+            raise CheckpointError(f"{where}: rope_scaling is not supported")
+        config = build_config(cls, data, where=where, extra_ignored=_GEMMA_IGNORED)
+        if config.activation not in SUPPORTED_GELU:
+            raise CheckpointError(f"{where}: activation {config.activation!r} is not supported")
+        return config
+
+
+# --- primitives -----------------------------------------------------------------------------------------------------
+
+
+class GemmaRMSNorm(nn.Module):
+    """x / rms(x) * (1 + weight), computed in float32 and only then cast back (as Gemma was trained)."""
+
+    def __init__(self, dim: int, eps: float) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.zeros(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x32 = x.float()
+        x32 = x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + self.eps)
+        return (x32 * (1.0 + self.weight.float())).type_as(x)
+
+
+def rope_inverse_frequencies(head_dim: int, theta: float) -> torch.Tensor:
+    return 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim))
+
+
+def rope_cos_sin(
+    positions: torch.Tensor, inv_freq: torch.Tensor, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos/sin tables [T, head_dim] for integer ``positions``, computed in float32, returned in ``dtype``."""
+    freqs = positions.to(torch.float32)[:, None] * inv_freq[None, :]
+    angles = torch.cat((freqs, freqs), dim=-1)
+    return angles.cos().to(dtype), angles.sin().to(dtype)
+
+
+def rotate_half(x: torch.Tensor) -> torch.Tensor:
+    half = x.shape[-1] // 2
+    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """x [B, H, T, D]; cos/sin [T, D]."""
+    return x * cos + rotate_half(x) * sin
+
+
+class PackedLinear(nn.Module):
+    """A bias-free linear whose weight oneDNN has reordered once for fast bf16 CPU matrix-vector products (the decode
+    step is bound by reading weights). Results are bitwise equal to ``F.linear`` on the same weight."""
+
+    def __init__(self, weight: torch.Tensor) -> None:
+        super().__init__()
+        self.out_features = weight.shape[0]
+        self.packed = torch.ops.mkldnn._reorder_linear_weight(weight.detach(), 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.ops.mkldnn._linear_pointwise(x, self.packed, None, "none", [], "")
+
+
+def can_pack(dtype: torch.dtype, device: torch.device) -> bool:
+    """oneDNN prepacking helps bf16 on CPUs with native bf16; elsewhere plain F.linear is used."""
+    if device.type != "cpu" or dtype != torch.bfloat16 or not torch.backends.mkldnn.is_available():
+        return False
+    try:
+        probe = torch.ones(8, 8, dtype=dtype)
+        out = PackedLinear(probe)(torch.ones(1, 8, dtype=dtype))
+        return bool(torch.equal(out, F.linear(torch.ones(1, 8, dtype=dtype), probe)))
+    except (RuntimeError, AttributeError):
+        return False
+
+
+# --- layers ---------------------------------------------------------------------------------------------------------
+
+
+class GemmaAttention(nn.Module):
+    def __init__(self, config: GemmaConfig) -> None:
+        super().__init__()
+        self.num_heads = config.num_attention_heads
+        self.num_kv_heads = config.num_key_value_heads
+        self.head_dim = config.head_dim
+        self.scale = config.head_dim**-0.5
+        bias = config.attention_bias
+        self.q_proj = nn.Linear(config.hidden_size, self.num_heads * self.head_dim, bias=bias)
+        self.k_proj = nn.Linear(config.hidden_size, self.num_kv_heads * self.head_dim, bias=bias)
+        self.v_proj = nn.Linear(config.hidden_size, self.num_kv_heads * self.head_dim, bias=bias)
+        self.o_proj = nn.Linear(self.num_heads * self.head_dim, config.hidden_size, bias=bias)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        *,
+        mask: torch.Tensor | None,
+        cache: StaticKVCache | None,
+        layer: int,
+        start: int,
+    ) -> torch.Tensor:
+        batch, length, _ = x.shape
+        # [B, T, H*D] -> [B, H, T, D]
+        q = self.q_proj(x).view(batch, length, self.num_heads, self.head_dim).transpose(1, 2)
+        k = self.k_proj(x).view(batch, length, self.num_kv_heads, self.head_dim).transpose(1, 2)
+        v = self.v_proj(x).view(batch, length, self.num_kv_heads, self.head_dim).transpose(1, 2)
+        q = apply_rope(q, cos, sin)
+        k = apply_rope(k, cos, sin)
+        if cache is not None:
+            k, v = cache.write(layer, start, k, v)
+        groups = self.num_heads // self.num_kv_heads
+        if length == 1 and mask is None:
+            # One query per head: fold the query heads that share a key/value head into the query axis, so MQA/GQA
+            # reads each cached key once instead of repeating it per head. [B, H, 1, D] -> [B, Hkv, G, D]
+            out = F.scaled_dot_product_attention(
+                q.reshape(batch, self.num_kv_heads, groups, self.head_dim), k, v, scale=self.scale
+            )
+        else:
+            if groups > 1:
+                # [B, Hkv, S, D] -> [B, H, S, D]
+                k = k[:, :, None].expand(-1, -1, groups, -1, -1).reshape(batch, self.num_heads, -1, self.head_dim)
+                v = v[:, :, None].expand(-1, -1, groups, -1, -1).reshape(batch, self.num_heads, -1, self.head_dim)
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=self.scale)
+        # [B, H, T, D] -> [B, T, H*D] (the decode layout [B, Hkv, G, D] has the same element order for T == 1)
+        out = out.reshape(batch, self.num_heads, length, self.head_dim).transpose(1, 2).reshape(batch, length, -1)
+        return self.o_proj(out)
+
+
+class GemmaMLP(nn.Module):
+    """GeGLU: down(gelu_tanh(gate(x)) * up(x))."""
+
+    def __init__(self, config: GemmaConfig) -> None:
+        super().__init__()
+        self.gate_proj = nn.Linear(config.hidden_size, config.intermediate_size, bias=False)
+        self.up_proj = nn.Linear(config.hidden_size, config.intermediate_size, bias=False)
+        self.down_proj = nn.Linear(config.intermediate_size, config.hidden_size, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Every activation name Gemma configs use means the tanh approximation.
+        return self.down_proj(F.gelu(self.gate_proj(x), approximate="tanh") * self.up_proj(x))
+
+
+class GemmaDecoderLayer(nn.Module):
+    def __init__(self, config: GemmaConfig) -> None:
+        super().__init__()
+        self.input_layernorm = GemmaRMSNorm(config.hidden_size, config.rms_norm_eps)
+        self.self_attn = GemmaAttention(config)
+        self.post_attention_layernorm = GemmaRMSNorm(config.hidden_size, config.rms_norm_eps)
+        self.mlp = GemmaMLP(config)
+
+    def forward(self, x, cos, sin, *, mask, cache, layer, start) -> torch.Tensor:
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin, mask=mask, cache=cache, layer=layer, start=start)
+        return x + self.mlp(self.post_attention_layernorm(x))
+
+
+class GemmaModel(nn.Module):
+    def __init__(self, config: GemmaConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
+        self.layers = nn.ModuleList(GemmaDecoderLayer(config) for _ in range(config.num_hidden_layers))
+        self.norm = GemmaRMSNorm(config.hidden_size, config.rms_norm_eps)
+
+
+class GemmaForCausalLM(nn.Module):
+    """``model`` holds the checkpoint's decoder; the output head is the embedding matrix unless the config unties
+    it (then ``lm_head.weight`` is a checkpoint key)."""
+
+    def __init__(self, config: GemmaConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.model = GemmaModel(config)
+        if not config.tie_word_embeddings:
+            self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        self._head: nn.Module | None = None  # a packed copy of the output head, see optimize_for_inference
+        self.register_buffer(
+            "inv_freq", rope_inverse_frequencies(config.head_dim, config.rope_theta), persistent=False
+        )
+
+    def _init_buffers(self, device: torch.device) -> None:
+        """Recompute the non-checkpoint buffers (RoPE frequencies) after building on the meta device."""
+        self.inv_freq = rope_inverse_frequencies(self.config.head_dim, self.config.rope_theta).to(device)
+
+    def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Token embeddings times sqrt(hidden); the factor is rounded to the weights' dtype first, as Gemma does."""
+        weight = self.model.embed_tokens.weight
+        scale = torch.tensor(math.sqrt(self.config.hidden_size), dtype=weight.dtype, device=weight.device)
+        return self.model.embed_tokens(input_ids) * scale
+
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        if self._head is not None:
+            return self._head(hidden)
+        weight = self.lm_head.weight if not self.config.tie_word_embeddings else self.model.embed_tokens.weight
+        return F.linear(hidden, weight)
+
+    def new_cache(self, batch_size: int, max_length: int) -> StaticKVCache:
+        weight = self.model.embed_tokens.weight
+        return StaticKVCache(
+            num_layers=self.config.num_hidden_layers, batch_size=batch_size,
+            num_kv_heads=self.config.num_key_value_heads, max_length=max_length, head_dim=self.config.head_dim,
+            dtype=weight.dtype, device=weight.device,
+        )
+
+    def forward(
+        self,
+        inputs_embeds: torch.Tensor,
+        positions: torch.Tensor,
+        *,
+        mask: torch.Tensor | None = None,
+        cache: StaticKVCache | None = None,
+        last_only: bool = False,
+    ) -> torch.Tensor:
+        """Logits [B, T, V] (or [B, V] for the last position only, which is all that generation needs).
+
+        ``positions`` [T] are the RoPE positions of the inputs; ``mask`` is a boolean [T, S] (True = may attend) or
+        None for full attention over everything so far; with ``cache``, the inputs continue at ``cache.length``.
+        """
+        hidden = inputs_embeds
+        cos, sin = rope_cos_sin(positions, self.inv_freq, hidden.dtype)
+        start = cache.length if cache is not None else 0
+        for index, layer in enumerate(self.model.layers):
+            hidden = layer(hidden, cos, sin, mask=mask, cache=cache, layer=index, start=start)
+        if cache is not None:
+            cache.advance(hidden.shape[1])
+        if last_only:
+            hidden = hidden[:, -1]
+        return self.logits(self.model.norm(hidden))
+
+    @torch.no_grad()
+    def optimize_for_inference(self) -> bool:
+        """Replace the decoder's linear layers by oneDNN-prepacked ones where that is faster (bf16 on CPU). The
+        model can then only run inference. Returns whether anything was packed."""
+        weight = self.model.embed_tokens.weight
+        if not can_pack(weight.dtype, weight.device):
+            return False
+        for layer in self.model.layers:
+            for parent, names in ((layer.self_attn, ("q_proj", "k_proj", "v_proj", "o_proj")),
+                                  (layer.mlp, ("gate_proj", "up_proj", "down_proj"))):
+                for name in names:
+                    linear = getattr(parent, name)
+                    if isinstance(linear, nn.Linear) and linear.bias is None:
+                        setattr(parent, name, PackedLinear(linear.weight))
+        # The tied head also needs the plain matrix for embedding look-ups, so the packed head is a second copy.
+        head = self.lm_head.weight if not self.config.tie_word_embeddings else weight
+        self._head = PackedLinear(head)
+        if not self.config.tie_word_embeddings:
+            del self.lm_head
+        return True
