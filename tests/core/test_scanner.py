@@ -1,0 +1,234 @@
+"""Scanner: which files a walk finds, and how a walk compares with the catalog."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+from vsearch_app.core.scanner import (
+    KnownFile,
+    diff_root,
+    fingerprint,
+    is_photo_name,
+    walk_root,
+)
+
+
+def _write(path, data=b"x" * 10):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def _known(path, data_path=None, state="indexed"):
+    st = os.stat(data_path or path)
+    return KnownFile(str(path), st.st_size, st.st_mtime_ns, fingerprint(data_path or path), state)
+
+
+@pytest.mark.parametrize("name", ["a.jpg", "B.JPEG", "c.png", "d.webp", "e.gif", "f.bmp", "g.tif", "h.TIFF",
+                                  "i.heic", "j.heif", "k.avif"])
+def test_photo_extensions(name):
+    assert is_photo_name(name)
+
+
+@pytest.mark.parametrize("name", ["a.txt", "b.mp4", "jpg", "c.jpg.part"])
+def test_non_photo_names(name):
+    assert not is_photo_name(name)
+
+
+def test_walk_finds_photos_and_skips_hidden_data_dir_and_other_files(tmp_path):
+    root = tmp_path / "root"
+    keep = [_write(root / "a.jpg"), _write(root / "sub" / "b.PNG"), _write(root / "sub" / "deeper" / "c.heic")]
+    _write(root / ".hidden.jpg")
+    _write(root / ".cache" / "d.jpg")
+    _write(root / "notes.txt")
+    _write(root / "vsearch-data" / "thumb.jpg")
+    result = walk_root(root, exclude=[root / "vsearch-data"])
+    assert result.online
+    assert sorted(result.files) == sorted(str(p) for p in keep)
+    assert result.files[str(keep[0])].size == 10
+    assert result.errors == []
+
+
+def test_symlink_loop_does_not_trap_the_walk(tmp_path):
+    root = tmp_path / "root"
+    _write(root / "a" / "x.jpg")
+    os.symlink(root, root / "a" / "loop")
+    os.symlink(root / "a", root / "again")
+    result = walk_root(root)
+    # The folder is entered once, through whichever path came first.
+    assert len(result.files) == 1
+    assert result.errors == []
+
+
+def test_dangling_symlink_is_ignored(tmp_path):
+    root = tmp_path / "root"
+    _write(root / "x.jpg")
+    os.symlink(tmp_path / "nowhere.jpg", root / "dangling.jpg")
+    result = walk_root(root)
+    assert list(result.files) == [str(root / "x.jpg")]
+    assert result.errors == []
+
+
+def _lock(monkeypatch, folder):
+    """Make ``folder`` unreadable. chmod does not stop root (CI containers), so the denial is simulated at scandir,
+    which is where a real one surfaces."""
+    real_scandir = os.scandir
+
+    def scandir(path="."):
+        if os.fspath(path) == str(folder):
+            raise PermissionError(13, "Permission denied", str(folder))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+
+
+def test_unreadable_folder_is_reported_not_skipped_silently(tmp_path, monkeypatch):
+    root = tmp_path / "root"
+    _write(root / "ok.jpg")
+    locked = root / "locked"
+    _write(locked / "secret.jpg")
+    _lock(monkeypatch, locked)
+    result = walk_root(root)
+    assert result.online
+    assert list(result.files) == [str(root / "ok.jpg")]
+    assert [path for path, _ in result.errors] == [str(locked)]
+    assert "ermission" in result.errors[0][1]
+
+
+def test_unreadable_root_is_offline(tmp_path, monkeypatch):
+    root = tmp_path / "root"
+    _write(root / "x.jpg")
+    _lock(monkeypatch, root)
+    assert not walk_root(root).online
+
+
+def test_missing_root_is_offline(tmp_path):
+    result = walk_root(tmp_path / "unplugged")
+    assert not result.online
+    assert result.files == {}
+    assert result.errors
+
+
+def test_non_utf8_file_name_round_trips(tmp_path):
+    if sys.platform == "darwin":
+        pytest.skip("APFS refuses names that are not UTF-8")
+    root = tmp_path / "root"
+    root.mkdir()
+    raw = os.fsencode(str(root)) + b"/caf\xe9.jpg"
+    with open(raw, "wb") as handle:
+        handle.write(b"data")
+    result = walk_root(root)
+    (path,) = result.files
+    assert os.fsencode(path) == raw
+
+
+def test_fingerprint_depends_on_content_not_name(tmp_path):
+    a = _write(tmp_path / "a.jpg", b"1" * 200_000)
+    b = _write(tmp_path / "b.jpg", b"1" * 200_000)
+    c = _write(tmp_path / "c.jpg", b"1" * 199_999 + b"2")
+    d = _write(tmp_path / "d.jpg", b"small")
+    assert fingerprint(a) == fingerprint(b)
+    assert fingerprint(a) != fingerprint(c)
+    assert fingerprint(d) != fingerprint(a)
+
+
+def test_diff_new_changed_gone_unchanged(tmp_path):
+    root = tmp_path / "root"
+    same = _write(root / "same.jpg", b"same")
+    edited = _write(root / "edited.jpg", b"old")
+    gone = _write(root / "gone.jpg", b"gone-content")
+    known = [_known(same), _known(edited), _known(gone)]
+    gone.unlink()
+    edited.write_bytes(b"new content, longer")
+    new = _write(root / "new.jpg", b"brand new")
+    diff = diff_root(walk_root(root), known)
+    assert [f.path for f in diff.new] == [str(new)]
+    assert [f.path for f in diff.changed] == [str(edited)]
+    assert [k.path for k in diff.gone] == [str(gone)]
+    assert diff.moved == [] and diff.offline == [] and diff.returned == []
+
+
+def test_diff_matches_a_move_across_folders_by_fingerprint(tmp_path):
+    root = tmp_path / "root"
+    original = _write(root / "a" / "photo.jpg", b"p" * 1000)
+    other = _write(root / "a" / "other.jpg", b"q" * 1000)  # same size, different content
+    known = [_known(original), _known(other)]
+    moved_to = root / "b" / "renamed.jpg"
+    moved_to.parent.mkdir()
+    os.rename(original, moved_to)
+    diff = diff_root(walk_root(root), known)
+    assert [(old.path, new.path) for old, new, _ in diff.moved] == [(str(original), str(moved_to))]
+    assert diff.new == [] and diff.gone == []
+
+
+def test_same_size_different_content_is_not_a_move(tmp_path):
+    root = tmp_path / "root"
+    original = _write(root / "photo.jpg", b"p" * 1000)
+    known = [_known(original)]
+    original.unlink()
+    newcomer = _write(root / "newcomer.jpg", b"z" * 1000)
+    diff = diff_root(walk_root(root), known)
+    assert diff.moved == []
+    assert [f.path for f in diff.new] == [str(newcomer)]
+    assert [k.path for k in diff.gone] == [str(original)]
+
+
+def test_missing_root_turns_files_offline_never_gone(tmp_path):
+    root = tmp_path / "root"
+    files = [_write(root / f"{i}.jpg", bytes([i]) * 20) for i in range(3)]
+    known = [_known(f) for f in files]
+    os.rename(root, tmp_path / "away")
+    diff = diff_root(walk_root(root), known)
+    assert sorted(k.path for k in diff.offline) == sorted(str(f) for f in files)
+    assert diff.gone == [] and diff.new == []
+
+
+def test_offline_files_return_unchanged(tmp_path):
+    root = tmp_path / "root"
+    files = [_write(root / f"{i}.jpg", bytes([i]) * 20) for i in range(2)]
+    known = [_known(f, state="offline") for f in files]
+    diff = diff_root(walk_root(root), known)
+    assert sorted(k.path for k in diff.returned) == sorted(str(f) for f in files)
+    assert diff.changed == [] and diff.new == [] and diff.offline == []
+
+
+def test_empty_root_with_known_files_is_treated_as_unmounted(tmp_path):
+    root = tmp_path / "mountpoint"
+    photo = _write(root / "x.jpg")
+    known = [_known(photo)]
+    photo.unlink()
+    diff = diff_root(walk_root(root), known)
+    assert [k.path for k in diff.offline] == [str(photo)]
+    assert diff.gone == []
+
+
+def test_files_under_an_unreadable_folder_go_offline_not_gone(tmp_path, monkeypatch):
+    root = tmp_path / "root"
+    ok = _write(root / "ok.jpg", b"ok")
+    hidden_away = _write(root / "locked" / "x.jpg", b"x")
+    known = [_known(ok), _known(hidden_away)]
+    _lock(monkeypatch, root / "locked")
+    diff = diff_root(walk_root(root), known)
+    assert [k.path for k in diff.offline] == [str(hidden_away)]
+    assert diff.gone == []
+
+
+def test_unchanged_failed_file_is_not_retried_but_changed_one_is(tmp_path):
+    root = tmp_path / "root"
+    broken = _write(root / "broken.jpg", b"not an image")
+    fixed = _write(root / "fixed.jpg", b"not an image")
+    known = [_known(broken, state="failed"), _known(fixed, state="failed")]
+    fixed.write_bytes(b"now a different, longer file")
+    diff = diff_root(walk_root(root), known)
+    assert [f.path for f in diff.changed] == [str(fixed)]
+    assert diff.new == [] and diff.pending == []
+
+
+def test_pending_rows_are_reported_for_embedding(tmp_path):
+    root = tmp_path / "root"
+    waiting = _write(root / "w.jpg")
+    diff = diff_root(walk_root(root), [_known(waiting, state="pending")])
+    assert [k.path for k in diff.pending] == [str(waiting)]

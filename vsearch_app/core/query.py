@@ -1,0 +1,159 @@
+"""Search queries: text, example images and their weighted combinations.
+
+Syntax (what the README documents)::
+
+    query  := [sign] term (sign term)*
+    sign   := "+" | "-"            an operator only at the start or after white space, so "t-shirt" stays one word
+    term   := [weight ":"] (quoted | bare)
+    weight := a positive number such as 2 or 0.5
+    quoted := '"' any text without '"' '"'   (or single quotes)
+    bare   := text up to the next operator or the end
+
+A term whose text names an existing file with a photo extension (or any existing file when the text contains a
+path separator) is an image query ("query by example"); other terms are text. A bare term that looks like a photo
+path (photo extension) but names no file is an error rather than a silent text search for "./beach.jpg".
+
+The query vector is the weighted sum of the L2-normalised term embeddings (negative terms subtract), normalised
+again; ``combine`` does that arithmetic and refuses a query whose terms cancel out.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vsearch_app.core.scanner import is_photo_name
+from vsearch_app.errors import InvalidArgumentError
+
+_WEIGHT = re.compile(r"(\d+(?:\.\d*)?|\.\d+):")
+_QUOTES = "\"'"
+
+
+@dataclass(frozen=True)
+class QueryTerm:
+    kind: str  # "text" or "image"
+    value: str  # the text, or the image path as written (user-expanded)
+    weight: float  # signed: negative terms pull results away
+
+    @property
+    def is_image(self) -> bool:
+        return self.kind == "image"
+
+
+def parse_query(query: str | Sequence[str], *, cwd: str | os.PathLike[str] | None = None) -> list[QueryTerm]:
+    """Parse a query string (or command-line words, joined with spaces) into signed, weighted terms.
+
+    Relative image paths are resolved against ``cwd`` (default: the process's working directory)."""
+    text = query if isinstance(query, str) else " ".join(query)
+    base = Path(cwd) if cwd is not None else Path.cwd()
+    terms: list[QueryTerm] = []
+    pos, n = 0, len(text)
+    expect_term = True
+    sign = 1.0
+    while True:
+        pos = _skip_space(text, pos)
+        if pos >= n:
+            break
+        ch = text[pos]
+        # Here we stand between terms (or at the start), so "+" and "-" can only be operators.
+        if ch in "+-":
+            if expect_term and terms:
+                raise InvalidArgumentError(f"query {text!r}: two operators in a row at position {pos + 1}; "
+                                           "put a term between them")
+            sign = 1.0 if ch == "+" else -1.0
+            pos += 1
+            expect_term = True
+            pos = _skip_space(text, pos)
+            if pos >= n:
+                raise InvalidArgumentError(f"query {text!r}: '{ch}' at the end needs a term after it")
+            continue
+        if not expect_term:
+            raise InvalidArgumentError(f"query {text!r}: expected '+' or '-' between terms at position {pos + 1} "
+                                       "(quote text that contains several words next to a quoted term)")
+        term, pos = _read_term(text, pos, sign, base)
+        terms.append(term)
+        expect_term = False
+        sign = 1.0
+    if not terms:
+        raise InvalidArgumentError("empty query: give some text, an image path, or a combination such as "
+                                   "'\"golden retriever\" + ./beach.jpg - people'")
+    if all(t.weight < 0 for t in terms):
+        raise InvalidArgumentError(f"query {text!r} has only negative terms; add at least one positive term")
+    return terms
+
+
+def _skip_space(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos].isspace():
+        pos += 1
+    return pos
+
+
+def _read_term(text: str, pos: int, sign: float, base: Path) -> tuple[QueryTerm, int]:
+    weight = 1.0
+    match = _WEIGHT.match(text, pos)
+    if match is not None:
+        weight = float(match.group(1))
+        if weight <= 0:
+            raise InvalidArgumentError(f"query {text!r}: weight {match.group(1)} must be greater than 0 "
+                                       "(use '-' to subtract a term)")
+        pos = match.end()
+    if pos < len(text) and text[pos] in _QUOTES:
+        quote = text[pos]
+        end = text.find(quote, pos + 1)
+        if end < 0:
+            raise InvalidArgumentError(f"query {text!r}: the quote at position {pos + 1} is never closed")
+        value = text[pos + 1:end]
+        pos = end + 1
+        if not value.strip():
+            raise InvalidArgumentError(f"query {text!r}: empty quoted term")
+        return _classify(value, weight * sign, base, quoted=True), pos
+    end = _bare_end(text, pos)
+    value = text[pos:end].strip()
+    if not value:
+        raise InvalidArgumentError(f"query {text!r}: a weight at position {pos} needs a term after it")
+    return _classify(value, weight * sign, base, quoted=False), end
+
+
+def _bare_end(text: str, pos: int) -> int:
+    """Bare text runs until an operator that follows white space, or a quote (an error the caller reports)."""
+    i = pos
+    while i < len(text):
+        ch = text[i]
+        if ch in "+-" and i > pos and text[i - 1].isspace():
+            return i
+        if ch in _QUOTES and i > pos and text[i - 1].isspace():
+            return i
+        i += 1
+    return i
+
+
+def _classify(value: str, weight: float, base: Path, *, quoted: bool) -> QueryTerm:
+    candidate = Path(os.path.expanduser(value))
+    if not candidate.is_absolute():
+        candidate = base / candidate
+    looks_like_path = is_photo_name(value) or os.sep in value or (os.altsep is not None and os.altsep in value)
+    if looks_like_path and candidate.is_file():
+        return QueryTerm("image", str(candidate), weight)
+    if not quoted and is_photo_name(value):
+        raise InvalidArgumentError(f"no image file {value!r} (looked in {candidate.parent}); check the path, or "
+                                   "put the words in quotes to search for them as text")
+    return QueryTerm("text", value, weight)
+
+
+def combine(vectors: np.ndarray, weights: Sequence[float]) -> np.ndarray:
+    """Weighted sum of the (re-normalised) term vectors, normalised; raises when the terms cancel out."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    if vectors.ndim != 2 or len(vectors) != len(weights) or len(vectors) == 0:
+        raise ValueError("need one vector per weight")
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    unit = vectors / np.maximum(norms, 1e-12)
+    total = (np.asarray(weights, dtype=np.float32)[:, None] * unit).sum(axis=0)
+    norm = float(np.linalg.norm(total))
+    if norm < 1e-6:
+        raise InvalidArgumentError("the query's terms cancel each other out; change a weight or a term")
+    return (total / norm).astype(np.float32)

@@ -1,0 +1,272 @@
+"""Finding the photos under the watched roots and comparing them with what the catalog knows.
+
+``walk_root`` lists the photo files of one root: hidden files and folders and the data directory are skipped,
+directory symlinks are followed but every directory is entered at most once (tracked by ``(st_dev, st_ino)``), so
+a symlink loop cannot trap the walk; a folder that cannot be read is reported in ``WalkResult.errors``, never
+skipped silently. ``diff_root`` compares one walk with the catalog's rows for that root:
+
+- new / changed (size or mtime differ) / gone,
+- moved: a gone file and a new file with the same size and content fingerprint are one file renamed (its vector is
+  kept, nothing is re-embedded),
+- offline: files under a root or folder we cannot read right now. They are never treated as gone; that is what
+  keeps an unplugged drive from wiping its part of the catalog.
+
+Paths are ``str`` as the OS gives them (``os.fsdecode``; undecodable bytes survive as surrogate escapes, and
+``os.fsencode`` restores the exact bytes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import stat
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
+
+PHOTO_EXTENSIONS = frozenset(
+    ".jpg .jpeg .jpe .png .webp .gif .bmp .tif .tiff .heic .heif .avif".split()
+)
+_FINGERPRINT_CHUNK = 64 * 1024
+
+
+def is_photo_name(name: str) -> bool:
+    return os.path.splitext(name)[1].lower() in PHOTO_EXTENSIONS
+
+
+def is_hidden_name(name: str) -> bool:
+    return name.startswith(".")
+
+
+def _is_hidden_entry(entry: os.DirEntry) -> bool:
+    if is_hidden_name(entry.name):
+        return True
+    # Windows marks hidden files with an attribute instead of a leading dot.
+    attributes = getattr(entry.stat(follow_symlinks=False), "st_file_attributes", 0)
+    return bool(attributes & getattr(stat, "FILE_ATTRIBUTE_HIDDEN", 0))
+
+
+def fingerprint(path: str | os.PathLike[str], size: int | None = None) -> str:
+    """A cheap content fingerprint: BLAKE2b of the size, the first and the last 64 KiB.
+
+    It recognises a renamed or moved file without reading all of it; it is not meant to tell apart two files that
+    differ only in their middle (such a pair would also need the same size to be confused)."""
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as handle:
+        if size is None:
+            size = os.fstat(handle.fileno()).st_size
+        digest.update(size.to_bytes(8, "little"))
+        digest.update(handle.read(_FINGERPRINT_CHUNK))
+        if size > 2 * _FINGERPRINT_CHUNK:
+            handle.seek(-_FINGERPRINT_CHUNK, os.SEEK_END)
+            digest.update(handle.read(_FINGERPRINT_CHUNK))
+        elif size > _FINGERPRINT_CHUNK:
+            digest.update(handle.read())
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class FileStat:
+    path: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass
+class WalkResult:
+    root: str
+    online: bool
+    files: dict[str, FileStat] = field(default_factory=dict)
+    errors: list[tuple[str, str]] = field(default_factory=list)  # (folder or file, reason) we could not read
+
+    @property
+    def unreadable_dirs(self) -> list[str]:
+        return [path for path, _ in self.errors]
+
+
+def _within(path: str, folder: str) -> bool:
+    folder = folder.rstrip(os.sep) or os.sep
+    return path == folder or path.startswith(folder if folder.endswith(os.sep) else folder + os.sep)
+
+
+def stat_file(path: str) -> FileStat | None:
+    """Size and mtime of a regular file (following symlinks), or None when it is not one (any more)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    return FileStat(path, st.st_size, st.st_mtime_ns)
+
+
+def walk_root(root: str | os.PathLike[str], *, exclude: Iterable[str | os.PathLike[str]] = ()) -> WalkResult:
+    """All photo files under ``root``. A root that is missing or unreadable comes back ``online=False``."""
+    root = os.path.abspath(os.fsdecode(root))
+    excluded = [os.path.abspath(os.fsdecode(p)) for p in exclude]
+    result = WalkResult(root=root, online=True)
+    try:
+        root_stat = os.stat(root)
+        if not stat.S_ISDIR(root_stat.st_mode):
+            raise NotADirectoryError(f"{root} is not a folder")
+        with os.scandir(root):
+            pass
+    except OSError as exc:
+        log.warning("root %s is offline: %s", root, exc)
+        result.online = False
+        result.errors.append((root, _reason(exc)))
+        return result
+    visited: set[tuple[int, int]] = set()
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            st = os.stat(folder)
+        except OSError as exc:
+            result.errors.append((folder, _reason(exc)))
+            continue
+        key = (st.st_dev, st.st_ino)
+        if key in visited:
+            log.debug("skipping %s: already walked (symlink loop or second link)", folder)
+            continue
+        visited.add(key)
+        try:
+            with os.scandir(folder) as entries:
+                subfolders = []
+                for entry in entries:
+                    try:
+                        if _is_hidden_entry(entry):
+                            continue
+                        if entry.is_dir(follow_symlinks=True):
+                            if any(_within(os.path.abspath(entry.path), x) for x in excluded):
+                                continue
+                            subfolders.append(entry.path)
+                        elif is_photo_name(entry.name) and entry.is_file(follow_symlinks=True):
+                            st_file = entry.stat(follow_symlinks=True)
+                            result.files[entry.path] = FileStat(entry.path, st_file.st_size, st_file.st_mtime_ns)
+                    except OSError as exc:  # a dangling symlink or a file removed while we list the folder
+                        if entry.is_symlink() and not os.path.exists(entry.path):
+                            continue
+                        result.errors.append((entry.path, _reason(exc)))
+                stack.extend(sorted(subfolders, reverse=True))
+        except OSError as exc:
+            log.warning("cannot read folder %s: %s", folder, exc)
+            result.errors.append((folder, _reason(exc)))
+    return result
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or str(exc)
+
+
+# --- comparing with the catalog ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KnownFile:
+    """What the catalog knows about one file, as the diff needs it."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    fingerprint: str | None
+    state: str  # "indexed", "failed", "offline", "pending"
+
+
+@dataclass
+class ScanDiff:
+    new: list[FileStat] = field(default_factory=list)
+    changed: list[FileStat] = field(default_factory=list)
+    gone: list[KnownFile] = field(default_factory=list)
+    moved: list[tuple[KnownFile, FileStat, str]] = field(default_factory=list)  # (old row, new file, fingerprint)
+    offline: list[KnownFile] = field(default_factory=list)  # known files we cannot see right now
+    returned: list[KnownFile] = field(default_factory=list)  # offline rows that are back unchanged
+    pending: list[KnownFile] = field(default_factory=list)  # rows waiting for an embedding, unchanged on disk
+    new_fingerprints: dict[str, str] = field(default_factory=dict)  # fingerprints computed while matching moves
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.new or self.changed or self.gone or self.moved or self.offline or self.returned
+                    or self.pending)
+
+
+def diff_root(walk: WalkResult, known: Iterable[KnownFile]) -> ScanDiff:
+    """Compare a walk of one root with the catalog rows under that root."""
+    diff = ScanDiff()
+    known = list(known)
+    if not walk.online or _looks_unmounted(walk, known):
+        diff.offline = [k for k in known if k.state != "offline"]
+        return diff
+    unreadable = walk.unreadable_dirs
+    seen: set[str] = set()
+    gone: list[KnownFile] = []
+    for row in known:
+        current = walk.files.get(row.path)
+        if current is None:
+            if any(_within(row.path, folder) for folder in unreadable):
+                if row.state != "offline":
+                    diff.offline.append(row)
+            else:
+                gone.append(row)
+            continue
+        seen.add(row.path)
+        unchanged = current.size == row.size and current.mtime_ns == row.mtime_ns
+        if not unchanged:
+            diff.changed.append(current)
+        elif row.state == "offline":
+            diff.returned.append(row)
+        elif row.state == "pending":
+            diff.pending.append(row)
+    new = [f for path, f in walk.files.items() if path not in seen]
+    diff.moved, diff.new, diff.gone, diff.new_fingerprints = match_moves(gone, new)
+    return diff
+
+
+def _looks_unmounted(walk: WalkResult, known: list[KnownFile]) -> bool:
+    """An empty root whose files the catalog knows is far more often an unmounted drive or share (the mount point
+    stays behind, empty) than a user who deleted every photo; treat it as offline, which loses nothing."""
+    if walk.files or not known or walk.errors:
+        return False
+    if all(k.state == "offline" for k in known):
+        return True
+    log.warning("root %s is empty but the catalog knows %d files there: treating it as offline", walk.root,
+                len(known))
+    return True
+
+
+def match_moves(
+    gone: list[KnownFile], new: list[FileStat]
+) -> tuple[list[tuple[KnownFile, FileStat, str]], list[FileStat], list[KnownFile], dict[str, str]]:
+    """Pair gone rows with new files of the same size and fingerprint (a rename or move). Only new files whose
+    size matches a gone file are read, so a scan with nothing gone reads no file contents."""
+    by_size: dict[int, list[KnownFile]] = {}
+    for row in gone:
+        if row.fingerprint:
+            by_size.setdefault(row.size, []).append(row)
+    moved: list[tuple[KnownFile, FileStat, str]] = []
+    still_new: list[FileStat] = []
+    fingerprints: dict[str, str] = {}
+    matched: set[str] = set()
+    for item in new:
+        candidates = by_size.get(item.size)
+        if not candidates:
+            still_new.append(item)
+            continue
+        try:
+            fp = fingerprint(item.path, item.size)
+        except OSError as exc:
+            log.debug("cannot fingerprint %s: %s", item.path, exc)
+            still_new.append(item)
+            continue
+        fingerprints[item.path] = fp
+        match = next((row for row in candidates if row.fingerprint == fp), None)
+        if match is None:
+            still_new.append(item)
+            continue
+        candidates.remove(match)
+        matched.add(match.path)
+        moved.append((match, item, fp))
+    still_gone = [row for row in gone if row.path not in matched]
+    return moved, still_new, still_gone, fingerprints
