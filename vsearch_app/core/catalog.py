@@ -1,0 +1,873 @@
+"""The catalog: VSearch's source of truth (SQLite in WAL mode, ``<data dir>/catalog.sqlite3``).
+
+It stores the watched roots, one row per photo (path, size, mtime, fingerprint, state, EXIF facts, caption) and the
+embedding of each photo per model. The hnswlib index (core.vector_index) is only a cache rebuilt from here.
+
+API summary (paths are ``str | os.PathLike``; they are made absolute with ``os.path.abspath`` and stored losslessly
+as ``os.fsencode`` bytes, so names that are not valid UTF-8 survive; records give them back as ``Path``):
+
+    cat = Catalog.open(data_dir / CATALOG_FILENAME)      # creates, migrates (backup first) or refuses a newer db
+    cat.close()                                           # also usable as ``with Catalog.open(p) as cat:``
+
+    with cat.transaction():                               # one atomic batch; calls inside join it
+        ...
+
+    # roots
+    cat.add_root(path) -> RootRecord                      # idempotent; a root inside another root is refused,
+                                                          # roots inside the new one are absorbed into it
+    cat.remove_root(path) -> list[int]                    # deletes its rows + embeddings (never user files);
+                                                          # returns the removed file ids (drop them from the index)
+    cat.roots() -> list[RootRecord]                       # .id .path .added_at .online
+    cat.root_for(path) -> RootRecord | None               # the root that contains path
+    cat.set_offline(root) -> int                          # root unreachable: its files -> 'offline', nothing deleted
+    cat.set_online(root) -> int                           # back: files with an embedding -> 'indexed', failed ->
+                                                          # 'failed', others -> 'pending'; the caller's scan then
+                                                          # marks files whose size/mtime changed as pending
+
+    # files (FileRecord: id root_id path display size mtime_ns fingerprint state fail_reason captured_at
+    #        width height caption)
+    cat.files_under(root_or_folder) -> list[FileRecord]   # every row at or below a folder
+    cat.get_file(path) -> FileRecord | None
+    cat.upsert_file(FileRecord) -> int                    # insert or update by path (id is kept on update)
+    cat.mark_pending(path, size, mtime_ns, fingerprint=None) -> int
+    cat.record_embedding(path, model_id, vector, *, size, mtime_ns, fingerprint=None, captured_at=None,
+                         width=None, height=None) -> int  # upsert + embedding, state 'indexed'
+    cat.record_failure(path, reason, *, size, mtime_ns, fingerprint=None) -> int
+                                                          # state 'failed'; drops stale embeddings of that file
+    cat.rename_file(old, new) -> RenameResult | None      # keeps id and embedding; .file_id .replaced_id
+    cat.rename_folder(old_dir, new_dir) -> int            # every row below old_dir moves (ids kept)
+    cat.find_by_fingerprint(fingerprint, size) -> list[FileRecord]   # cross-folder moves
+    cat.delete_file(path) -> int | None                   # removed id (drop it from the index)
+    cat.set_caption(path, caption) -> None
+    cat.counts() -> dict[str, int]                        # all four states, zeros included
+    cat.failed() -> list[FileRecord]
+    cat.pending() -> list[FileRecord]
+    cat.reset_for_model(model_id) -> int                  # 'indexed' files without a vector of model_id -> pending
+
+    # embeddings (labels in the vector index = file ids)
+    cat.register_model(model_id, dim)                     # also done by record_embedding; a dim change is refused
+    cat.model_dim(model_id) -> int | None
+    cat.iter_embeddings(model_id, chunk_size=8192, since_seq=0) -> Iterator[(ids int64 [n], vectors float32 [n, D])]
+    cat.embeddings(model_id) -> (ids, vectors)            # everything at once (small libraries, tests)
+    cat.embedding_ids(model_id) -> np.ndarray int64
+    cat.get_embedding(path, model_id) -> np.ndarray | None
+    cat.embedding_seq() -> int                            # grows on every embedding insert/replace/delete; the
+                                                          # vector index keeps it in its manifest to catch up
+    cat.vector_ids_for_paths(paths) -> dict[Path, int]
+    cat.paths_for_ids(ids) -> list[Path | None]           # same order; None for ids no longer in the catalog
+    cat.ids_under(folder) -> np.ndarray int64             # for a folder filter in search
+
+Threading: one writer and many readers, in one process or several. Each thread gets its own connection (WAL lets
+readers run while a writer commits); writes from threads of this process are serialised by a lock, and other
+processes wait up to ``busy_timeout`` for SQLite's write lock. File ids use AUTOINCREMENT, so an id is never reused:
+a stale index label can never point at a different photo.
+
+Durability: WAL with ``synchronous=NORMAL``: a committed transaction survives a process crash (kill -9); after a power
+cut the last transactions may roll back, but the database is never corrupt.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vsearch_app.errors import InvalidArgumentError, VSearchError
+
+log = logging.getLogger(__name__)
+
+CATALOG_FILENAME = "catalog.sqlite3"
+SCHEMA_VERSION = 2
+BUSY_TIMEOUT_MS = 10_000
+
+PENDING = "pending"
+INDEXED = "indexed"
+FAILED = "failed"
+OFFLINE = "offline"
+STATES = (PENDING, INDEXED, FAILED, OFFLINE)
+
+PathLike = str | os.PathLike[str]
+
+
+class CatalogError(VSearchError):
+    """The catalog database cannot be used (newer than this VSearch, damaged, or not a catalog)."""
+
+
+@dataclass(frozen=True)
+class RootRecord:
+    id: int
+    path: Path
+    added_at: float  # seconds since the epoch
+    online: bool
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """One photo. ``id``/``root_id`` are filled in by the catalog (leave them None when creating one)."""
+
+    path: Path
+    size: int
+    mtime_ns: int
+    fingerprint: str | None = None
+    state: str = PENDING
+    fail_reason: str | None = None
+    captured_at: str | None = None  # EXIF DateTimeOriginal as ISO 8601 text ("2021-05-03T14:22:01")
+    width: int | None = None
+    height: int | None = None
+    caption: str = ""
+    id: int | None = None
+    root_id: int | None = None
+
+    @property
+    def display(self) -> str:
+        return display_text(self.path)
+
+
+@dataclass(frozen=True)
+class RenameResult:
+    file_id: int
+    replaced_id: int | None  # a row that already existed at the new path and was removed (drop it from the index)
+
+
+# --- path encoding --------------------------------------------------------------------------------------------------
+
+
+def path_key(path: PathLike | bytes) -> bytes:
+    """The lossless key stored in the db: absolute, normalised, ``os.fsencode`` bytes (no symlink resolution)."""
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    return os.fsencode(os.path.abspath(os.fspath(path)))
+
+
+def _path_from_key(key: bytes) -> Path:
+    return Path(os.fsdecode(key))
+
+
+def display_text(path: PathLike | bytes) -> str:
+    """Readable text for a path; undecodable bytes become U+FFFD (display only, never used to find the file)."""
+    raw = path if isinstance(path, bytes) else os.fsencode(os.fspath(path))
+    return raw.decode("utf-8", errors="replace")
+
+
+def _subtree_bounds(folder_key: bytes) -> tuple[bytes, bytes]:
+    """[lo, hi) such that lo <= key < hi exactly for keys strictly below ``folder_key`` (memcmp order of BLOBs)."""
+    sep = os.fsencode(os.sep)
+    prefix = folder_key if folder_key.endswith(sep) else folder_key + sep
+    return prefix, prefix[:-1] + bytes([prefix[-1] + 1])
+
+
+def _is_within(key: bytes, folder_key: bytes) -> bool:
+    lo, hi = _subtree_bounds(folder_key)
+    return key == folder_key or lo <= key < hi
+
+
+# --- schema and migrations -----------------------------------------------------------------------------------------
+
+_SCHEMA_V1 = """
+CREATE TABLE schema_version (version INTEGER NOT NULL);
+CREATE TABLE roots (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    path BLOB NOT NULL UNIQUE,
+    display TEXT NOT NULL,
+    added_at REAL NOT NULL,
+    online INTEGER NOT NULL DEFAULT 1
+);
+CREATE TABLE files (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    root_id INTEGER NOT NULL REFERENCES roots(id) ON DELETE CASCADE,
+    path BLOB NOT NULL UNIQUE,
+    display TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    fingerprint TEXT,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'indexed', 'failed', 'offline')),
+    fail_reason TEXT
+);
+CREATE INDEX files_root ON files(root_id);
+CREATE INDEX files_fingerprint ON files(fingerprint, size);
+CREATE INDEX files_state ON files(state);
+CREATE TABLE models (model_id TEXT PRIMARY KEY, dim INTEGER NOT NULL);
+CREATE TABLE embeddings (
+    file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+    model_id TEXT NOT NULL REFERENCES models(model_id),
+    dim INTEGER NOT NULL,
+    vector BLOB NOT NULL,
+    PRIMARY KEY (file_id, model_id)
+);
+INSERT INTO schema_version (version) VALUES (1);
+"""
+
+
+def _run_script(conn: sqlite3.Connection, script: str) -> None:
+    """Run SQL statements one by one (``executescript`` would COMMIT the caller's transaction first)."""
+    buf = ""
+    for line in script.splitlines(keepends=True):
+        if line.strip().startswith("--"):
+            continue
+        buf += line
+        if sqlite3.complete_statement(buf):
+            conn.execute(buf)
+            buf = ""
+    if buf.strip():
+        raise ValueError(f"incomplete SQL statement: {buf!r}")
+
+
+def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
+    """v2: EXIF facts and captions on files; a change counter so the vector index can catch up incrementally."""
+    _run_script(
+        conn,
+        """
+        ALTER TABLE files ADD COLUMN captured_at TEXT;
+        ALTER TABLE files ADD COLUMN width INTEGER;
+        ALTER TABLE files ADD COLUMN height INTEGER;
+        ALTER TABLE files ADD COLUMN caption TEXT NOT NULL DEFAULT '';
+        ALTER TABLE embeddings ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX embeddings_model_seq ON embeddings(model_id, seq);
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+        INSERT INTO meta (key, value) VALUES ('embedding_seq', 1);
+        UPDATE embeddings SET seq = 1;
+        -- Deletions (also by ON DELETE CASCADE) bump the counter; inserts set their own seq in Python.
+        CREATE TRIGGER embeddings_deleted AFTER DELETE ON embeddings BEGIN
+            UPDATE meta SET value = value + 1 WHERE key = 'embedding_seq';
+        END;
+        """,
+    )
+
+
+# MIGRATIONS[v] turns a version-v database into version v+1. Append; never edit a released step.
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _migrate_1_to_2}
+
+
+def _create_v1(conn: sqlite3.Connection) -> None:
+    _run_script(conn, _SCHEMA_V1)
+
+
+# --- the catalog ----------------------------------------------------------------------------------------------------
+
+_FILE_COLUMNS = (
+    "id, root_id, path, size, mtime_ns, fingerprint, state, fail_reason, captured_at, width, height, caption"
+)
+
+
+def _file_from_row(row: tuple) -> FileRecord:
+    fid, root_id, key, size, mtime_ns, fp, state, reason, captured, width, height, caption = row
+    return FileRecord(
+        path=_path_from_key(key),
+        size=size,
+        mtime_ns=mtime_ns,
+        fingerprint=fp,
+        state=state,
+        fail_reason=reason,
+        captured_at=captured,
+        width=width,
+        height=height,
+        caption=caption or "",
+        id=fid,
+        root_id=root_id,
+    )
+
+
+class Catalog:
+    """See the module docstring for the API and the threading rules."""
+
+    def __init__(self, path: Path) -> None:  # use Catalog.open()
+        self.path = path
+        self._local = threading.local()
+        self._all_conns: list[sqlite3.Connection] = []
+        self._conns_lock = threading.Lock()
+        self._write_lock = threading.RLock()
+        self._closed = False
+
+    # -- lifecycle --
+
+    @classmethod
+    def open(cls, path: PathLike) -> Catalog:
+        """Open (creating if needed) the catalog at ``path``; migrate an older schema after a backup copy.
+
+        Raises CatalogError for a database made by a newer VSearch or a file that is not a usable catalog.
+        """
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        cat = cls(path)
+        try:
+            cat._prepare_schema()
+        except sqlite3.DatabaseError as exc:
+            cat.close()
+            raise CatalogError(
+                f"the catalog {path} cannot be read ({exc}). Move it aside to start a new one "
+                f"(your photos are not affected), or restore a backup ({path.name}.bak-v*)."
+            ) from exc
+        except BaseException:
+            cat.close()
+            raise
+        return cat
+
+    def close(self) -> None:
+        """Close every connection this catalog opened (from any thread). Idempotent."""
+        with self._conns_lock:
+            conns, self._all_conns = self._all_conns, []
+            self._closed = True
+        for conn in conns:
+            try:
+                conn.close()
+            except sqlite3.Error:  # pragma: no cover - closing must not hide the real error
+                log.debug("closing a catalog connection failed", exc_info=True)
+
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn
+        if self._closed:
+            raise CatalogError("the catalog is closed")
+        # check_same_thread=False only so that close() may close connections of other threads; each connection
+        # is otherwise used by the thread that created it.
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        self._local.conn = conn
+        self._local.depth = 0
+        with self._conns_lock:
+            self._all_conns.append(conn)
+        return conn
+
+    def _prepare_schema(self) -> None:
+        conn = self._conn()
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            log.warning("catalog %s: journal mode is %s, not WAL (file system without shared memory?)", self.path, mode)
+        with self._write_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                has_table = conn.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+                ).fetchone()
+                if not has_table:
+                    others = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
+                    if others:
+                        raise CatalogError(f"{self.path} is a SQLite database but not a VSearch catalog")
+                    _create_v1(conn)
+                    version = 1
+                    fresh = True
+                else:
+                    version = conn.execute("SELECT version FROM schema_version").fetchone()[0]
+                    fresh = False
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            if version > SCHEMA_VERSION:
+                raise CatalogError(
+                    f"the catalog {self.path} was written by a newer VSearch (schema {version}, this version "
+                    f"understands up to {SCHEMA_VERSION}). Update VSearch, or use another --data-dir."
+                )
+            if version < SCHEMA_VERSION:
+                if not fresh:
+                    self._backup(version)
+                self._migrate(conn, version)
+
+    def _backup(self, version: int) -> Path:
+        target = self.path.with_name(f"{self.path.name}.bak-v{version}")
+        log.info("backing up catalog schema v%d to %s before migrating", version, target)
+        dest = sqlite3.connect(target)
+        try:
+            self._conn().backup(dest)
+        finally:
+            dest.close()
+        return target
+
+    def _migrate(self, conn: sqlite3.Connection, version: int) -> None:
+        while version < SCHEMA_VERSION:
+            step = MIGRATIONS[version]
+            log.info("migrating catalog %s from schema %d to %d", self.path, version, version + 1)
+            # Each step runs in its own transaction (SQLite DDL is transactional): a crash leaves v or v+1.
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                step(conn)
+                conn.execute("UPDATE schema_version SET version = ?", (version + 1,))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            version += 1
+
+    # -- transactions --
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic write batch: everything inside commits together or not at all. Nested calls join."""
+        conn = self._conn()
+        if self._local.depth:
+            self._local.depth += 1
+            try:
+                yield conn
+            finally:
+                self._local.depth -= 1
+            return
+        with self._write_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            self._local.depth = 1
+            try:
+                yield conn
+            except BaseException:
+                self._local.depth = 0
+                conn.execute("ROLLBACK")
+                raise
+            self._local.depth = 0
+            conn.execute("COMMIT")
+
+    def _read(self, sql: str, params: Iterable = ()) -> list[tuple]:
+        return self._conn().execute(sql, tuple(params)).fetchall()
+
+    # -- roots --
+
+    def add_root(self, path: PathLike) -> RootRecord:
+        """Watch a folder. Idempotent. A folder inside a watched root is refused (it is already covered); roots
+        inside the new folder are merged into it (their files keep ids and embeddings)."""
+        key = path_key(path)
+        with self.transaction() as conn:
+            existing = conn.execute("SELECT id FROM roots WHERE path = ?", (key,)).fetchone()
+            if existing:
+                return self._root_by_id(existing[0])
+            for (rkey,) in conn.execute("SELECT path FROM roots").fetchall():
+                if _is_within(key, rkey):
+                    raise InvalidArgumentError(
+                        f"{display_text(key)} is already watched as part of {display_text(rkey)}"
+                    )
+            cur = conn.execute(
+                "INSERT INTO roots (path, display, added_at, online) VALUES (?, ?, ?, 1)",
+                (key, display_text(key), time.time()),
+            )
+            new_id = cur.lastrowid
+            lo, hi = _subtree_bounds(key)
+            inner = conn.execute("SELECT id, path FROM roots WHERE path >= ? AND path < ?", (lo, hi)).fetchall()
+            for rid, rkey in inner:
+                log.info("merging watched folder %s into %s", display_text(rkey), display_text(key))
+                conn.execute("UPDATE files SET root_id = ? WHERE root_id = ?", (new_id, rid))
+                conn.execute("DELETE FROM roots WHERE id = ?", (rid,))
+            return self._root_by_id(new_id)
+
+    def remove_root(self, path: PathLike) -> list[int]:
+        """Stop watching a folder: delete its file rows and embeddings (the user's files are not touched).
+
+        Returns the removed file ids so the caller can drop them from the vector index. Unknown root -> [].
+        """
+        key = path_key(path)
+        with self.transaction() as conn:
+            row = conn.execute("SELECT id FROM roots WHERE path = ?", (key,)).fetchone()
+            if not row:
+                return []
+            ids = [r[0] for r in conn.execute("SELECT id FROM files WHERE root_id = ?", (row[0],))]
+            conn.execute("DELETE FROM files WHERE root_id = ?", (row[0],))
+            conn.execute("DELETE FROM roots WHERE id = ?", (row[0],))
+            return ids
+
+    def roots(self) -> list[RootRecord]:
+        rows = self._read("SELECT id, path, added_at, online FROM roots ORDER BY path")
+        return [RootRecord(r[0], _path_from_key(r[1]), r[2], bool(r[3])) for r in rows]
+
+    def root_for(self, path: PathLike) -> RootRecord | None:
+        """The watched root that contains ``path`` (or is ``path``), if any."""
+        rid = self._root_id_for(path_key(path))
+        return self._root_by_id(rid) if rid is not None else None
+
+    def _root_by_id(self, rid: int) -> RootRecord:
+        r = self._read("SELECT id, path, added_at, online FROM roots WHERE id = ?", (rid,))[0]
+        return RootRecord(r[0], _path_from_key(r[1]), r[2], bool(r[3]))
+
+    def _root_id_for(self, key: bytes) -> int | None:
+        # Roots never nest (add_root merges), so at most one matches; a handful of roots -> a scan is fine.
+        for rid, rkey in self._read("SELECT id, path FROM roots"):
+            if _is_within(key, rkey):
+                return rid
+        return None
+
+    def _require_root_id(self, key: bytes) -> int:
+        rid = self._root_id_for(key)
+        if rid is None:
+            raise InvalidArgumentError(f"{display_text(key)} is not inside a watched folder; add the folder first")
+        return rid
+
+    def set_offline(self, root: PathLike) -> int:
+        """The root is missing or unreadable: mark its files 'offline' (never delete them). Returns rows changed."""
+        key = path_key(root)
+        with self.transaction() as conn:
+            row = conn.execute("SELECT id FROM roots WHERE path = ?", (key,)).fetchone()
+            if not row:
+                raise InvalidArgumentError(f"{display_text(key)} is not a watched folder")
+            conn.execute("UPDATE roots SET online = 0 WHERE id = ?", (row[0],))
+            cur = conn.execute("UPDATE files SET state = 'offline' WHERE root_id = ? AND state != 'offline'", (row[0],))
+            return cur.rowcount
+
+    def set_online(self, root: PathLike) -> int:
+        """The root is back: offline files with an embedding become 'indexed' again (no re-embedding), files
+        with a recorded failure 'failed', the rest 'pending'. Files that changed while away are the caller's
+        reconciliation scan's business (compare size/mtime_ns, then mark_pending). Returns rows changed."""
+        key = path_key(root)
+        with self.transaction() as conn:
+            row = conn.execute("SELECT id FROM roots WHERE path = ?", (key,)).fetchone()
+            if not row:
+                raise InvalidArgumentError(f"{display_text(key)} is not a watched folder")
+            conn.execute("UPDATE roots SET online = 1 WHERE id = ?", (row[0],))
+            cur = conn.execute(
+                """
+                UPDATE files SET state = CASE
+                    WHEN EXISTS (SELECT 1 FROM embeddings e WHERE e.file_id = files.id) THEN 'indexed'
+                    WHEN fail_reason IS NOT NULL THEN 'failed'
+                    ELSE 'pending' END
+                WHERE root_id = ? AND state = 'offline'
+                """,
+                (row[0],),
+            )
+            return cur.rowcount
+
+    # -- files --
+
+    def files_under(self, folder: PathLike) -> list[FileRecord]:
+        """Every file row at or below ``folder`` (a root or any folder inside one), ordered by path."""
+        key = path_key(folder)
+        lo, hi = _subtree_bounds(key)
+        rows = self._read(
+            f"SELECT {_FILE_COLUMNS} FROM files WHERE path = ? OR (path >= ? AND path < ?) ORDER BY path", (key, lo, hi)
+        )
+        return [_file_from_row(r) for r in rows]
+
+    def get_file(self, path: PathLike) -> FileRecord | None:
+        rows = self._read(f"SELECT {_FILE_COLUMNS} FROM files WHERE path = ?", (path_key(path),))
+        return _file_from_row(rows[0]) if rows else None
+
+    def get_file_by_id(self, file_id: int) -> FileRecord | None:
+        rows = self._read(f"SELECT {_FILE_COLUMNS} FROM files WHERE id = ?", (int(file_id),))
+        return _file_from_row(rows[0]) if rows else None
+
+    def upsert_file(self, record: FileRecord) -> int:
+        """Insert or update the row for ``record.path`` (its id is kept on update; ``record.id`` is ignored).
+        The path must lie inside a watched root. Returns the file id."""
+        if record.state not in STATES:
+            raise InvalidArgumentError(f"unknown file state {record.state!r}")
+        key = path_key(record.path)
+        with self.transaction() as conn:
+            rid = self._require_root_id(key)
+            conn.execute(
+                """
+                INSERT INTO files (root_id, path, display, size, mtime_ns, fingerprint, state, fail_reason,
+                                   captured_at, width, height, caption)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (path) DO UPDATE SET
+                    root_id = excluded.root_id, size = excluded.size, mtime_ns = excluded.mtime_ns,
+                    fingerprint = excluded.fingerprint, state = excluded.state, fail_reason = excluded.fail_reason,
+                    captured_at = excluded.captured_at, width = excluded.width, height = excluded.height,
+                    caption = excluded.caption
+                """,
+                (
+                    rid, key, display_text(key), int(record.size), int(record.mtime_ns), record.fingerprint,
+                    record.state, record.fail_reason, record.captured_at, record.width, record.height,
+                    record.caption or "",
+                ),
+            )  # fmt: skip
+            return conn.execute("SELECT id FROM files WHERE path = ?", (key,)).fetchone()[0]
+
+    def mark_pending(self, path: PathLike, size: int, mtime_ns: int, fingerprint: str | None = None) -> int:
+        """New or changed file: state 'pending' with its current size/mtime (EXIF facts and caption are kept;
+        an existing embedding stays searchable until the new one replaces it). Returns the file id."""
+        key = path_key(path)
+        with self.transaction() as conn:
+            rid = self._require_root_id(key)
+            conn.execute(
+                """
+                INSERT INTO files (root_id, path, display, size, mtime_ns, fingerprint, state)
+                VALUES (?, ?, ?, ?, ?, ?, 'pending')
+                ON CONFLICT (path) DO UPDATE SET
+                    root_id = excluded.root_id, size = excluded.size, mtime_ns = excluded.mtime_ns,
+                    fingerprint = excluded.fingerprint, state = 'pending', fail_reason = NULL
+                """,
+                (rid, key, display_text(key), int(size), int(mtime_ns), fingerprint),
+            )
+            return conn.execute("SELECT id FROM files WHERE path = ?", (key,)).fetchone()[0]
+
+    def register_model(self, model_id: str, dim: int) -> None:
+        """Remember a model's dimension; a different dimension for a known model id is refused."""
+        with self.transaction() as conn:
+            row = conn.execute("SELECT dim FROM models WHERE model_id = ?", (model_id,)).fetchone()
+            if row is None:
+                conn.execute("INSERT INTO models (model_id, dim) VALUES (?, ?)", (model_id, int(dim)))
+            elif row[0] != int(dim):
+                raise InvalidArgumentError(
+                    f"model {model_id!r} was recorded with dimension {row[0]}, not {dim}; "
+                    "use a different model id for a different model"
+                )
+
+    def model_dim(self, model_id: str) -> int | None:
+        rows = self._read("SELECT dim FROM models WHERE model_id = ?", (model_id,))
+        return rows[0][0] if rows else None
+
+    def record_embedding(
+        self,
+        path: PathLike,
+        model_id: str,
+        vector: np.ndarray,
+        *,
+        size: int,
+        mtime_ns: int,
+        fingerprint: str | None = None,
+        captured_at: str | None = None,
+        width: int | None = None,
+        height: int | None = None,
+    ) -> int:
+        """Store the embedding of a photo (replacing an older one for that model) and mark it 'indexed'.
+        Creates the file row if needed. Returns the file id (= the label to use in the vector index)."""
+        vec = np.ascontiguousarray(vector, dtype="<f4").reshape(-1)
+        if not np.all(np.isfinite(vec)):
+            raise InvalidArgumentError(f"embedding for {display_text(path_key(path))} contains NaN or infinity")
+        key = path_key(path)
+        with self.transaction() as conn:
+            self.register_model(model_id, vec.shape[0])
+            rid = self._require_root_id(key)
+            conn.execute(
+                """
+                INSERT INTO files (root_id, path, display, size, mtime_ns, fingerprint, state, fail_reason,
+                                   captured_at, width, height)
+                VALUES (?, ?, ?, ?, ?, ?, 'indexed', NULL, ?, ?, ?)
+                ON CONFLICT (path) DO UPDATE SET
+                    root_id = excluded.root_id, size = excluded.size, mtime_ns = excluded.mtime_ns,
+                    fingerprint = excluded.fingerprint, state = 'indexed', fail_reason = NULL,
+                    captured_at = excluded.captured_at, width = excluded.width, height = excluded.height
+                """,
+                (rid, key, display_text(key), int(size), int(mtime_ns), fingerprint, captured_at, width, height),
+            )
+            fid = conn.execute("SELECT id FROM files WHERE path = ?", (key,)).fetchone()[0]
+            seq = self._bump_seq(conn)
+            conn.execute(
+                """
+                INSERT INTO embeddings (file_id, model_id, dim, vector, seq) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT (file_id, model_id) DO UPDATE SET dim = excluded.dim, vector = excluded.vector,
+                                                              seq = excluded.seq
+                """,
+                (fid, model_id, vec.shape[0], vec.tobytes(), seq),
+            )
+            return fid
+
+    def record_failure(
+        self, path: PathLike, reason: str, *, size: int, mtime_ns: int, fingerprint: str | None = None
+    ) -> int:
+        """The file could not be decoded/embedded: state 'failed' with ``reason``; not retried until its size or
+        mtime changes (the scan compares them). Its old embeddings are dropped, as they describe content that is
+        gone: remove the returned id from the vector index too. Returns the file id."""
+        key = path_key(path)
+        with self.transaction() as conn:
+            rid = self._require_root_id(key)
+            conn.execute(
+                """
+                INSERT INTO files (root_id, path, display, size, mtime_ns, fingerprint, state, fail_reason)
+                VALUES (?, ?, ?, ?, ?, ?, 'failed', ?)
+                ON CONFLICT (path) DO UPDATE SET
+                    root_id = excluded.root_id, size = excluded.size, mtime_ns = excluded.mtime_ns,
+                    fingerprint = excluded.fingerprint, state = 'failed', fail_reason = excluded.fail_reason
+                """,
+                (rid, key, display_text(key), int(size), int(mtime_ns), fingerprint, str(reason)),
+            )
+            fid = conn.execute("SELECT id FROM files WHERE path = ?", (key,)).fetchone()[0]
+            conn.execute("DELETE FROM embeddings WHERE file_id = ?", (fid,))
+            return fid
+
+    def rename_file(self, old: PathLike, new: PathLike) -> RenameResult | None:
+        """A file moved (same content): keep its id, so its embedding and index label stay valid.
+
+        If ``new`` already had a row (a file was replaced by the move), that row is deleted first and its id is
+        returned as ``replaced_id``. Returns None when ``old`` is unknown. ``new`` must be inside a watched root.
+        """
+        old_key, new_key = path_key(old), path_key(new)
+        with self.transaction() as conn:
+            row = conn.execute("SELECT id FROM files WHERE path = ?", (old_key,)).fetchone()
+            if not row:
+                return None
+            if old_key == new_key:
+                return RenameResult(row[0], None)
+            rid = self._require_root_id(new_key)
+            replaced = conn.execute("SELECT id FROM files WHERE path = ?", (new_key,)).fetchone()
+            if replaced:
+                conn.execute("DELETE FROM files WHERE id = ?", (replaced[0],))
+            conn.execute(
+                "UPDATE files SET path = ?, display = ?, root_id = ? WHERE id = ?",
+                (new_key, display_text(new_key), rid, row[0]),
+            )
+            return RenameResult(row[0], replaced[0] if replaced else None)
+
+    def rename_folder(self, old_dir: PathLike, new_dir: PathLike) -> int:
+        """A folder moved: every row below ``old_dir`` moves below ``new_dir``, ids kept. Rows already at the
+        target paths are replaced. Returns the number of rows moved."""
+        old_key, new_key = path_key(old_dir), path_key(new_dir)
+        if old_key == new_key:
+            return 0
+        lo, hi = _subtree_bounds(old_key)
+        with self.transaction() as conn:
+            rid = self._require_root_id(new_key)
+            rows = conn.execute("SELECT id, path FROM files WHERE path >= ? AND path < ?", (lo, hi)).fetchall()
+            moved = 0
+            for fid, key in rows:
+                target = new_key + key[len(old_key) :]
+                conn.execute("DELETE FROM files WHERE path = ? AND id != ?", (target, fid))
+                conn.execute(
+                    "UPDATE files SET path = ?, display = ?, root_id = ? WHERE id = ?",
+                    (target, display_text(target), rid, fid),
+                )
+                moved += 1
+            return moved
+
+    def find_by_fingerprint(self, fingerprint: str, size: int) -> list[FileRecord]:
+        """Rows with this content fingerprint and size (a moved file: match a 'gone' row to a 'new' file)."""
+        sql = f"SELECT {_FILE_COLUMNS} FROM files WHERE fingerprint = ? AND size = ? ORDER BY id"
+        rows = self._read(sql, (fingerprint, int(size)))
+        return [_file_from_row(r) for r in rows]
+
+    def delete_file(self, path: PathLike) -> int | None:
+        """Forget a file that is gone from disk (its embeddings go too). Returns its id, or None if unknown."""
+        key = path_key(path)
+        with self.transaction() as conn:
+            row = conn.execute("SELECT id FROM files WHERE path = ?", (key,)).fetchone()
+            if not row:
+                return None
+            conn.execute("DELETE FROM files WHERE id = ?", (row[0],))
+            return row[0]
+
+    def set_caption(self, path: PathLike, caption: str) -> None:
+        with self.transaction() as conn:
+            cur = conn.execute("UPDATE files SET caption = ? WHERE path = ?", (caption, path_key(path)))
+            if cur.rowcount == 0:
+                raise InvalidArgumentError(f"{display_text(path_key(path))} is not in the catalog")
+
+    def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(STATES, 0)
+        counts.update(dict(self._read("SELECT state, count(*) FROM files GROUP BY state")))
+        return counts
+
+    def failed(self) -> list[FileRecord]:
+        return self._by_state(FAILED)
+
+    def pending(self) -> list[FileRecord]:
+        return self._by_state(PENDING)
+
+    def _by_state(self, state: str) -> list[FileRecord]:
+        rows = self._read(f"SELECT {_FILE_COLUMNS} FROM files WHERE state = ? ORDER BY path", (state,))
+        return [_file_from_row(r) for r in rows]
+
+    def reset_for_model(self, model_id: str) -> int:
+        """After a model switch: 'indexed' files without a vector of ``model_id`` become 'pending'."""
+        with self.transaction() as conn:
+            cur = conn.execute(
+                """
+                UPDATE files SET state = 'pending' WHERE state = 'indexed' AND NOT EXISTS
+                    (SELECT 1 FROM embeddings e WHERE e.file_id = files.id AND e.model_id = ?)
+                """,
+                (model_id,),
+            )
+            return cur.rowcount
+
+    # -- embeddings --
+
+    @staticmethod
+    def _bump_seq(conn: sqlite3.Connection) -> int:
+        conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'embedding_seq'")
+        return conn.execute("SELECT value FROM meta WHERE key = 'embedding_seq'").fetchone()[0]
+
+    def embedding_seq(self) -> int:
+        """A counter that grows with every embedding insert, replacement or deletion (any model)."""
+        return self._read("SELECT value FROM meta WHERE key = 'embedding_seq'")[0][0]
+
+    def iter_embeddings(
+        self, model_id: str, chunk_size: int = 8192, since_seq: int = 0
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Yield (ids int64 [n], vectors float32 [n, D]) chunks, ordered by file id, of embeddings written after
+        ``since_seq`` (0 = all). Runs on this thread's connection in one read snapshot (WAL: writers continue)."""
+        dim = self.model_dim(model_id)
+        if dim is None:
+            return
+        conn = self._conn()
+        if since_seq <= 0:
+            sql, params = "SELECT file_id, vector FROM embeddings WHERE model_id = ? ORDER BY file_id", (model_id,)
+        else:
+            sql = "SELECT file_id, vector FROM embeddings WHERE model_id = ? AND seq > ? ORDER BY file_id"
+            params = (model_id, int(since_seq))
+        cur = conn.execute(sql, params)
+        try:
+            while True:
+                rows = cur.fetchmany(chunk_size)
+                if not rows:
+                    return
+                ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+                vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), dim)
+                yield ids, vectors.astype(np.float32, copy=False)
+        finally:
+            cur.close()
+
+    def embeddings(self, model_id: str) -> tuple[np.ndarray, np.ndarray]:
+        """All (ids, vectors) of a model at once; prefer iter_embeddings for big libraries."""
+        dim = self.model_dim(model_id) or 0
+        chunks = list(self.iter_embeddings(model_id))
+        if not chunks:
+            return np.zeros(0, dtype=np.int64), np.zeros((0, dim), dtype=np.float32)
+        return np.concatenate([c[0] for c in chunks]), np.concatenate([c[1] for c in chunks])
+
+    def embedding_ids(self, model_id: str) -> np.ndarray:
+        rows = self._read("SELECT file_id FROM embeddings WHERE model_id = ? ORDER BY file_id", (model_id,))
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+    def get_embedding(self, path: PathLike, model_id: str) -> np.ndarray | None:
+        rows = self._read(
+            "SELECT e.vector FROM embeddings e JOIN files f ON f.id = e.file_id WHERE f.path = ? AND e.model_id = ?",
+            (path_key(path), model_id),
+        )
+        return np.frombuffer(rows[0][0], dtype="<f4").astype(np.float32) if rows else None
+
+    def vector_ids_for_paths(self, paths: Iterable[PathLike]) -> dict[Path, int]:
+        """Map known paths to their file ids (= index labels); unknown paths are left out."""
+        out: dict[Path, int] = {}
+        conn = self._conn()
+        for p in paths:
+            key = path_key(p)
+            row = conn.execute("SELECT id FROM files WHERE path = ?", (key,)).fetchone()
+            if row:
+                out[_path_from_key(key)] = row[0]
+        return out
+
+    def paths_for_ids(self, ids: Iterable[int]) -> list[Path | None]:
+        """Paths for file ids, in the same order; None where an id is no longer in the catalog."""
+        id_list = [int(i) for i in ids]
+        found: dict[int, Path] = {}
+        conn = self._conn()
+        for start in range(0, len(id_list), 500):  # stay under SQLite's bound-parameter limit
+            part = id_list[start : start + 500]
+            marks = ",".join("?" * len(part))
+            for fid, key in conn.execute(f"SELECT id, path FROM files WHERE id IN ({marks})", part):
+                found[fid] = _path_from_key(key)
+        return [found.get(i) for i in id_list]
+
+    def ids_under(self, folder: PathLike) -> np.ndarray:
+        """File ids at or below ``folder`` (for a folder filter in search)."""
+        key = path_key(folder)
+        lo, hi = _subtree_bounds(key)
+        rows = self._read("SELECT id FROM files WHERE path = ? OR (path >= ? AND path < ?)", (key, lo, hi))
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+    # -- maintenance --
+
+    def integrity_check(self) -> str:
+        """``PRAGMA integrity_check`` result ('ok' when healthy)."""
+        return "; ".join(r[0] for r in self._read("PRAGMA integrity_check"))
+
+    def schema_version(self) -> int:
+        return self._read("SELECT version FROM schema_version")[0][0]
