@@ -17,19 +17,19 @@ Paths are ``str`` as the OS gives them (``os.fsdecode``; undecodable bytes survi
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from vsearch_app.core.fsutil import file_fingerprint
+
 log = logging.getLogger(__name__)
 
 PHOTO_EXTENSIONS = frozenset(
     ".jpg .jpeg .jpe .png .webp .gif .bmp .tif .tiff .heic .heif .avif".split()
 )
-_FINGERPRINT_CHUNK = 64 * 1024
 
 
 def is_photo_name(name: str) -> bool:
@@ -49,22 +49,8 @@ def _is_hidden_entry(entry: os.DirEntry) -> bool:
 
 
 def fingerprint(path: str | os.PathLike[str], size: int | None = None) -> str:
-    """A cheap content fingerprint: BLAKE2b of the size, the first and the last 64 KiB.
-
-    It recognises a renamed or moved file without reading all of it; it is not meant to tell apart two files that
-    differ only in their middle (such a pair would also need the same size to be confused)."""
-    digest = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as handle:
-        if size is None:
-            size = os.fstat(handle.fileno()).st_size
-        digest.update(size.to_bytes(8, "little"))
-        digest.update(handle.read(_FINGERPRINT_CHUNK))
-        if size > 2 * _FINGERPRINT_CHUNK:
-            handle.seek(-_FINGERPRINT_CHUNK, os.SEEK_END)
-            digest.update(handle.read(_FINGERPRINT_CHUNK))
-        elif size > _FINGERPRINT_CHUNK:
-            digest.update(handle.read())
-    return digest.hexdigest()
+    """The catalog's content fingerprint (one algorithm everywhere, or moves would never match)."""
+    return file_fingerprint(path, size)
 
 
 @dataclass(frozen=True)
