@@ -19,6 +19,7 @@ from vsearch_app.log import setup_logging
 COMMAND_MODULES = [
     "vsearch_app.cli.embed_cmd",
     "vsearch_app.cli.models_cmd",
+    "vsearch_app.cli.caption_cmd",
 ]
 
 EXIT_USER_ERROR = 2

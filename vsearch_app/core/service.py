@@ -6,13 +6,18 @@ Qt objects or sqlite rows.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from vsearch_app.core import models
+from vsearch_app.core.captioner import Captioner, CaptionResult
 from vsearch_app.core.embedder import Embedder
 from vsearch_app.core.types import EmbeddedItem, EmbedReport, ModelInfo
-from vsearch_app.errors import InvalidArgumentError
+from vsearch_app.errors import InvalidArgumentError, ModelNotFoundError
+from vsearch_app.modeling.sampling import GenerationParams
+from vsearch_app.preprocessing.image import open_image
+from vsearch_app.preprocessing.prompts import DEFAULT_PROMPT, check_prompt
 from vsearch_app.settings import AppSettings
 
 # --- models ---------------------------------------------------------------------------------------------------------
@@ -64,3 +69,58 @@ def embed_inputs(settings: AppSettings, inputs: Sequence[tuple[str, str]], *, ba
         vectors.update(zip(text_positions, text_vectors, strict=True))
     items = [EmbeddedItem(kind, value, vectors[i]) for i, (kind, value) in enumerate(inputs) if i in vectors]
     return EmbedReport(model=embedder.model_id, dim=embedder.dim, items=items, failures=failures)
+
+
+# --- captions -------------------------------------------------------------------------------------------------------
+
+
+def caption_model_dir(settings: AppSettings, model: str | None = None) -> Path:
+    """Local folder of the caption model; a missing PaliGemma gets the gated-repo how-to."""
+    model = model or settings.caption_model
+    try:
+        return models.resolve_model_dir(model, settings.hub_cache_dir)
+    except ModelNotFoundError as exc:
+        if Path(model).expanduser().exists() or "/" not in model or model.startswith((".", "~", "/")):
+            raise
+        raise ModelNotFoundError(
+            f"caption model {model} is not downloaded yet. PaliGemma models are gated: accept the licence at "
+            f"https://huggingface.co/{model} while logged in to huggingface.co, then run "
+            f"`vsearch models download {model}` with a token (set HF_TOKEN, or run `hf auth login` first). "
+            "Or pass --caption-model with a local checkpoint folder."
+        ) from exc
+
+
+def load_captioner(settings: AppSettings, model: str | None = None) -> Captioner:
+    model = model or settings.caption_model
+    folder = caption_model_dir(settings, model)
+    model_id = model if not Path(model).expanduser().is_dir() else str(folder)
+    return Captioner.load(folder, device=settings.device, dtype=settings.dtype, model_id=model_id)
+
+
+def caption_params(
+    *, max_tokens: int = 100, sample: bool = False, temperature: float = 0.8, top_p: float = 0.9,
+    seed: int | None = None,
+) -> GenerationParams:
+    """Validated generation settings (InvalidArgumentError says which value is wrong)."""
+    return GenerationParams(max_new_tokens=max_tokens, do_sample=sample, temperature=temperature, top_p=top_p,
+                            seed=seed)
+
+
+def caption(
+    settings: AppSettings,
+    image: str | Path,
+    *,
+    prompt: str = DEFAULT_PROMPT,
+    params: GenerationParams | None = None,
+    on_token: Callable[[str], None] | None = None,
+    cancel: threading.Event | None = None,
+    captioner: Captioner | None = None,
+) -> CaptionResult:
+    """Caption (or answer ``prompt`` about) one image. Arguments and the image are checked before the model is
+    loaded, so mistakes fail fast; pass ``captioner`` to reuse a loaded model."""
+    params = params or GenerationParams()
+    check_prompt(prompt)
+    picture = open_image(image)
+    captioner = captioner or load_captioner(settings)
+    return captioner.caption(picture, prompt, params, on_token=on_token, cancel=cancel)
+

@@ -1,0 +1,133 @@
+"""Captions and answers about a photo, with our PaliGemma.
+
+``Captioner.load`` reads a PaliGemma checkpoint folder (strictly), its tokenizer and image preprocessing; bf16 on
+CPUs with native bf16, where the decoder's weights are also prepacked for oneDNN. ``caption`` runs one image through
+the phases of ``modeling.generate`` and streams text pieces to ``on_token``. Calls are serialised by a lock (one
+model lane), so the desktop app may call it from a worker thread while another waits.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from vsearch_app.core.devices import resolve_device, resolve_dtype
+from vsearch_app.modeling.generate import generate
+from vsearch_app.modeling.paligemma import PaliGemmaForConditionalGeneration, load_paligemma
+from vsearch_app.modeling.sampling import GenerationParams
+from vsearch_app.preprocessing.image import ImageTransform, open_image, to_rgb
+from vsearch_app.preprocessing.prompts import DEFAULT_PROMPT, StreamingDecoder, build_prompt, check_prompt
+from vsearch_app.preprocessing.text import TextTokenizer
+
+log = logging.getLogger(__name__)
+
+ImageSource = str | Path | Image.Image
+Cancel = threading.Event | Callable[[], bool] | None
+
+
+@dataclass(frozen=True)
+class CaptionResult:
+    text: str
+    token_ids: list[int]  # generated ids, the stop token (if one ended the answer) included
+    prompt: str
+    prefill_s: float  # image encoding + prefix prefill + first token
+    decode_s: float
+    decode_tokens_per_s: float
+    stop_reason: str  # "stop_token", "max_tokens" or "cancelled"
+    model_id: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class Captioner:
+    def __init__(
+        self,
+        model: PaliGemmaForConditionalGeneration,
+        tokenizer: TextTokenizer,
+        transform: ImageTransform,
+        *,
+        model_id: str = "",
+    ) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.transform = transform
+        self.model_id = model_id
+        self._lane = threading.Lock()
+
+    @classmethod
+    def load(
+        cls,
+        model_dir: str | Path,
+        *,
+        device: str = "auto",
+        dtype: str = "auto",
+        model_id: str | None = None,
+        optimize: bool = True,
+    ) -> Captioner:
+        torch_device = resolve_device(device)
+        torch_dtype = resolve_dtype(dtype, torch_device)
+        folder = Path(model_dir)
+        model = load_paligemma(folder, device=torch_device, dtype=torch_dtype)
+        if optimize and model.language_model.optimize_for_inference():
+            log.debug("decoder weights prepacked for oneDNN")
+        tokenizer = TextTokenizer.from_folder(folder, lowercase=False)
+        transform = ImageTransform.from_folder(folder)
+        return cls(model, tokenizer, transform, model_id=model_id or str(folder))
+
+    def prepare_image(self, image: ImageSource) -> Image.Image:
+        """Decode a path (raising ImageDecodeError with the reason) or normalise a PIL image to RGB."""
+        if isinstance(image, Image.Image):
+            return to_rgb(image)
+        return open_image(image, target_size=self.transform.size)
+
+    def caption(
+        self,
+        image: ImageSource,
+        prompt: str = DEFAULT_PROMPT,
+        params: GenerationParams | None = None,
+        on_token: Callable[[str], None] | None = None,
+        cancel: Cancel = None,
+    ) -> CaptionResult:
+        """Generate text about ``image`` for ``prompt`` ("caption en", "describe en", "question: ...?", or a free
+        start such as "this building is " for pt checkpoints)."""
+        params = params or GenerationParams()
+        check_prompt(prompt)
+        picture = self.prepare_image(image)
+        config = self.model.config
+        layout = build_prompt(self.tokenizer, prompt, num_image_tokens=config.num_image_tokens,
+                              image_token_id=config.image_token_index)
+        pixels = self.transform.to_tensor([picture]).to(self.model.device)
+        decoder = StreamingDecoder(self.tokenizer)
+        stops = set(layout.stop_token_ids)
+
+        def emit(token_id: int) -> None:
+            if token_id in stops:
+                return
+            piece = decoder.push(token_id)
+            if piece and on_token is not None:
+                on_token(piece)
+
+        should_stop = None
+        if isinstance(cancel, threading.Event):
+            should_stop = cancel.is_set
+        elif cancel is not None:
+            should_stop = cancel
+        with self._lane, torch.inference_mode():
+            output = generate(self.model, layout.input_ids, pixels, params, stop_token_ids=stops, on_token=emit,
+                              should_stop=should_stop)
+        return CaptionResult(
+            text=decoder.text(),
+            token_ids=output.token_ids,
+            prompt=prompt,
+            prefill_s=output.prefill_s,
+            decode_s=output.decode_s,
+            decode_tokens_per_s=output.decode_tokens_per_s,
+            stop_reason=output.stop_reason,
+            model_id=self.model_id,
+            timings={"prefill_s": output.prefill_s, "decode_s": output.decode_s},
+        )
