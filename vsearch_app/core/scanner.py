@@ -171,19 +171,22 @@ class ScanDiff:
     returned: list[KnownFile] = field(default_factory=list)  # offline rows that are back unchanged
     pending: list[KnownFile] = field(default_factory=list)  # rows waiting for an embedding, unchanged on disk
     new_fingerprints: dict[str, str] = field(default_factory=dict)  # fingerprints computed while matching moves
+    root_offline: bool = False  # the whole root is unreachable (or looks unmounted): everything went to offline
 
     @property
     def is_empty(self) -> bool:
         return not (self.new or self.changed or self.gone or self.moved or self.offline or self.returned
-                    or self.pending)
+                    or self.pending or self.root_offline)
 
 
-def diff_root(walk: WalkResult, known: Iterable[KnownFile]) -> ScanDiff:
-    """Compare a walk of one root with the catalog rows under that root."""
+def diff_root(walk: WalkResult, known: Iterable[KnownFile], *, detect_unmount: bool = True) -> ScanDiff:
+    """Compare a walk of one root with the catalog rows under that root. ``detect_unmount=False`` for partial
+    walks (a few paths the watcher reported), where "nothing found" is a normal answer."""
     diff = ScanDiff()
     known = list(known)
-    if not walk.online or _looks_unmounted(walk, known):
+    if not walk.online or (detect_unmount and _looks_unmounted(walk, known)):
         diff.offline = [k for k in known if k.state != "offline"]
+        diff.root_offline = True
         return diff
     unreadable = walk.unreadable_dirs
     seen: set[str] = set()
