@@ -407,7 +407,7 @@ def test_readers_see_committed_batches_while_a_writer_thread_runs(cat, root):
                 n = cat.counts()["indexed"]
                 assert n % batch == 0, "a reader saw half a batch"
                 ids, vecs = cat.embeddings("m")
-                assert len(ids) % batch == 0 and vecs.shape == (len(ids), 8)
+                assert len(ids) % batch == 0 and len(vecs) == len(ids)
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
 

@@ -53,6 +53,7 @@ as ``os.fsencode`` bytes, so names that are not valid UTF-8 survive; records giv
     cat.get_embedding(path, model_id) -> np.ndarray | None
     cat.embedding_seq() -> int                            # grows on every embedding insert/replace/delete; the
                                                           # vector index keeps it in its manifest to catch up
+    cat.deleted_embedding_ids(model_id, since_seq) -> np.ndarray | None   # for that catch-up (None: log pruned)
     cat.vector_ids_for_paths(paths) -> dict[Path, int]
     cat.paths_for_ids(ids) -> list[Path | None]           # same order; None for ids no longer in the catalog
     cat.ids_under(folder) -> np.ndarray int64             # for a folder filter in search
@@ -87,6 +88,7 @@ log = logging.getLogger(__name__)
 CATALOG_FILENAME = "catalog.sqlite3"
 SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 10_000
+LOG_KEEP = 200_000  # deletion-log entries kept for incremental index catch-up (older -> full id comparison)
 
 PENDING = "pending"
 INDEXED = "indexed"
@@ -233,10 +235,16 @@ def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
         CREATE INDEX embeddings_model_seq ON embeddings(model_id, seq);
         CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
         INSERT INTO meta (key, value) VALUES ('embedding_seq', 1);
+        INSERT INTO meta (key, value) VALUES ('log_floor', 0);
         UPDATE embeddings SET seq = 1;
-        -- Deletions (also by ON DELETE CASCADE) bump the counter; inserts set their own seq in Python.
+        CREATE TABLE embedding_log (seq INTEGER NOT NULL, file_id INTEGER NOT NULL, model_id TEXT NOT NULL);
+        CREATE INDEX embedding_log_model_seq ON embedding_log(model_id, seq);
+        -- Deletions (also by ON DELETE CASCADE) bump the counter and are logged, so a saved vector index can drop
+        -- exactly those labels when it catches up; inserts and replacements set their row's seq in Python.
         CREATE TRIGGER embeddings_deleted AFTER DELETE ON embeddings BEGIN
             UPDATE meta SET value = value + 1 WHERE key = 'embedding_seq';
+            INSERT INTO embedding_log (seq, file_id, model_id)
+                SELECT value, old.file_id, old.model_id FROM meta WHERE key = 'embedding_seq';
         END;
         """,
     )
@@ -308,6 +316,7 @@ class Catalog:
         except BaseException:
             cat.close()
             raise
+        cat.prune_embedding_log()
         return cat
 
     def close(self) -> None:
@@ -813,6 +822,32 @@ class Catalog:
                 yield ids, vectors.astype(np.float32, copy=False)
         finally:
             cur.close()
+
+    def deleted_embedding_ids(self, model_id: str, since_seq: int) -> np.ndarray | None:
+        """Ids whose ``model_id`` embedding was deleted after ``since_seq`` and not re-added since. None when the
+        deletion log was pruned past ``since_seq`` (then compare ``embedding_ids`` with the index instead)."""
+        floor = self._read("SELECT value FROM meta WHERE key = 'log_floor'")[0][0]
+        if since_seq < floor:
+            return None
+        rows = self._read(
+            """
+            SELECT DISTINCT l.file_id FROM embedding_log l WHERE l.model_id = ? AND l.seq > ? AND NOT EXISTS
+                (SELECT 1 FROM embeddings e WHERE e.file_id = l.file_id AND e.model_id = l.model_id)
+            ORDER BY l.file_id
+            """,
+            (model_id, int(since_seq)),
+        )
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+    def prune_embedding_log(self, keep: int = LOG_KEEP) -> int:
+        """Forget all but the newest ``keep`` deletion-log entries (done on open). Returns rows removed."""
+        with self.transaction() as conn:
+            row = conn.execute("SELECT seq FROM embedding_log ORDER BY seq DESC LIMIT 1 OFFSET ?", (keep,)).fetchone()
+            if row is None:
+                return 0
+            cur = conn.execute("DELETE FROM embedding_log WHERE seq <= ?", (row[0],))
+            conn.execute("UPDATE meta SET value = max(value, ?) WHERE key = 'log_floor'", (row[0],))
+            return cur.rowcount
 
     def embeddings(self, model_id: str) -> tuple[np.ndarray, np.ndarray]:
         """All (ids, vectors) of a model at once; prefer iter_embeddings for big libraries."""
