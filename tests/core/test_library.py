@@ -1,0 +1,257 @@
+"""Library: reconciliation with the disk, indexing, search and the safety rules, with a fake embedder."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from tests.core.library_fakes import FakeEmbedder, content_vector
+from vsearch_app.core.library import Library
+from vsearch_app.errors import InvalidArgumentError
+
+
+@pytest.fixture
+def embedder():
+    return FakeEmbedder()
+
+
+@pytest.fixture
+def library(tmp_path, embedder):
+    lib = Library(tmp_path / "data", model_id="fake-model", embedder_factory=lambda: embedder, commit_every=4)
+    yield lib
+    lib.close()
+
+
+def _photo(path, tag):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"IMG" + tag.encode() * 20)
+    return path
+
+
+@pytest.fixture
+def photos(tmp_path):
+    root = tmp_path / "photos"
+    for i in range(6):
+        _photo(root / ("a" if i < 3 else "b") / f"p{i}.jpg", f"photo{i}")
+    return root
+
+
+def test_index_then_second_index_does_no_work(library, embedder, photos):
+    library.add_folder(photos)
+    report = library.index()
+    assert report.embedded == 6
+    assert library.catalog.counts()["indexed"] == 6
+    assert len(library.vector_index()) == 6
+    embedder.embedded_paths.clear()
+    again = library.index()
+    assert again.embedded == 0 and embedder.embedded_paths == []
+
+
+def test_nothing_to_do_never_loads_the_model(tmp_path, photos):
+    loads = []
+
+    def factory():
+        loads.append(1)
+        return FakeEmbedder()
+
+    lib = Library(tmp_path / "data", model_id="fake-model", embedder_factory=factory)
+    lib.add_folder(photos)
+    lib.index()
+    lib.close()
+    lib = Library(tmp_path / "data", model_id="fake-model", embedder_factory=factory)
+    try:
+        assert lib.index().embedded == 0
+        assert loads == [1]
+    finally:
+        lib.close()
+
+
+def test_rename_and_move_keep_the_vector(library, embedder, photos):
+    library.add_folder(photos)
+    library.index()
+    old_id = library.catalog.get_file(photos / "a" / "p0.jpg").id
+    os.rename(photos / "a" / "p0.jpg", photos / "b" / "renamed.jpg")
+    os.rename(photos / "b", photos / "c")  # a whole folder moves
+    embedder.embedded_paths.clear()
+    library.index()
+    assert embedder.embedded_paths == []
+    moved = library.catalog.get_file(photos / "c" / "renamed.jpg")
+    assert moved.id == old_id and moved.state == "indexed"
+    assert library.catalog.counts() == {"indexed": 6, "failed": 0, "offline": 0, "pending": 0}
+    assert library.catalog.get_file(photos / "b" / "p3.jpg") is None
+
+
+def test_edit_re_embeds_and_delete_forgets(library, embedder, photos):
+    library.add_folder(photos)
+    library.index()
+    edited = photos / "a" / "p1.jpg"
+    edited.write_bytes(b"IMG completely different content")
+    (photos / "b" / "p4.jpg").unlink()
+    embedder.embedded_paths.clear()
+    library.index()
+    assert embedder.embedded_paths == [str(edited)]
+    np.testing.assert_allclose(library.catalog.get_embedding(edited, "fake-model"),
+                               content_vector(edited.read_bytes()), rtol=1e-6)
+    assert library.catalog.get_file(photos / "b" / "p4.jpg") is None
+    assert len(library.vector_index()) == 5
+
+
+def test_unplugged_root_goes_offline_and_returns_without_re_embedding(library, embedder, photos, tmp_path):
+    library.add_folder(photos)
+    library.index()
+    os.rename(photos, tmp_path / "unplugged")
+    library.index()
+    assert library.catalog.counts() == {"indexed": 0, "failed": 0, "offline": 6, "pending": 0}
+    assert library.search(str(tmp_path / "unplugged" / "a" / "p0.jpg")) == []  # offline files are not results
+    os.rename(tmp_path / "unplugged", photos)
+    embedder.embedded_paths.clear()
+    library.index()
+    assert embedder.embedded_paths == []
+    assert library.catalog.counts()["indexed"] == 6
+
+
+def test_emptied_mount_point_is_offline_not_deleted(library, photos, tmp_path):
+    library.add_folder(photos)
+    library.index()
+    os.rename(photos, tmp_path / "elsewhere")
+    photos.mkdir()  # the mount point stays behind, empty
+    library.index()
+    assert library.catalog.counts()["offline"] == 6
+
+
+def test_failed_file_is_not_retried_until_it_changes(library, embedder, photos):
+    bad = photos / "a" / "broken.jpg"
+    bad.write_bytes(b"BAD data")
+    library.add_folder(photos)
+    library.index()
+    (failed,) = library.catalog.failed()
+    assert failed.path == bad and "not an image" in failed.fail_reason
+    embedder.embedded_paths.clear()
+    library.index()
+    assert library.catalog.failed()[0].path == bad
+    assert str(bad) not in embedder.embedded_paths
+    bad.write_bytes(b"IMG repaired")
+    library.index()
+    assert library.catalog.get_file(bad).state == "indexed"
+
+
+def test_search_by_image_returns_it_first_and_filters(library, photos):
+    library.add_folder(photos)
+    library.index()
+    target = photos / "b" / "p4.jpg"
+    hits = library.search(str(target), limit=3)
+    assert hits[0].path == target and hits[0].score == pytest.approx(1.0, abs=1e-4)
+    assert len(hits) == 3 and [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    only_a = library.search(str(target), limit=10, folder=photos / "a")
+    assert {h.path.parent.name for h in only_a} == {"a"} and len(only_a) == 3
+    assert [h.path for h in library.search(str(target), threshold=0.999)] == [target]
+
+
+def test_combined_query_follows_the_weights(library, photos):
+    library.add_folder(photos)
+    library.index()
+    a, b = photos / "a" / "p0.jpg", photos / "b" / "p3.jpg"
+    assert library.search(f"{a} + 3:{b}", limit=1)[0].path == b
+    assert library.search(f"3:{a} + {b}", limit=1)[0].path == a
+    assert library.search(f"{a} + {b} - 5:{b}", limit=1)[0].path != b
+
+
+def test_text_query_uses_the_embedder(library, embedder, photos):
+    library.add_folder(photos)
+    library.index()
+    hits = library.search('"red car"', limit=2)
+    assert len(hits) == 2 and embedder.text_calls == 1
+
+
+def test_add_and_remove_folder_rules(library, photos, tmp_path):
+    with pytest.raises(InvalidArgumentError, match="not a folder"):
+        library.add_folder(tmp_path / "nope")
+    with pytest.raises(InvalidArgumentError, match="data folder"):
+        library.add_folder(library.data_dir)
+    library.add_folder(photos)
+    library.index()
+    assert library.remove_folder(photos) == 6
+    assert library.catalog.counts()["indexed"] == 0
+    assert len(library.vector_index()) == 0
+    assert all(p.exists() for p in photos.rglob("*.jpg"))  # the user's files are untouched
+    with pytest.raises(InvalidArgumentError, match="not a watched folder"):
+        library.remove_folder(photos)
+
+
+def test_data_dir_inside_a_root_is_not_indexed(tmp_path, embedder):
+    root = tmp_path / "home"
+    _photo(root / "x.jpg", "x")
+    lib = Library(root / "vsearch-data", model_id="fake-model", embedder_factory=lambda: embedder)
+    try:
+        (root / "vsearch-data" / "thumbs").mkdir()
+        _photo(root / "vsearch-data" / "thumbs" / "t.jpg", "t")
+        lib.add_folder(root)
+        lib.index()
+        assert [r.path.name for r in lib.catalog.files_under(root)] == ["x.jpg"]
+    finally:
+        lib.close()
+
+
+def test_reconcile_paths_handles_watcher_reports(library, embedder, photos):
+    library.add_folder(photos)
+    library.index()
+    new = _photo(photos / "a" / "new.jpg", "new")
+    os.rename(photos / "b" / "p3.jpg", photos / "a" / "p3-moved.jpg")
+    result = library.reconcile_paths([str(new), str(photos / "b" / "p3.jpg"), str(photos / "a" / "p3-moved.jpg")])
+    assert (result.report.new, result.report.moved, result.report.gone) == (1, 1, 0) and result.deferred == set()
+    unsettled = _photo(photos / "a" / "unsettled.jpg", "unsettled")
+    held = library.reconcile_paths([str(photos / "a")], accept=lambda st: False)
+    assert not held.report.any and held.deferred == {str(unsettled)}
+
+
+def test_move_between_roots_during_a_full_scan_keeps_the_vector(library, embedder, photos, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    library.add_folder(photos)
+    library.add_folder(other)
+    library.index()
+    old_id = library.catalog.get_file(photos / "a" / "p1.jpg").id
+    os.rename(photos / "a" / "p1.jpg", other / "p1.jpg")
+    embedder.embedded_paths.clear()
+    library.index()
+    assert embedder.embedded_paths == []
+    assert library.catalog.get_file(other / "p1.jpg").id == old_id
+
+
+def test_new_file_matching_a_missing_row_elsewhere_is_a_move(library, embedder, photos):
+    library.add_folder(photos)
+    library.index()
+    old = photos / "a" / "p2.jpg"
+    old_id = library.catalog.get_file(old).id
+    os.rename(old, photos / "b" / "p2.jpg")
+    result = library.reconcile_paths([str(photos / "b" / "p2.jpg")])  # the delete was not reported (yet)
+    assert result.report.moved == 1 and library.catalog.get_file(photos / "b" / "p2.jpg").id == old_id
+    assert library.catalog.get_file(old) is None
+
+
+def test_copy_is_not_a_move(library, photos):
+    library.add_folder(photos)
+    library.index()
+    copy = photos / "b" / "copy.jpg"
+    copy.write_bytes((photos / "a" / "p0.jpg").read_bytes())
+    result = library.reconcile_paths([str(copy)])
+    assert result.report.new == 1 and result.report.moved == 0
+    assert library.catalog.get_file(photos / "a" / "p0.jpg").state == "indexed"
+
+
+def test_vanished_rows_can_be_kept_for_a_late_move_partner(library, photos):
+    library.add_folder(photos)
+    library.index()
+    old = photos / "a" / "p0.jpg"
+    old_id = library.catalog.get_file(old).id
+    elsewhere = photos / "late.jpg"
+    os.rename(old, elsewhere)
+    first = library.reconcile_paths([str(old)], keep_gone=True)
+    assert first.gone == {str(old)} and library.catalog.get_file(old) is not None
+    second = library.reconcile_paths([str(elsewhere), str(old)], keep_gone=True)
+    assert second.report.moved == 1 and library.catalog.get_file(elsewhere).id == old_id
+    os.rename(elsewhere, photos / "z.jpg")
+    (photos / "z.jpg").unlink()
+    assert library.forget_missing([str(elsewhere)]) == 1

@@ -1,0 +1,507 @@
+"""The photo library: watched roots, reconciliation with the disk, indexing and search, over one data directory.
+
+``Library`` ties the pieces together: the catalog (source of truth), the vector index (a cache of the catalog's
+embeddings, synced after every committed batch), the scanner, the indexer and the query parser. It is Qt-free and
+synchronous; ``core.service.LibraryService`` wraps it for the CLI and the desktop app, and ``core.watcher`` drives
+it from file-system events.
+
+Safety rules that live here:
+
+- a root that is missing, unreadable or suddenly empty turns its files 'offline' and nothing is deleted; when it
+  returns its files are 'indexed' again without re-embedding (then the normal diff picks up real changes);
+- a gone file and a new file with the same size and content fingerprint are a move: the row (and so its vector and
+  index label) follows the file;
+- user files are only ever opened for reading.
+
+The model is loaded lazily (``embedder_factory``): reconciling a library where nothing changed never loads it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vsearch_app.core.catalog import CATALOG_FILENAME, INDEXED, OFFLINE, Catalog, FileRecord, RootRecord
+from vsearch_app.core.indexer import Indexer, IndexProgress, IndexReport
+from vsearch_app.core.query import combine, parse_query
+from vsearch_app.core.scanner import (
+    FileStat,
+    KnownFile,
+    ScanDiff,
+    WalkResult,
+    diff_root,
+    fingerprint,
+    is_hidden_name,
+    is_photo_name,
+    match_moves,
+    stat_file,
+    walk_root,
+)
+from vsearch_app.core.vector_index import VectorIndex, model_slug
+from vsearch_app.errors import ImageDecodeError, InvalidArgumentError
+
+log = logging.getLogger(__name__)
+
+INDEX_DIRNAME = "index"
+
+
+@dataclass(frozen=True)
+class ChangeReport:
+    """What one reconciliation changed in the catalog."""
+
+    new: int = 0
+    changed: int = 0
+    gone: int = 0
+    moved: int = 0
+    offline: int = 0
+    returned: int = 0
+    errors: tuple[tuple[str, str], ...] = ()  # (folder or file, reason) that could not be read
+
+    def __add__(self, other: ChangeReport) -> ChangeReport:
+        return ChangeReport(self.new + other.new, self.changed + other.changed, self.gone + other.gone,
+                            self.moved + other.moved, self.offline + other.offline,
+                            self.returned + other.returned, self.errors + other.errors)
+
+    @property
+    def any(self) -> bool:
+        return bool(self.new or self.changed or self.gone or self.moved or self.offline or self.returned)
+
+
+@dataclass(frozen=True)
+class PathsReconciled:
+    report: ChangeReport
+    deferred: set[str]  # files not settled yet: look again later
+    gone: set[str]  # vanished rows kept for now (keep_gone=True)
+
+
+@dataclass(frozen=True)
+class Hit:
+    path: Path
+    score: float
+
+
+class Library:
+    def __init__(
+        self,
+        data_dir: str | os.PathLike[str],
+        *,
+        model_id: str,
+        embedder_factory: Callable[[], Any],
+        batch_size: int = 16,
+        commit_every: int = 32,
+    ) -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.model_id = model_id
+        self.catalog = Catalog.open(self.data_dir / CATALOG_FILENAME)
+        self.index_dir = self.data_dir / INDEX_DIRNAME
+        self._embedder_factory = embedder_factory
+        self._embedder: Any = None
+        self._embedder_lock = threading.Lock()
+        self._index: VectorIndex | None = None
+        self._index_lock = threading.Lock()
+        self._dirty_index = False
+        self.indexer = Indexer(self.catalog, self.embedder, on_vectors=self._after_batch,
+                               on_removed=self._after_batch, batch_size=batch_size, commit_every=commit_every)
+
+    # --- lifecycle ----------------------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Save the index if it changed, release it and close the catalog."""
+        with self._index_lock:
+            if self._index is not None:
+                if self._dirty_index:
+                    self._index.save()
+                self._index.close()
+                self._index = None
+        self.catalog.close()
+
+    def embedder(self) -> Any:
+        with self._embedder_lock:
+            if self._embedder is None:
+                self._embedder = self._embedder_factory()
+                if self._embedder.model_id != self.model_id:
+                    log.debug("embedder reports model id %s for %s", self._embedder.model_id, self.model_id)
+            return self._embedder
+
+    @property
+    def embedder_loaded(self) -> bool:
+        return self._embedder is not None
+
+    def vector_index(self, *, create: bool = True) -> VectorIndex | None:
+        """The model's vector index, opened (checked, caught up or rebuilt) on first use. None while the catalog
+        has no embedding of this model and ``create`` is False."""
+        with self._index_lock:
+            if self._index is None:
+                dim = self.catalog.model_dim(self.model_id)
+                if dim is None:
+                    if not create:
+                        return None
+                    dim = int(self.embedder().dim)
+                self._index = VectorIndex.open_or_rebuild(self.index_dir, self.model_id, dim, self.catalog)
+            return self._index
+
+    def _after_batch(self, *_: object) -> None:
+        """A batch was committed: bring the index up to date (the catalog's change counter says what changed)."""
+        index = self.vector_index()
+        if index is not None and index.sync(self.catalog):
+            self._dirty_index = True
+
+    def sync_index(self) -> None:
+        index = self.vector_index(create=False)
+        if index is not None and index.sync(self.catalog):
+            self._dirty_index = True
+
+    def save_index(self) -> bool:
+        with self._index_lock:
+            if self._index is None or not self._dirty_index:
+                return True
+            ok = self._index.save()
+            self._dirty_index = not ok
+            return ok
+
+    # --- roots --------------------------------------------------------------------------------------------------
+
+    def add_folder(self, path: str | os.PathLike[str]) -> RootRecord:
+        folder = Path(os.path.abspath(os.path.expanduser(os.fspath(path))))
+        if not folder.is_dir():
+            raise InvalidArgumentError(f"{folder} is not a folder; give the path of a folder of photos")
+        if _within(str(self.data_dir), str(folder)) and folder != self.data_dir:
+            log.info("%s contains VSearch's data folder %s; it is skipped when scanning", folder, self.data_dir)
+        if _within(str(folder), str(self.data_dir)):
+            raise InvalidArgumentError(f"{folder} is inside VSearch's own data folder; choose a photo folder")
+        return self.catalog.add_root(folder)
+
+    def remove_folder(self, path: str | os.PathLike[str]) -> int:
+        """Stop watching a folder and forget its files (the files themselves are not touched)."""
+        folder = Path(os.path.abspath(os.path.expanduser(os.fspath(path))))
+        if not any(root.path == folder for root in self.catalog.roots()):
+            raise InvalidArgumentError(f"{folder} is not a watched folder; `vsearch folders list` shows them")
+        removed = self.catalog.remove_root(folder)
+        self.sync_index()
+        return len(removed)
+
+    def folders(self) -> list[RootRecord]:
+        return self.catalog.roots()
+
+    # --- reconciliation -----------------------------------------------------------------------------------------
+
+    def reconcile(self, roots: Iterable[RootRecord] | None = None) -> ChangeReport:
+        """Compare whole roots with the disk and record every difference (no embedding happens here).
+
+        The roots' diffs are merged before they are applied, so a photo moved from one root to another is
+        recognised as a move (its vector kept), not as a deletion plus a new photo."""
+        report = ChangeReport()
+        merged = ScanDiff()
+        errors: list[tuple[str, str]] = []
+        for root in list(roots) if roots is not None else self.catalog.roots():
+            part, diff, walk_errors = self._diff_root(root)
+            report = report + part
+            errors.extend(walk_errors)
+            if diff is not None:
+                _merge(merged, diff)
+        if merged.gone and merged.new:  # what is left unmatched inside each root may be a move between roots
+            moved, merged.new, merged.gone, fingerprints = match_moves(merged.gone, merged.new)
+            merged.moved.extend(moved)
+            merged.new_fingerprints.update(fingerprints)
+        report = report + self._apply(merged, errors)
+        self.sync_index()
+        return report
+
+    def _diff_root(self, root: RootRecord) -> tuple[ChangeReport, ScanDiff | None, list[tuple[str, str]]]:
+        """Walk one root; an unreachable root is marked offline at once (and gives no diff)."""
+        walk = walk_root(root.path, exclude=[self.data_dir])
+        diff = diff_root(walk, [_known(r) for r in self.catalog.files_under(root.path)])
+        if diff.root_offline:
+            changed = 0
+            if root.online or diff.offline:
+                changed = self.catalog.set_offline(root.path)
+                log.warning("%s is not reachable: %d file(s) marked offline (nothing is deleted)", root.path,
+                            changed)
+            return ChangeReport(offline=changed), None, walk.errors
+        report = ChangeReport()
+        if not root.online:
+            returned = self.catalog.set_online(root.path)
+            log.info("%s is back: %d file(s) online again, without re-embedding", root.path, returned)
+            report = ChangeReport(returned=returned)
+            diff = diff_root(walk, [_known(r) for r in self.catalog.files_under(root.path)])
+        return report, diff, walk.errors
+
+    def reconcile_paths(
+        self,
+        paths: Iterable[str],
+        *,
+        accept: Callable[[FileStat], bool] | None = None,
+        keep_gone: bool = False,
+    ) -> PathsReconciled:
+        """Reconcile only ``paths`` (files or folders, existing or not), as reported by the watcher.
+
+        ``accept(stat)`` can hold back files that are not settled yet (still being written): such files are left
+        out on both sides of the diff and come back in ``deferred`` so the caller can look again later.
+        With ``keep_gone`` vanished rows are not deleted but returned in ``gone``: the watcher holds them for a
+        moment, because the other half of a move (the new path) may be reported later or may not have settled."""
+        roots = {str(r.path): r for r in self.catalog.roots()}
+        disk: dict[str, FileStat] = {}
+        known: dict[str, FileRecord] = {}
+        errors: list[tuple[str, str]] = []
+        deferred: set[str] = set()
+        for raw in paths:
+            path = os.path.abspath(raw)
+            root = _root_of(path, roots)
+            if root is None or not os.path.isdir(root) or not self._visible(path, root):
+                continue
+            if os.path.isdir(path):
+                walk = walk_root(path, exclude=[self.data_dir])
+                disk.update(walk.files)
+                errors.extend(walk.errors)
+            elif is_photo_name(path):
+                st = stat_file(path)
+                if st is not None:
+                    disk[path] = st
+            known.update((os.fspath(r.path), r) for r in self.catalog.files_under(path))
+        if accept is not None:
+            # A file with the size and mtime of a row that just vanished is a move (rename keeps both): take it
+            # now, so the pair meets in this batch; so is a file that the catalog already knows as it is.
+            vanished = {(r.size, r.mtime_ns) for p, r in known.items() if p not in disk}
+            for path, st in list(disk.items()):
+                row = known.get(path)
+                if (st.size, st.mtime_ns) in vanished or (row is not None and (row.size, row.mtime_ns) == (
+                        st.size, st.mtime_ns)):
+                    continue
+                if not accept(st):
+                    deferred.add(path)
+                    del disk[path]
+                    known.pop(path, None)
+        walk = WalkResult(root="", online=True, files=disk, errors=errors)
+        diff = diff_root(walk, [_known(r) for r in known.values()], detect_unmount=False)
+        self._match_vanished_rows(diff)
+        gone = {row.path for row in diff.gone} if keep_gone else set()
+        if keep_gone:
+            diff.gone = []
+        report = self._apply(diff, errors)
+        if report.any:
+            self.sync_index()
+        return PathsReconciled(report, deferred, gone)
+
+    def _match_vanished_rows(self, diff: ScanDiff) -> None:
+        """Pair new files with catalog rows outside this diff whose file is missing (same size and fingerprint):
+        the other half of a move that the OS reported earlier, later or from another root's observer."""
+        still_new = []
+        for item in diff.new:
+            try:
+                fp = diff.new_fingerprints.get(item.path) or fingerprint(item.path, item.size)
+            except OSError:
+                still_new.append(item)
+                continue
+            diff.new_fingerprints[item.path] = fp
+            match = None
+            for row in self.catalog.find_by_fingerprint(fp, item.size):
+                old = os.fspath(row.path)
+                root = self.catalog.root_for(old)
+                # The old path must be truly gone: its root is there (not an unplugged drive) and the file is not.
+                if old != item.path and root is not None and root.path.is_dir() and stat_file(old) is None:
+                    match = row
+                    break
+            if match is None:
+                still_new.append(item)
+            else:
+                diff.moved.append((_known(match), item, fp))
+                diff.gone = [g for g in diff.gone if g.path != os.fspath(match.path)]
+        diff.new = still_new
+
+    def forget_missing(self, paths: Iterable[str]) -> int:
+        """Delete the rows of files that are still missing (their root being online); returns how many."""
+        roots = {str(r.path): r for r in self.catalog.roots()}
+        removed = 0
+        with self.catalog.transaction():
+            for path in paths:
+                root = _root_of(path, roots)
+                if root is None or not os.path.isdir(root) or stat_file(path) is not None:
+                    continue
+                removed += self.catalog.delete_file(path) is not None
+        if removed:
+            log.info("forgot %d deleted file(s)", removed)
+            self.sync_index()
+        return removed
+
+    def _visible(self, path: str, root: str) -> bool:
+        if _within(path, str(self.data_dir)):
+            return False
+        rel = os.path.relpath(path, root)
+        return rel == "." or not any(is_hidden_name(part) for part in Path(rel).parts)
+
+    def _apply(self, diff: ScanDiff, errors: Sequence[tuple[str, str]] = ()) -> ChangeReport:
+        """Record a diff in one catalog transaction."""
+        if diff.is_empty:
+            return ChangeReport(errors=tuple(errors))
+        with self.catalog.transaction():
+            for old, new, fp in diff.moved:
+                self.catalog.rename_file(old.path, new.path)
+                row = self.catalog.get_file(new.path)
+                if row is not None and (row.size, row.mtime_ns, row.fingerprint) != (new.size, new.mtime_ns, fp):
+                    self.catalog.upsert_file(replace(row, size=new.size, mtime_ns=new.mtime_ns, fingerprint=fp))
+            for row in diff.gone:
+                self.catalog.delete_file(row.path)
+            for item in diff.new:
+                self.catalog.mark_pending(item.path, item.size, item.mtime_ns, diff.new_fingerprints.get(item.path))
+            for item in diff.changed:
+                self.catalog.mark_pending(item.path, item.size, item.mtime_ns)
+            for row in diff.offline:
+                record = self.catalog.get_file(row.path)
+                if record is not None:
+                    self.catalog.upsert_file(replace(record, state=OFFLINE))
+            for row in diff.returned:
+                record = self.catalog.get_file(row.path)
+                if record is not None:
+                    self.catalog.upsert_file(replace(record, state=self._state_on_return(record)))
+        if diff.moved:
+            log.info("kept the embedding of %d moved or renamed file(s)", len(diff.moved))
+        if diff.gone:
+            log.info("forgot %d deleted file(s)", len(diff.gone))
+        return ChangeReport(len(diff.new), len(diff.changed), len(diff.gone), len(diff.moved), len(diff.offline),
+                            len(diff.returned), tuple(errors))
+
+    def _state_on_return(self, record: FileRecord) -> str:
+        if self.catalog.get_embedding(record.path, self.model_id) is not None:
+            return INDEXED
+        return "failed" if record.fail_reason else "pending"
+
+    # --- indexing -----------------------------------------------------------------------------------------------
+
+    def index(
+        self,
+        *,
+        progress: Callable[[IndexProgress], None] | None = None,
+        cancel: threading.Event | None = None,
+        pause: threading.Event | None = None,
+        reconcile: bool = True,
+    ) -> IndexReport:
+        """Bring the catalog up to date with the disk, then embed every pending file (committed batch by batch)."""
+        if reconcile:
+            self.reconcile()
+        self.catalog.reset_for_model(self.model_id)
+        report = self.indexer.run(self.catalog.pending(), progress=progress, cancel=cancel, pause=pause)
+        self.sync_index()
+        self.save_index()
+        return report
+
+    # --- search -------------------------------------------------------------------------------------------------
+
+    def query_vector(self, query: str | Sequence[str], *, cwd: str | os.PathLike[str] | None = None) -> np.ndarray:
+        terms = parse_query(query, cwd=cwd)
+        vectors = []
+        texts = [t.value for t in terms if not t.is_image]
+        text_vectors = iter(self.embedder().embed_texts(texts)) if texts else iter(())
+        for term in terms:
+            if not term.is_image:
+                vectors.append(next(text_vectors))
+                continue
+            stored = self._stored_vector(term.value)
+            if stored is not None:  # an indexed photo: no need to run the model again
+                vectors.append(stored)
+                continue
+            result = self.embedder().embed_images([term.value], batch_size=1)
+            if not len(result.indices):
+                reason = result.failures[0][1] if result.failures else "unknown error"
+                raise ImageDecodeError(f"cannot use {term.value} as a query image: {reason}")
+            vectors.append(result.vectors[0])
+        return combine(np.stack(vectors), [t.weight for t in terms])
+
+    def _stored_vector(self, path: str) -> np.ndarray | None:
+        row = self.catalog.get_file(path)
+        st = stat_file(path)
+        if row is None or row.state != INDEXED or st is None or (st.size, st.mtime_ns) != (row.size, row.mtime_ns):
+            return None
+        return self.catalog.get_embedding(path, self.model_id)
+
+    def search(
+        self,
+        query: str | Sequence[str],
+        *,
+        limit: int = 20,
+        threshold: float | None = None,
+        folder: str | os.PathLike[str] | None = None,
+        cwd: str | os.PathLike[str] | None = None,
+    ) -> list[Hit]:
+        """Photos nearest to the query, best first. Offline and failed files are left out."""
+        if limit < 1:
+            raise InvalidArgumentError(f"--limit must be at least 1, got {limit}")
+        if threshold is not None and not -1.0 <= threshold <= 1.0:
+            raise InvalidArgumentError(f"--threshold is a cosine similarity between -1 and 1, got {threshold}")
+        filter_ids = None
+        if folder is not None:
+            folder_path = Path(os.path.abspath(os.path.expanduser(os.fspath(folder))))
+            if self.catalog.root_for(folder_path) is None:
+                raise InvalidArgumentError(f"{folder_path} is not inside a watched folder")
+            filter_ids = self.catalog.ids_under(folder_path)
+        vector = self.query_vector(query, cwd=cwd)
+        index = self.vector_index(create=False)
+        if index is None or len(index) == 0:
+            return []
+        k = limit
+        while True:
+            ids, scores = index.search(vector, k=k, filter_ids=filter_ids)
+            hits: list[Hit] = []
+            below_threshold = False
+            for fid, score in zip(ids.tolist(), scores.tolist(), strict=True):
+                if threshold is not None and score < threshold:
+                    below_threshold = True
+                    break
+                record = self.catalog.get_file_by_id(fid)
+                if record is None or record.state in (OFFLINE, "failed"):
+                    continue  # offline photos cannot be opened; failed ones have no current vector
+                hits.append(Hit(record.path, float(score)))
+                if len(hits) == limit:
+                    return hits
+            if below_threshold or len(ids) < k:
+                return hits
+            k *= 4  # some hits were offline: look further
+
+    # --- status -------------------------------------------------------------------------------------------------
+
+    def roots_online(self) -> list[tuple[RootRecord, bool]]:
+        return [(root, root.path.is_dir() and os.access(root.path, os.R_OK | os.X_OK))
+                for root in self.catalog.roots()]
+
+    def index_file(self) -> tuple[Path | None, int]:
+        """The saved index file of this model and its size, without loading it."""
+        index = self._index
+        if index is not None and index.path is not None:
+            return index.path, index.size_bytes()
+        manifest = self.index_dir / f"{model_slug(self.model_id)}.manifest.json"
+        try:
+            name = json.loads(manifest.read_text(encoding="utf-8"))["file"]
+            path = self.index_dir / name
+            return path, path.stat().st_size
+        except (OSError, ValueError, KeyError, TypeError):
+            return None, 0
+
+
+def _merge(into: ScanDiff, diff: ScanDiff) -> None:
+    for name in ("new", "changed", "gone", "moved", "offline", "returned", "pending"):
+        getattr(into, name).extend(getattr(diff, name))
+    into.new_fingerprints.update(diff.new_fingerprints)
+
+
+def _known(record: FileRecord) -> KnownFile:
+    return KnownFile(os.fspath(record.path), record.size, record.mtime_ns, record.fingerprint, record.state)
+
+
+def _within(path: str, folder: str) -> bool:
+    folder = folder.rstrip(os.sep) or os.sep
+    return path == folder or path.startswith(folder + os.sep)
+
+
+def _root_of(path: str, roots: dict[str, RootRecord]) -> str | None:
+    for root in roots:
+        if _within(path, root):
+            return root
+    return None
