@@ -1,0 +1,30 @@
+"""bench_library.py runs end to end in its quick mode and prints hnswlib beside exact search, with the ratio."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_bench_library_quick_prints_both_methods_and_a_ratio():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_library.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout
+    assert "clusters in a 64-d subspace" in out  # says how the vectors were made
+    assert re.search(r"^5,000\s+exact numpy\s+-\s+1\.000\s+\d", out, re.M)
+    row = re.search(
+        r"^5,000\s+hnswlib ef=\d+ \(app\)\s+M=\d+ efc=\d+\s+(\d\.\d{3})\s+[\d.]+\s+[\d.]+\s+([\d.]+)x", out, re.M
+    )
+    assert row, out
+    assert float(row.group(1)) > 0.5  # recall@10 is measured, not a placeholder
+    assert re.search(r"ratio exact/hnswlib: [\d.]+x", out)
