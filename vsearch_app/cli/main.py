@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "vsearch_app.cli.embed_cmd",
     "vsearch_app.cli.models_cmd",
     "vsearch_app.cli.caption_cmd",
+    "vsearch_app.cli.library_cmd",
 ]
 
 EXIT_USER_ERROR = 2

@@ -29,6 +29,7 @@ from PIL import Image
 
 from vsearch_app.core.catalog import Catalog, FileRecord
 from vsearch_app.core.scanner import FileStat, fingerprint, stat_file
+from vsearch_app.core.types import IndexProgress, IndexReport
 from vsearch_app.preprocessing.image import register_optional_plugins
 
 log = logging.getLogger(__name__)
@@ -44,24 +45,6 @@ class ImageEmbedder(Protocol):
 
     def embed_images(self, sources: Sequence[str], *, batch_size: int = 16,
                      should_stop: Callable[[], bool] | None = None): ...
-
-
-@dataclass(frozen=True)
-class IndexProgress:
-    done: int
-    total: int
-    failed: int
-    rate: float  # files per second so far
-    eta_s: float | None  # None until the rate is known
-
-
-@dataclass(frozen=True)
-class IndexReport:
-    embedded: int = 0
-    failed: int = 0
-    skipped: int = 0  # vanished or still changing; left pending
-    cancelled: bool = False
-    seconds: float = 0.0
 
 
 @dataclass(frozen=True)

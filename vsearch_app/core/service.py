@@ -13,7 +13,18 @@ from pathlib import Path
 from vsearch_app.core import models
 from vsearch_app.core.captioner import Captioner, CaptionResult
 from vsearch_app.core.embedder import Embedder
-from vsearch_app.core.types import EmbeddedItem, EmbedReport, ModelInfo
+from vsearch_app.core.library import Library
+from vsearch_app.core.types import (
+    EmbeddedItem,
+    EmbedReport,
+    FailedFile,
+    FolderInfo,
+    IndexProgress,
+    IndexReport,
+    LibraryStatus,
+    ModelInfo,
+    SearchHit,
+)
 from vsearch_app.errors import InvalidArgumentError, ModelNotFoundError
 from vsearch_app.modeling.sampling import GenerationParams
 from vsearch_app.preprocessing.image import open_image
@@ -124,3 +135,93 @@ def caption(
     captioner = captioner or load_captioner(settings)
     return captioner.caption(picture, prompt, params, on_token=on_token, cancel=cancel)
 
+
+# --- the photo library ----------------------------------------------------------------------------------------------
+
+
+def library_model_id(settings: AppSettings) -> str:
+    """The id the catalog files embeddings under: the hub id, or the resolved folder of a local checkpoint (the
+    same id load_embedder gives the Embedder)."""
+    if Path(settings.model).expanduser().is_dir():
+        return str(model_dir(settings))
+    return settings.model
+
+
+class LibraryService:
+    """Watched folders, indexing, watching and search over one data directory. Open with ``LibraryService.open``;
+    ``close`` saves the index and joins every thread. The model is loaded only when something needs it."""
+
+    def __init__(self, settings: AppSettings, library: Library) -> None:
+        self.settings = settings
+        self._library = library
+
+    @classmethod
+    def open(cls, settings: AppSettings) -> LibraryService:
+        settings.ensure_data_dir()
+        library = Library(settings.data_dir, model_id=library_model_id(settings),
+                          embedder_factory=lambda: load_embedder(settings))
+        return cls(settings, library)
+
+    def close(self) -> None:
+        self._library.close()
+
+    def __enter__(self) -> LibraryService:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def add_folder(self, path: str | Path) -> FolderInfo:
+        root = self._library.add_folder(path)
+        return FolderInfo(root.path, root.path.is_dir())
+
+    def remove_folder(self, path: str | Path) -> int:
+        """Stop watching ``path``; returns how many catalog entries were dropped (no file is touched)."""
+        return self._library.remove_folder(path)
+
+    def folders(self) -> list[FolderInfo]:
+        return [FolderInfo(root.path, online) for root, online in self._library.roots_online()]
+
+    def index(
+        self,
+        progress: Callable[[IndexProgress], None] | None = None,
+        cancel: threading.Event | None = None,
+        pause: threading.Event | None = None,
+    ) -> IndexReport:
+        return self._library.index(progress=progress, cancel=cancel, pause=pause)
+
+    def watch(
+        self,
+        stop: threading.Event,
+        progress: Callable[[IndexProgress], None] | None = None,
+        *,
+        initial_index: bool = True,
+        **options: float | bool,
+    ) -> None:
+        """Index, then keep the library current until ``stop`` is set (blocks; see core.watcher for options)."""
+        from vsearch_app.core.watcher import LibraryWatcher
+
+        LibraryWatcher(self._library, progress=progress, **options).run(stop, initial_index=initial_index)
+
+    def search(
+        self,
+        query: str | Sequence[str],
+        limit: int = 20,
+        threshold: float | None = None,
+        folder: str | Path | None = None,
+    ) -> list[SearchHit]:
+        hits = self._library.search(query, limit=limit, threshold=threshold, folder=folder)
+        return [SearchHit(hit.path, hit.score) for hit in hits]
+
+    def status(self) -> LibraryStatus:
+        lib = self._library
+        index_path, index_bytes = lib.index_file()
+        return LibraryStatus(
+            model=lib.model_id,
+            roots=self.folders(),
+            counts=lib.catalog.counts(),
+            failed=[FailedFile(r.path, r.fail_reason or "") for r in lib.catalog.failed()],
+            index_path=index_path,
+            index_bytes=index_bytes,
+            embedded_this_session=lib.indexer.embedded_total,
+        )

@@ -29,3 +29,53 @@ class ModelInfo:
     kind: str  # "search", "caption" or "other"
     size_bytes: int
     path: Path
+
+
+# --- the photo library (core.service.LibraryService) ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FolderInfo:
+    path: Path
+    online: bool
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    path: Path
+    score: float  # cosine similarity of the photo to the query vector, in [-1, 1]
+
+
+@dataclass(frozen=True)
+class FailedFile:
+    path: Path
+    reason: str
+
+
+@dataclass(frozen=True)
+class LibraryStatus:
+    model: str
+    roots: list[FolderInfo]
+    counts: dict[str, int]  # "indexed", "failed", "offline", "pending"
+    failed: list[FailedFile]
+    index_path: Path | None
+    index_bytes: int
+    embedded_this_session: int = 0  # photos this process embedded (proves skipped work in tests and logs)
+
+
+@dataclass(frozen=True)
+class IndexProgress:
+    done: int
+    total: int
+    failed: int
+    rate: float  # files per second so far
+    eta_s: float | None  # None until the rate is known
+
+
+@dataclass(frozen=True)
+class IndexReport:
+    embedded: int = 0
+    failed: int = 0
+    skipped: int = 0  # vanished or still changing while read; left pending
+    cancelled: bool = False
+    seconds: float = 0.0

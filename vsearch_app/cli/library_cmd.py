@@ -1,0 +1,276 @@
+"""`vsearch folders|index|search|status`: the photo library from the command line.
+
+Output rules: progress goes to stderr, results to stdout. `vsearch search` prints `score  path` lines on a terminal;
+when stdout is not a terminal (a pipe or a file) it prints only the paths, one per line, as raw file-name bytes, so
+`vsearch search "red car" | xargs -d '\\n' open` works even for names that are not valid UTF-8. `--json` prints one
+JSON document instead, in both cases.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from vsearch_app.cli.options import add_model_options, settings_from
+from vsearch_app.core.service import LibraryService
+from vsearch_app.core.types import IndexProgress, LibraryStatus
+
+EXIT_INTERRUPTED = 130
+
+
+def register(subparsers, common: argparse.ArgumentParser) -> None:
+    # The common options sit on the actions (`vsearch folders add PATH --data-dir D`): argparse lets a nested
+    # parser's defaults overwrite what an outer one parsed.
+    folders = subparsers.add_parser("folders", help="add, remove or list watched photo folders",
+                                    description="Manage the folders VSearch indexes and watches.")
+    actions = folders.add_subparsers(dest="folders_action", metavar="ACTION", required=True)
+    add = actions.add_parser("add", parents=[common], help="watch a folder (and everything below it)")
+    add_model_options(add)
+    add.add_argument("path", metavar="PATH")
+    add.set_defaults(handler=run_folders_add)
+    remove = actions.add_parser("remove", parents=[common],
+                                help="stop watching a folder and forget its photos (your files are not touched)")
+    add_model_options(remove)
+    remove.add_argument("path", metavar="PATH")
+    remove.set_defaults(handler=run_folders_remove)
+    listing = actions.add_parser("list", parents=[common], help="list watched folders")
+    add_model_options(listing)
+    listing.add_argument("--json", action="store_true", help="print one JSON document")
+    listing.set_defaults(handler=run_folders_list)
+
+    index = subparsers.add_parser(
+        "index", parents=[common], help="bring the search index up to date with the watched folders",
+        description="Scan the watched folders and embed new or changed photos, with a progress bar on stderr. "
+                    "With --watch, keep watching for changes until Ctrl-C. Ctrl-C stops after the batch in "
+                    "flight; everything embedded so far is kept.",
+    )
+    add_model_options(index)
+    index.add_argument("--watch", action="store_true", help="keep the index current until interrupted")
+    index.set_defaults(handler=run_index)
+
+    search = subparsers.add_parser(
+        "search", parents=[common], help="find photos by text, by example image, or both",
+        description='Terms are text or image paths joined by + and -, each with an optional weight, e.g. '
+                    '\'"golden retriever" + ./beach.jpg - people + 0.5:"sunset"\'. On a terminal each result '
+                    'is printed as "score  path"; piped, only the paths are printed, one per line.',
+    )
+    add_model_options(search)
+    search.add_argument("query", nargs="+", metavar="QUERY", help="query terms (words are joined with spaces)")
+    search.add_argument("--limit", type=int, default=20, metavar="N", help="at most N results (default 20)")
+    search.add_argument("--threshold", type=float, default=None, metavar="S",
+                        help="only results with a score of at least S (cosine similarity, -1..1)")
+    search.add_argument("--in", dest="folder", default=None, metavar="FOLDER",
+                        help="only photos inside FOLDER (a watched folder or a folder within one)")
+    search.add_argument("--json", action="store_true", help='print [{"path": ..., "score": ...}, ...]')
+    search.set_defaults(handler=run_search)
+
+    status = subparsers.add_parser("status", parents=[common], help="folders, photo counts, failures and index")
+    add_model_options(status)
+    status.add_argument("--json", action="store_true", help="print one JSON document")
+    status.set_defaults(handler=run_status)
+
+
+@contextmanager
+def _open(args: argparse.Namespace) -> Iterator[LibraryService]:
+    service = LibraryService.open(settings_from(args))
+    try:
+        yield service
+    finally:
+        service.close()
+
+
+# --- folders ------------------------------------------------------------------------------------------------------
+
+
+def run_folders_add(args: argparse.Namespace) -> int:
+    with _open(args) as service:
+        folder = service.add_folder(args.path)
+    print(f"watching {_show(folder.path)}; run `vsearch index` to index it")
+    return 0
+
+
+def run_folders_remove(args: argparse.Namespace) -> int:
+    with _open(args) as service:
+        dropped = service.remove_folder(args.path)
+    print(f"stopped watching {os.path.abspath(args.path)}; forgot {dropped} photo(s) (your files are untouched)")
+    return 0
+
+
+def run_folders_list(args: argparse.Namespace) -> int:
+    with _open(args) as service:
+        folders = service.folders()
+    if args.json:
+        _print_json([{"path": os.fsdecode(f.path), "online": f.online} for f in folders])
+        return 0
+    for folder in folders:
+        print(_show(folder.path) + ("" if folder.online else "  (offline)"))
+    return 0
+
+
+# --- index --------------------------------------------------------------------------------------------------------
+
+
+class _ProgressBar:
+    """One line on stderr, redrawn at most a few times a second (only on a terminal)."""
+
+    def __init__(self, stream=sys.stderr) -> None:
+        self.stream = stream
+        self.live = stream.isatty()
+        self._last = 0.0
+        self._shown = False
+
+    def __call__(self, p: IndexProgress) -> None:
+        now = time.monotonic()
+        if not self.live or (now - self._last < 0.2 and p.done < p.total):
+            return
+        self._last = now
+        width = 30
+        filled = int(width * p.done / p.total) if p.total else width
+        eta = f"ETA {_duration(p.eta_s)}" if p.eta_s is not None else ""
+        failed = f"  {p.failed} failed" if p.failed else ""
+        line = f"[{'#' * filled}{'.' * (width - filled)}] {p.done}/{p.total}  {p.rate:.1f} photos/s  {eta}{failed}"
+        self.stream.write("\r" + line.ljust(79))
+        self.stream.flush()
+        self._shown = True
+
+    def finish(self) -> None:
+        if self._shown:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._shown = False
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+@contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """First Ctrl-C (or SIGTERM) asks for a clean stop after the batch in flight; a second Ctrl-C aborts."""
+
+    def ask_to_stop(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        print("\nvsearch: stopping after the current batch (Ctrl-C again to abort)", file=sys.stderr)
+
+    previous = {}
+    for name in ("SIGINT", "SIGTERM"):
+        sig = getattr(signal, name, None)
+        if sig is not None:
+            previous[sig] = signal.signal(sig, ask_to_stop)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def run_index(args: argparse.Namespace) -> int:
+    stop = threading.Event()
+    bar = _ProgressBar()
+
+    def progress(p: IndexProgress) -> None:
+        bar(p)
+        if p.done == p.total:
+            bar.finish()
+
+    with _open(args) as service, _stop_on_signals(stop):
+        if args.watch:
+            print("vsearch: watching for changes; press Ctrl-C to stop", file=sys.stderr)
+            service.watch(stop, progress)
+            bar.finish()
+            print("vsearch: stopped watching; everything indexed so far is saved", file=sys.stderr)
+            return 0
+        report = service.index(progress=progress, cancel=stop)
+        bar.finish()
+        counts = service.status().counts
+    summary = f"{report.embedded} photo(s) embedded"
+    if report.failed:
+        summary += f", {report.failed} could not be read (see `vsearch status`)"
+    print(f"vsearch: {summary}; {counts['indexed']} indexed, {counts['pending']} pending, "
+          f"{counts['offline']} offline", file=sys.stderr)
+    if report.cancelled:
+        print("vsearch: interrupted; what was embedded is saved, run `vsearch index` to finish", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return 0
+
+
+# --- search -------------------------------------------------------------------------------------------------------
+
+
+def run_search(args: argparse.Namespace) -> int:
+    with _open(args) as service:
+        hits = service.search(args.query, limit=args.limit, threshold=args.threshold, folder=args.folder)
+    if args.json:
+        _print_json([{"path": os.fsdecode(h.path), "score": round(float(h.score), 6)} for h in hits])
+    elif sys.stdout.isatty():
+        for hit in hits:
+            print(f"{hit.score:.4f}  {_show(hit.path)}")
+    else:
+        out = sys.stdout.buffer
+        for hit in hits:
+            out.write(os.fsencode(hit.path) + b"\n")
+        out.flush()
+    return 0
+
+
+# --- status -------------------------------------------------------------------------------------------------------
+
+
+def status_document(status: LibraryStatus) -> dict:
+    """The `vsearch status --json` document (its shape is part of the CLI's contract)."""
+    return {
+        "model": status.model,
+        "roots": [{"path": os.fsdecode(r.path), "online": r.online} for r in status.roots],
+        "counts": {key: int(status.counts.get(key, 0)) for key in ("indexed", "failed", "offline", "pending")},
+        "failed": [{"path": os.fsdecode(f.path), "reason": f.reason} for f in status.failed],
+        "index": {"path": os.fsdecode(status.index_path) if status.index_path else None,
+                  "bytes": int(status.index_bytes)},
+    }
+
+
+def run_status(args: argparse.Namespace) -> int:
+    with _open(args) as service:
+        status = service.status()
+    if args.json:
+        _print_json(status_document(status))
+        return 0
+    counts = status.counts
+    print(f"model:   {status.model}")
+    print("folders:" + ("" if status.roots else " none (add one with `vsearch folders add PATH`)"))
+    for root in status.roots:
+        print(f"  {_show(root.path)}" + ("" if root.online else "  (offline: not reachable now)"))
+    print(f"photos:  {counts['indexed']} indexed, {counts['pending']} pending, {counts['failed']} failed, "
+          f"{counts['offline']} offline")
+    if status.failed:
+        print("failed:")
+        for item in status.failed:
+            print(f"  {_show(item.path)}: {item.reason}")
+    if status.index_path:
+        print(f"index:   {_show(status.index_path)} ({status.index_bytes / 1e6:.1f} MB)")
+    else:
+        print("index:   not built yet (run `vsearch index`)")
+    return 0
+
+
+# --- helpers ------------------------------------------------------------------------------------------------------
+
+
+def _show(path: os.PathLike[str] | str) -> str:
+    """Printable text for a path: bytes that are not valid UTF-8 show as U+FFFD instead of crashing print()."""
+    return os.fsencode(path).decode("utf-8", errors="replace")
+
+
+def _print_json(document: object) -> None:
+    json.dump(document, sys.stdout, indent=None)  # ensure_ascii keeps undecodable names as \udcXX escapes
+    sys.stdout.write("\n")
