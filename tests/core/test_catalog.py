@@ -428,8 +428,40 @@ def test_closed_catalog_refuses_use(tmp_path):
     t = threading.Thread(target=lambda: None)
     t.start()
     t.join()
-    with pytest.raises((CatalogError, sqlite3.ProgrammingError)):
+    with pytest.raises(CatalogError, match="closed"):
         cat.counts()
+
+
+def test_a_full_disk_is_a_clear_error_and_loses_only_that_batch(cat, root):
+    cat.record_embedding(root / "kept.jpg", "m", _vec(0, 256), size=1, mtime_ns=1)
+    conn = cat._conn()
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.execute(f"PRAGMA max_page_count = {pages + 2}")  # the database may not grow: SQLITE_FULL
+    with pytest.raises(CatalogError, match="full"):
+        with cat.transaction():
+            for i in range(200):
+                cat.record_embedding(root / f"{i}.jpg", "m", _vec(i, 256), size=1, mtime_ns=1)
+    conn.execute("PRAGMA max_page_count = 1073741823")
+    assert cat.counts()["indexed"] == 1 and cat.integrity_check() == "ok"
+    cat.record_embedding(root / "after.jpg", "m", _vec(1, 256), size=1, mtime_ns=1)  # usable again
+    assert cat.counts()["indexed"] == 2
+
+
+def test_a_catalog_locked_by_another_process_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(catalog_mod, "BUSY_TIMEOUT_MS", 100)
+    cat = Catalog.open(tmp_path / CATALOG_FILENAME)
+    cat.add_root(tmp_path / "photos")
+    other = sqlite3.connect(cat.path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(CatalogError, match="locked by another VSearch process"):
+            cat.mark_pending(tmp_path / "photos" / "a.jpg", 1, 1)
+        assert cat.counts()["pending"] == 0  # readers are not blocked by the writer (WAL)
+        other.execute("ROLLBACK")
+        cat.mark_pending(tmp_path / "photos" / "a.jpg", 1, 1)
+    finally:
+        other.close()
+        cat.close()
 
 
 _WRITER = textwrap.dedent(

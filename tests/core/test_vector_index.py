@@ -100,6 +100,14 @@ def test_search_edge_cases(tmp_path, cat):
         index.add([1], np.ones((1, DIM + 1)))
 
 
+def test_an_empty_index_saves_and_loads(tmp_path, cat, monkeypatch):
+    index = _open(tmp_path, cat)
+    assert len(index) == 0 and index.path is not None
+    monkeypatch.setattr(VectorIndex, "rebuild", lambda *a, **k: pytest.fail("an empty saved index must load"))
+    again = _open(tmp_path, cat)
+    assert len(again) == 0 and again.search(np.ones(DIM), k=3)[0].size == 0
+
+
 def test_k_larger_than_ef_is_answered_completely(tmp_path, cat):
     _fill(cat, tmp_path, 300)
     index = _open(tmp_path, cat, params=IndexParams(M=8, ef_construction=64, ef=10, threads=1))

@@ -265,6 +265,21 @@ _FILE_COLUMNS = (
 )
 
 
+def _friendly(exc: sqlite3.OperationalError, path: Path) -> Exception:
+    """Turn the SQLite errors a user can fix into a CatalogError that says how; others stay as they are."""
+    text = str(exc).lower()
+    if "full" in text:
+        return CatalogError(f"the disk holding the catalog {path} is full; free some space and run again")
+    if "locked" in text or "busy" in text:
+        return CatalogError(
+            f"the catalog {path} stayed locked by another VSearch process for {BUSY_TIMEOUT_MS // 1000} s; "
+            "wait for it to finish or stop it, then try again"
+        )
+    if "readonly" in text or "read-only" in text:
+        return CatalogError(f"the catalog {path} is read-only; check the permissions of the data directory")
+    return exc
+
+
 def _file_from_row(row: tuple) -> FileRecord:
     fid, root_id, key, size, mtime_ns, fp, state, reason, captured, width, height, caption = row
     return FileRecord(
@@ -309,9 +324,12 @@ class Catalog:
             cat._prepare_schema()
         except sqlite3.DatabaseError as exc:
             cat.close()
+            if isinstance(exc, sqlite3.OperationalError) and not isinstance(_friendly(exc, path), sqlite3.Error):
+                raise _friendly(exc, path) from exc
             raise CatalogError(
-                f"the catalog {path} cannot be read ({exc}). Move it aside to start a new one "
-                f"(your photos are not affected), or restore a backup ({path.name}.bak-v*)."
+                f"the catalog {path} cannot be read ({exc}). Check that the data directory is writable; if the "
+                f"file is damaged, move it aside to start a new one (your photos are not affected) or restore a "
+                f"backup ({path.name}.bak-v*)."
             ) from exc
         except BaseException:
             cat.close()
@@ -337,11 +355,11 @@ class Catalog:
         self.close()
 
     def _conn(self) -> sqlite3.Connection:
+        if self._closed:
+            raise CatalogError("the catalog is closed")
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             return conn
-        if self._closed:
-            raise CatalogError("the catalog is closed")
         # check_same_thread=False only so that close() may close connections of other threads; each connection
         # is otherwise used by the thread that created it.
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
@@ -401,18 +419,21 @@ class Catalog:
 
     def _migrate(self, conn: sqlite3.Connection, version: int) -> None:
         while version < SCHEMA_VERSION:
-            step = MIGRATIONS[version]
-            log.info("migrating catalog %s from schema %d to %d", self.path, version, version + 1)
-            # Each step runs in its own transaction (SQLite DDL is transactional): a crash leaves v or v+1.
+            # Each step runs in its own transaction (SQLite DDL is transactional): a crash leaves v or v+1. The
+            # version is re-read under the write lock, as another process may have migrated in the meantime.
             conn.execute("BEGIN IMMEDIATE")
             try:
-                step(conn)
-                conn.execute("UPDATE schema_version SET version = ?", (version + 1,))
+                version = conn.execute("SELECT version FROM schema_version").fetchone()[0]
+                if version < SCHEMA_VERSION:
+                    log.info("migrating catalog %s from schema %d to %d", self.path, version, version + 1)
+                    MIGRATIONS[version](conn)
+                    conn.execute("UPDATE schema_version SET version = ?", (version + 1,))
+                    version += 1
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 raise
-            version += 1
 
     # -- transactions --
 
@@ -428,16 +449,22 @@ class Catalog:
                 self._local.depth -= 1
             return
         with self._write_lock:
-            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise _friendly(exc, self.path) from exc
             self._local.depth = 1
             try:
                 yield conn
-            except BaseException:
-                self._local.depth = 0
-                conn.execute("ROLLBACK")
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                if conn.in_transaction:  # SQLite may already have rolled back (e.g. on a full disk)
+                    conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.OperationalError):
+                    raise _friendly(exc, self.path) from exc
                 raise
-            self._local.depth = 0
-            conn.execute("COMMIT")
+            finally:
+                self._local.depth = 0
 
     def _read(self, sql: str, params: Iterable = ()) -> list[tuple]:
         return self._conn().execute(sql, tuple(params)).fetchall()

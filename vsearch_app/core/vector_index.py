@@ -179,7 +179,8 @@ def check_hnsw_header(path: Path, dim: int, M: int, count: int) -> None:
     for name, (got, want) in expected.items():
         if got != want:
             raise IndexDamaged(f"header field {name} is {got}, expected {want}")
-    if max_elements < cur_count or max_level < 0 or max_level > 64:
+    lowest_level = -1 if cur_count == 0 else 0  # an empty graph has no entry point (level -1)
+    if max_elements < cur_count or max_level < lowest_level or max_level > 64:
         raise IndexDamaged("header capacity or level out of range")
     minimum = _HEADER.size + cur_count * (size_per_element + 4)
     if size < minimum:
