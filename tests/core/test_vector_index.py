@@ -441,3 +441,57 @@ def test_searches_run_while_a_writer_adds(tmp_path):
         t.join(timeout=120)
     assert not errors, errors[:3]
     assert len(index) == 2000 - 30
+
+
+_SAVER = """
+import sys
+import numpy as np
+from vsearch_app.core.vector_index import IndexParams, VectorIndex
+index = VectorIndex.create_empty(sys.argv[1], "test/model", 16, IndexParams(M=8, ef_construction=32, threads=1))
+rng = np.random.default_rng(0)
+label = 0
+while True:
+    vectors = rng.standard_normal((300, 16)).astype(np.float32)
+    index.add(np.arange(label, label + 300), vectors)
+    label += 300
+    assert index.save()
+    print("saved", label, flush=True)
+"""
+
+
+class _NoChanges:
+    """An EmbeddingSource that reports nothing new, so opening must not need the catalog at all."""
+
+    def embedding_seq(self):
+        return 0
+
+    def iter_embeddings(self, model_id, chunk_size=0, since_seq=0):
+        return iter(())
+
+    def embedding_ids(self, model_id):
+        return np.zeros(0, dtype=np.int64)
+
+    def deleted_embedding_ids(self, model_id, since_seq):
+        return np.zeros(0, dtype=np.int64)
+
+
+def test_kill_9_during_saves_never_leaves_a_mismatched_pair(tmp_path, monkeypatch):
+    """The manifest replace is the commit point: after a SIGKILL at any moment the saved index loads as it is."""
+    import signal
+    import subprocess
+    import sys
+
+    folder = tmp_path / "index"
+    rng = np.random.default_rng(3)
+    monkeypatch.setattr(VectorIndex, "rebuild", lambda *a, **k: pytest.fail("a kill during save forced a rebuild"))
+    for _ in range(4):
+        proc = subprocess.Popen([sys.executable, "-c", _SAVER, str(folder)], stdout=subprocess.PIPE)
+        first = proc.stdout.readline()
+        assert first.startswith(b"saved"), first
+        time.sleep(float(rng.uniform(0.0, 0.5)))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        proc.stdout.close()
+        index = VectorIndex.open_or_rebuild(folder, MODEL, DIM, _NoChanges(), params=IndexParams(M=8, threads=1))
+        assert len(index) % 300 == 0 and len(index) >= 300
+        assert [p.name for p in folder.iterdir() if p.name.startswith(".")] == []  # temp files were cleaned
