@@ -206,6 +206,19 @@ def test_reopen_loads_and_catches_up_without_rebuilding(tmp_path, cat, monkeypat
     assert again.search(later[fid], k=1)[0][0] == fid
 
 
+def test_mostly_deleted_index_is_compacted_on_open(tmp_path, cat, monkeypatch):
+    monkeypatch.setattr(vi, "COMPACT_MIN_DELETED", 5)
+    vecs = _fill(cat, tmp_path, 40)
+    index = _open(tmp_path, cat)
+    for i in range(30):
+        cat.delete_file(tmp_path / "photos" / f"0-{i}.jpg")
+    index.sync(cat)
+    assert index.save() and len(index._deleted) == 30
+    again = _open(tmp_path, cat)
+    assert len(again) == 10 and again._deleted == set() and again._index.element_count == 10
+    assert set(again.search(np.ones(DIM), k=40)[0].tolist()) == set(sorted(vecs)[30:])
+
+
 def test_rebuild_progress_and_model_switch(tmp_path, cat):
     _fill(cat, tmp_path, 20)
     _fill(cat, tmp_path, 12, seed=5, model="other/model", dim=8)

@@ -64,6 +64,7 @@ log = logging.getLogger(__name__)
 MANIFEST_FORMAT = 1
 SPACE = "cosine"
 _HEADER = struct.Struct("<6Q i I 3Q d Q")  # hnswlib HierarchicalNSW::saveIndex header (96 bytes)
+COMPACT_MIN_DELETED = 10_000  # rebuild on open when deleted entries exceed this and the live count
 _EXACT_FILTER_LIMIT = 50_000  # a folder filter with at most this many ids is answered by exact search
 
 
@@ -246,6 +247,9 @@ class VectorIndex:
         self = cls.create_empty(index_dir, model_id, dim, params)
         try:
             self._load()
+            if len(self._deleted) > max(COMPACT_MIN_DELETED, len(self)):
+                # mark_deleted keeps the slots; once most of the graph is tombstones, a rebuild is smaller and faster
+                raise IndexDamaged(f"{len(self._deleted)} deleted entries against {len(self)} live ones: compacting")
         except IndexDamaged as exc:
             if self.manifest_path.exists() or any(self.index_dir.glob(f"{self.slug}.*.hnsw")):
                 log.warning("search index for %s in %s is unusable (%s); rebuilding it from the catalog",
@@ -273,6 +277,12 @@ class VectorIndex:
         return manifest
 
     def _load(self) -> None:
+        try:
+            self._load_checked()
+        except OSError as exc:  # unreadable file or folder: treat like damage, the catalog still has everything
+            raise IndexDamaged(f"cannot read it: {exc}") from exc
+
+    def _load_checked(self) -> None:
         m = self._read_manifest()
         try:
             checks = {
