@@ -540,3 +540,18 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path, monkeypatc
         atomic_write_bytes(target, b"new")
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["m.json"]  # no temp file left behind
+
+
+def test_opening_does_not_wait_for_another_writer(tmp_path, monkeypatch):
+    """`vsearch search` must open the catalog while `vsearch index --watch` holds the write lock."""
+    db = tmp_path / CATALOG_FILENAME
+    Catalog.open(db).close()
+    monkeypatch.setattr(catalog_mod, "BUSY_TIMEOUT_MS", 100)
+    writer = sqlite3.connect(db, isolation_level=None)
+    try:
+        writer.execute("BEGIN IMMEDIATE")
+        with Catalog.open(db) as cat:
+            assert cat.counts()["indexed"] == 0
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()

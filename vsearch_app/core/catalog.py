@@ -377,6 +377,12 @@ class Catalog:
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if str(mode).lower() != "wal":
             log.warning("catalog %s: journal mode is %s, not WAL (file system without shared memory?)", self.path, mode)
+        try:  # fast path without the write lock, so opening never waits for a busy indexer in another process
+            current = conn.execute("SELECT version FROM schema_version").fetchone()[0]
+        except (sqlite3.OperationalError, TypeError):  # no table (new file) or no row: create under the lock
+            current = None
+        if current == SCHEMA_VERSION:
+            return
         with self._write_lock:
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -868,8 +874,11 @@ class Catalog:
 
     def prune_embedding_log(self, keep: int = LOG_KEEP) -> int:
         """Forget all but the newest ``keep`` deletion-log entries (done on open). Returns rows removed."""
+        find = "SELECT seq FROM embedding_log ORDER BY seq DESC LIMIT 1 OFFSET ?"
+        if not self._read(find, (keep,)):  # the common case: nothing to do, no write lock taken
+            return 0
         with self.transaction() as conn:
-            row = conn.execute("SELECT seq FROM embedding_log ORDER BY seq DESC LIMIT 1 OFFSET ?", (keep,)).fetchone()
+            row = conn.execute(find, (keep,)).fetchone()
             if row is None:
                 return 0
             cur = conn.execute("DELETE FROM embedding_log WHERE seq <= ?", (row[0],))
