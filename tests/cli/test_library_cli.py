@@ -1,0 +1,212 @@
+"""End to end through the real CLI in a subprocess, with the tiny random SigLIP: folders, index, search, status,
+and `index --watch` following adds, edits, renames, moves, deletions and an unplugged folder.
+
+Embedding work is counted from the indexer's INFO log line ("embedded N photo(s)"), which is what proves that a
+rename or a returning folder costs no model call. The catalog is polled (read-only, WAL) with a timeout instead of
+sleeping for fixed times.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from vsearch_app.core.catalog import CATALOG_FILENAME, Catalog
+
+TIMEOUT = 90.0
+
+
+def make_photo(path: Path, seed: int, size=(64, 48)) -> Path:
+    """A distinct picture: a few coloured rectangles on a coloured background."""
+    rng = np.random.default_rng(seed)
+    pixels = np.empty((size[1], size[0], 3), np.uint8)
+    pixels[:] = rng.integers(0, 256, 3)
+    for _ in range(4):
+        x0, y0 = rng.integers(0, size[0] - 8), rng.integers(0, size[1] - 8)
+        pixels[y0:y0 + rng.integers(6, 24), x0:x0 + rng.integers(6, 30)] = rng.integers(0, 256, 3)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+class Cli:
+    def __init__(self, tmp_path: Path, model_dir: Path) -> None:
+        self.data_dir = tmp_path / "vsearch-data"
+        self.model_dir = model_dir
+        self.env = {**os.environ, "VSEARCH_DATA_DIR": str(self.data_dir), "HF_HUB_CACHE": str(tmp_path / "hub"),
+                    "VSEARCH_LOG_LEVEL": "INFO", "HF_HUB_OFFLINE": "1"}
+
+    def args(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "vsearch_app", *args, "--model", str(self.model_dir)]
+
+    def run(self, *args: str, expect: int = 0) -> subprocess.CompletedProcess:
+        proc = subprocess.run(self.args(*args), env=self.env, capture_output=True, text=True, timeout=TIMEOUT)
+        assert proc.returncode == expect, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+        return proc
+
+    def json(self, *args: str):
+        return json.loads(self.run(*args, "--json").stdout)
+
+    def catalog(self) -> Catalog:
+        return Catalog.open(self.data_dir / CATALOG_FILENAME)
+
+
+def embedded_count(log_text: str) -> int:
+    return sum(int(n) for n in re.findall(r"embedded (\d+) photo\(s\)", log_text))
+
+
+@pytest.fixture
+def cli(tmp_path, tiny_siglip_dir):
+    return Cli(tmp_path, tiny_siglip_dir)
+
+
+def test_index_search_status_and_a_second_index_does_no_work(tmp_path, cli):
+    root = tmp_path / "photos"
+    photos = [make_photo(root / ("beach" if i % 2 else "city") / f"img{i:02d}.png", i) for i in range(30)]
+    (root / "broken.jpg").write_bytes(b"not a jpeg at all")
+    cli.run("folders", "add", str(root))
+    assert cli.json("folders", "list") == [{"path": str(root), "online": True}]
+
+    first = cli.run("index")
+    assert embedded_count(first.stderr) == 30
+    status = cli.json("status")
+    assert set(status) == {"model", "roots", "counts", "failed", "index"}
+    assert status["roots"] == [{"path": str(root), "online": True}]
+    assert status["counts"] == {"indexed": 30, "failed": 1, "offline": 0, "pending": 0}
+    assert status["failed"][0]["path"] == str(root / "broken.jpg") and status["failed"][0]["reason"]
+    assert status["model"] == str(cli.model_dir)
+    assert Path(status["index"]["path"]).is_file() and status["index"]["bytes"] > 0
+
+    # Query by example with a copy outside the library (so the model really runs on it): the original comes first.
+    probe = shutil.copy(photos[7], tmp_path / "probe.png")
+    piped = cli.run("search", probe, "--limit", "5").stdout.splitlines()
+    assert piped[0] == str(photos[7]) and len(piped) == 5  # piped: paths only, one per line
+    hits = cli.json("search", probe, "--limit", "30")
+    assert hits[0]["path"] == str(photos[7]) and hits[0]["score"] == pytest.approx(1.0, abs=1e-3)
+    assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
+
+    # Weights decide which term dominates.
+    a, b = str(photos[3]), str(photos[12])
+
+    def rank(query: str) -> list[str]:
+        return [h["path"] for h in cli.json("search", query, "--limit", "30")]
+
+    ranking = rank(f"{a} + 3:{b}")
+    assert ranking.index(b) < ranking.index(a)
+    ranking = rank(f"3:{a} + {b}")
+    assert ranking.index(a) < ranking.index(b)
+    # Subtracting b can only push b down (for any photo c: a.c > a.b implies a.c - w b.c > a.b - w), and here it
+    # does push it from the top half to the bottom.
+    alone, minus = rank(a), rank(f"{a} - 2:{b}")
+    assert minus.index(b) >= alone.index(b) and minus.index(b) >= len(minus) // 2
+    assert rank(f'"red car" + {a}') != rank(f'"red car" - {a}')
+
+    city = cli.json("search", probe, "--in", str(root / "city"), "--limit", "30")
+    assert len(city) == 15 and all(Path(h["path"]).parent.name == "city" for h in city)
+    strict = cli.json("search", probe, "--threshold", "0.9", "--limit", "30")
+    assert strict and all(h["score"] >= 0.9 for h in strict)
+
+    again = cli.run("index")
+    assert embedded_count(again.stderr) == 0 and "0 photo(s) embedded" in again.stderr
+
+
+def test_user_errors_exit_2_without_a_traceback(tmp_path, cli):
+    proc = cli.run("search", '"unclosed', expect=2)
+    assert "never closed" in proc.stderr and "Traceback" not in proc.stderr
+    proc = cli.run("folders", "add", str(tmp_path / "missing"), expect=2)
+    assert "not a folder" in proc.stderr
+    proc = cli.run("search", "./nope.jpg", expect=2)
+    assert "no image file" in proc.stderr
+
+
+def _wait(condition, what: str, timeout: float = TIMEOUT):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = condition()
+        if last:
+            return last
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for: {what} (last: {last!r})")
+
+
+def test_watch_follows_the_folder_and_an_unplugged_drive(tmp_path, cli):
+    root = tmp_path / "drive"
+    photos = [make_photo(root / "inbox" / f"img{i:02d}.png", 100 + i) for i in range(12)]
+    cli.run("folders", "add", str(root))
+    log_path = tmp_path / "watch.log"
+    with open(log_path, "w") as log_file:
+        proc = subprocess.Popen(cli.args("index", "--watch"), env=cli.env, stdout=subprocess.DEVNULL,
+                                stderr=log_file)
+    catalog = None
+    try:
+        _wait(lambda: (cli.data_dir / CATALOG_FILENAME).exists(), "catalog created")
+        catalog = cli.catalog()
+
+        def state(path):
+            row = catalog.get_file(path)
+            return row.state if row else None
+
+        def embedded():
+            return embedded_count(log_path.read_text())
+
+        _wait(lambda: catalog.counts()["indexed"] == 12, "initial index")
+        assert embedded() == 12
+
+        added = make_photo(root / "inbox" / "new.png", 500)
+        _wait(lambda: state(added) == "indexed", "added photo indexed")
+        _wait(lambda: embedded() == 13, "one embedding for the added photo")
+
+        before = catalog.get_embedding(photos[0], str(cli.model_dir))
+        make_photo(photos[0], 501)  # edited in place: new pixels
+        _wait(lambda: embedded() == 14, "edited photo re-embedded")
+        _wait(lambda: not np.allclose(catalog.get_embedding(photos[0], str(cli.model_dir)), before),
+              "edited photo has a new vector")
+
+        vector = catalog.get_embedding(photos[1], str(cli.model_dir))
+        renamed = root / "inbox" / "renamed.png"
+        os.rename(photos[1], renamed)
+        moved = root / "archive" / "2020" / "moved.png"
+        moved.parent.mkdir(parents=True)
+        os.rename(photos[2], moved)
+        _wait(lambda: state(renamed) == "indexed" and state(photos[1]) is None, "rename followed")
+        _wait(lambda: state(moved) == "indexed" and state(photos[2]) is None, "move followed")
+        np.testing.assert_array_equal(catalog.get_embedding(renamed, str(cli.model_dir)), vector)
+
+        photos[3].unlink()
+        _wait(lambda: state(photos[3]) is None, "deleted photo forgotten")
+        assert embedded() == 14  # rename, move and delete cost no model call
+
+        away = tmp_path / "drive-unplugged"
+        os.rename(root, away)
+        _wait(lambda: catalog.counts()["offline"] == 12 and catalog.counts()["indexed"] == 0, "drive offline")
+        os.rename(away, root)
+        _wait(lambda: catalog.counts()["indexed"] == 12 and catalog.counts()["offline"] == 0, "drive back")
+        assert embedded() == 14  # it came back without re-embedding
+        late = make_photo(root / "inbox" / "late.png", 502)
+        _wait(lambda: state(late) == "indexed", "the returned drive is watched again")
+
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=TIMEOUT) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if catalog is not None:
+            catalog.close()
+    text = log_path.read_text()
+    assert "stopped watching" in text and "Traceback" not in text
+    again = cli.run("index")
+    assert embedded_count(again.stderr) == 0
+    assert cli.json("status")["counts"] == {"indexed": 13, "failed": 0, "offline": 0, "pending": 0}
