@@ -81,7 +81,24 @@ class Generator:
         return out
 
     def queries(self, n: int) -> np.ndarray:
+        """Image-like queries (query by example): new points from the data distribution."""
         return self.chunk(0, n, stream=1)
+
+    def text_queries(self, n: int) -> np.ndarray:
+        """Text-like queries: between two clusters with a wide spread (a description, not one photo), plus a
+        shared "modality gap" direction outside the photo subspace, so their best cosine to photos is low
+        (~0.2-0.35), as with SigLIP text-to-image scores. Harder for a graph search than image-like queries."""
+        rng = np.random.default_rng([SEED, 2])
+        pairs = rng.choice(CLUSTERS, size=(n, 2), p=self.weights)
+        low = 0.5 * (self.centres[pairs[:, 0]] + self.centres[pairs[:, 1]])
+        low += 0.8 * rng.standard_normal((n, INTRINSIC)).astype(np.float32)
+        x = low @ self.basis.T
+        x /= np.linalg.norm(x, axis=1, keepdims=True)
+        gap = rng.standard_normal(DIM).astype(np.float32)
+        gap -= self.basis @ (self.basis.T @ gap)  # orthogonal to the photo subspace
+        gap /= np.linalg.norm(gap)
+        q = 0.3 * x + 0.95 * gap
+        return (q / np.linalg.norm(q, axis=1, keepdims=True)).astype(np.float32)
 
 
 def exact_topk(data: np.ndarray, queries: np.ndarray, k: int = K) -> np.ndarray:
@@ -159,33 +176,40 @@ def build_or_load(data: np.ndarray, params: IndexParams, threads: int, cache_dir
 def bench_size(gen: Generator, n: int, args, params: IndexParams, ef_values: list[int]) -> list[list[str]]:
     t0 = time.perf_counter()
     data = gen.vectors(n)
-    queries = gen.queries(args.queries)
+    half = max(1, args.queries // 2)
+    image_q, text_q = gen.queries(half), gen.text_queries(half)
     print(f"\n[{n:,} vectors] generated in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
-    truth = exact_topk(data, queries)
+    image_truth, text_truth = exact_topk(data, image_q), exact_topk(data, text_q)
 
     def exact(q: np.ndarray) -> np.ndarray:
         scores = data @ q
         top = np.argpartition(-scores, K - 1)[:K]
         return top[np.argsort(-scores[top])]
 
-    exact_q = queries[: max(2, min(len(queries), args.exact_queries))]
-    exact_times, exact_found = time_queries(exact, exact_q)
-    exact_recall = recall_at_k(exact_found, truth[: len(exact_q)])
+    m = max(1, min(half, args.exact_queries // 2))
+    exact_times, exact_found = time_queries(exact, np.concatenate([image_q[:m], text_q[:m]]))
+    exact_recall = recall_at_k(exact_found, np.concatenate([image_truth[:m], text_truth[:m]]))
     graph, meta = build_or_load(data, params, args.threads, CACHE / "bench_library", not args.no_cache)
     rows = []
     p50_exact = float(np.percentile(exact_times, 50)) * 1e3
-    rows.append([f"{n:,}", "exact numpy", "-", f"{exact_recall:.3f}", f"{p50_exact:.2f}",
+    rows.append([f"{n:,}", "exact numpy", "-", f"{exact_recall:.3f}", f"{exact_recall:.3f}", f"{p50_exact:.2f}",
                  f"{np.percentile(exact_times, 95) * 1e3:.2f}", "1.0x", "-", f"{4 * DIM}", "-"])  # fmt: skip
     build = f"{meta['rate']:.0f}/s" + (" (cached)" if meta.get("cached") else "")
+
+    def hnsw(q: np.ndarray) -> np.ndarray:
+        return graph.knn_query(q, k=K, num_threads=1)[0][0].astype(np.int64)
+
     for ef in ef_values:
         graph.set_ef(max(ef, K))
-        times, found = time_queries(lambda q: graph.knn_query(q, k=K, num_threads=1)[0][0].astype(np.int64), queries)
+        image_times, image_found = time_queries(hnsw, image_q)
+        text_times, text_found = time_queries(hnsw, text_q)
+        times = np.concatenate([image_times, text_times])
         p50 = float(np.percentile(times, 50)) * 1e3
         app = " (app)" if ef == params.ef else ""
         rows.append([f"{n:,}", f"hnswlib ef={ef}{app}", f"M={params.M} efc={params.ef_construction}",
-                     f"{recall_at_k(found, truth):.3f}", f"{p50:.2f}", f"{np.percentile(times, 95) * 1e3:.2f}",
-                     f"{p50_exact / p50:.1f}x", build, f"{meta['file_bytes'] / n:.0f}",
-                     f"{meta['rss_delta'] / n:.0f}"])  # fmt: skip
+                     f"{recall_at_k(image_found, image_truth):.3f}", f"{recall_at_k(text_found, text_truth):.3f}",
+                     f"{p50:.2f}", f"{np.percentile(times, 95) * 1e3:.2f}", f"{p50_exact / p50:.1f}x", build,
+                     f"{meta['file_bytes'] / n:.0f}", f"{meta['rss_delta'] / n:.0f}"])  # fmt: skip
     return rows
 
 
@@ -195,17 +219,20 @@ def describe_data(gen: Generator) -> str:
     a, b = rng.integers(0, len(x), 2000), rng.integers(0, len(x), 2000)
     random_cos = np.sum(x[a] * x[b], axis=1)
     nn_cos = np.sort(x[:200] @ x.T, axis=1)[:, -2]  # nearest other vector
+    text_best = np.max(gen.text_queries(200) @ x.T, axis=1)
     return (
         f"data: {CLUSTERS} power-law-sized clusters in a {INTRINSIC}-d subspace projected to {DIM}-d + isotropic "
         f"noise, L2-normalised; cosine of random pairs mean {random_cos.mean():.2f} (sd {random_cos.std():.2f}), "
-        f"of nearest neighbours (in 20k) mean {nn_cos.mean():.2f}; queries drawn from the same distribution"
+        f"of nearest neighbours (in 20k) mean {nn_cos.mean():.2f}.\nqueries: half image-like (new points from the "
+        f"same distribution), half text-like (between two clusters, wide spread, plus a modality-gap direction; "
+        f"best cosine to a photo mean {text_best.mean():.2f})"
     )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="10000,100000,1000000", help="comma-separated index sizes")
-    parser.add_argument("--queries", type=int, default=200, help="queries per size (hnswlib latency and recall)")
+    parser.add_argument("--queries", type=int, default=400, help="queries per size, half image-like, half text-like")
     parser.add_argument("--exact-queries", type=int, default=50, help="queries timed for the exact baseline")
     parser.add_argument("--ef", default=None, help="comma-separated ef values to sweep (default: app ef and others)")
     parser.add_argument("--threads", type=int, default=2, help="threads for index building")
@@ -218,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.M or args.efc:
         params = replace(params, M=args.M or params.M, ef_construction=args.efc or params.ef_construction)
     if args.quick:
-        args.sizes, args.queries, args.exact_queries, args.no_cache = "5000", min(args.queries, 30), 10, True
+        args.sizes, args.queries, args.exact_queries, args.no_cache = "5000", min(args.queries, 40), 10, True
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     if args.ef:
         ef_values = [int(e) for e in args.ef.split(",")]
@@ -229,16 +256,20 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start (shared machine: "
           f"latencies include contention); k={K}, one query at a time, search on 1 thread")  # fmt: skip
     rows = []
+    header = ["n", "method", "params", "recall@10 img", "recall@10 text", "p50 ms", "p95 ms", "speedup p50",
+              "build", "file B/vec", "RSS B/vec"]  # fmt: skip
     for n in sizes:
-        rows.extend(bench_size(gen, n, args, params, ef_values))
-    header = ["n", "method", "params", "recall@10", "p50 ms", "p95 ms", "speedup p50", "build", "file B/vec",
-              "RSS B/vec"]  # fmt: skip
-    print_table("search latency (per query) and recall@10 against exact search", header, rows)
+        size_rows = bench_size(gen, n, args, params, ef_values)
+        rows.extend(size_rows)
+        # printed per size, so a long run shows its smaller sizes even if it is stopped
+        print_table(f"{n:,} vectors: search latency (per query) and recall@10 against exact search", header, size_rows)
+        sys.stdout.flush()
     for row in rows:
         if "(app)" in row[1]:
-            ok = float(row[3]) >= 0.98 and float(row[4]) <= 5.0
+            recall = min(float(row[3]), float(row[4]))
+            ok = recall >= 0.98 and float(row[5]) <= 5.0
             print(f"target at {row[0]} (recall@10 >= 0.98, p50 <= 5 ms): {'met' if ok else 'NOT met'} "
-                  f"- recall {row[3]}, p50 {row[4]} ms, ratio exact/hnswlib: {row[6]}")  # fmt: skip
+                  f"- recall {recall:.3f} (worse kind), p50 {row[5]} ms, ratio exact/hnswlib: {row[7]}")  # fmt: skip
     return 0
 
 
