@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -255,3 +256,57 @@ def test_vanished_rows_can_be_kept_for_a_late_move_partner(library, photos):
     os.rename(elsewhere, photos / "z.jpg")
     (photos / "z.jpg").unlink()
     assert library.forget_missing([str(elsewhere)]) == 1
+
+
+@pytest.mark.skipif(sys.platform in ("darwin", "win32"), reason="needs a file system that accepts any bytes")
+def test_file_name_that_is_not_utf8_is_indexed_and_found(library, photos):
+    raw = os.fsencode(str(photos / "a")) + b"/caf\xe9.jpg"
+    with open(raw, "wb") as handle:
+        handle.write(b"IMG latin-1 name")
+    library.add_folder(photos)
+    library.index()
+    path = os.fsdecode(raw)
+    assert library.catalog.get_file(path).state == "indexed"
+    (hit,) = library.search(path, limit=1)
+    assert os.fsencode(hit.path) == raw
+
+
+def test_empty_library_search_does_not_load_the_model(tmp_path):
+    def factory():
+        raise AssertionError("the model must not be loaded")
+
+    lib = Library(tmp_path / "data", model_id="fake-model", embedder_factory=factory)
+    try:
+        assert lib.search('"anything"') == []
+        with pytest.raises(InvalidArgumentError):
+            lib.search('"unclosed')
+    finally:
+        lib.close()
+
+
+def test_service_with_the_tiny_model(tmp_path, tiny_siglip_dir):
+    from PIL import Image
+
+    from vsearch_app.core.service import LibraryService
+    from vsearch_app.settings import AppSettings
+
+    root = tmp_path / "pics"
+    root.mkdir()
+    colours = {"red": (230, 20, 20), "green": (20, 200, 30), "blue": (20, 30, 220), "white": (250, 250, 250)}
+    for name, rgb in colours.items():
+        Image.new("RGB", (40, 30), rgb).save(root / f"{name}.png")
+    settings = AppSettings.resolve(tmp_path / "data", model=str(tiny_siglip_dir), dtype="float32")
+    seen = []
+    with LibraryService.open(settings) as service:
+        assert service.add_folder(root).online
+        report = service.index(progress=seen.append)
+        assert report.embedded == 4 and seen[-1].done == seen[-1].total == 4
+        hits = service.search(str(root / "blue.png"), limit=4)
+        assert hits[0].path == root / "blue.png" and len(hits) == 4
+        text_hits = service.search('"red car" + 0.5:"sky"', limit=2)
+        assert len(text_hits) == 2 and all(-1.0 <= h.score <= 1.0 for h in text_hits)
+        status = service.status()
+        assert status.counts["indexed"] == 4 and status.model == str(tiny_siglip_dir)
+        assert status.index_path is not None and status.index_bytes > 0
+        assert [f.path for f in service.folders()] == [root]
+        assert service.remove_folder(root) == 4

@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -97,6 +98,7 @@ class Library:
         embedder_factory: Callable[[], Any],
         batch_size: int = 16,
         commit_every: int = 32,
+        save_every_s: float = 600.0,
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -109,6 +111,8 @@ class Library:
         self._index: VectorIndex | None = None
         self._index_lock = threading.Lock()
         self._dirty_index = False
+        self.save_every_s = save_every_s
+        self._last_save = time.monotonic()
         self.indexer = Indexer(self.catalog, self.embedder, on_vectors=self._after_batch,
                                on_removed=self._after_batch, batch_size=batch_size, commit_every=commit_every)
 
@@ -150,10 +154,14 @@ class Library:
             return self._index
 
     def _after_batch(self, *_: object) -> None:
-        """A batch was committed: bring the index up to date (the catalog's change counter says what changed)."""
+        """A batch was committed: bring the index up to date (the catalog's change counter says what changed).
+        During a long first index the file is also saved now and then, so a crash costs a short catch-up from
+        the catalog at the next start rather than a full rebuild."""
         index = self.vector_index()
         if index is not None and index.sync(self.catalog):
             self._dirty_index = True
+        if self._dirty_index and time.monotonic() - self._last_save >= self.save_every_s:
+            self.save_index()
 
     def sync_index(self) -> None:
         index = self.vector_index(create=False)
@@ -166,6 +174,7 @@ class Library:
                 return True
             ok = self._index.save()
             self._dirty_index = not ok
+            self._last_save = time.monotonic()
             return ok
 
     # --- roots --------------------------------------------------------------------------------------------------
@@ -442,10 +451,11 @@ class Library:
             if self.catalog.root_for(folder_path) is None:
                 raise InvalidArgumentError(f"{folder_path} is not inside a watched folder")
             filter_ids = self.catalog.ids_under(folder_path)
-        vector = self.query_vector(query, cwd=cwd)
         index = self.vector_index(create=False)
         if index is None or len(index) == 0:
+            parse_query(query, cwd=cwd)  # still report a malformed query, without loading the model
             return []
+        vector = self.query_vector(query, cwd=cwd)
         k = limit
         while True:
             ids, scores = index.search(vector, k=k, filter_ids=filter_ids)
