@@ -47,6 +47,7 @@ import os
 import re
 import struct
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -64,6 +65,7 @@ log = logging.getLogger(__name__)
 MANIFEST_FORMAT = 1
 SPACE = "cosine"
 _HEADER = struct.Struct("<6Q i I 3Q d Q")  # hnswlib HierarchicalNSW::saveIndex header (96 bytes)
+STALE_AFTER_S = 600  # leftover files older than this are removed on open
 COMPACT_MIN_DELETED = 10_000  # rebuild on open when deleted entries exceed this and the live count
 _EXACT_FILTER_LIMIT = 50_000  # a folder filter with at most this many ids is answered by exact search
 
@@ -143,6 +145,10 @@ class RWLock:
 
 class IndexDamaged(Exception):
     """Internal: the saved index cannot be trusted (the caller rebuilds)."""
+
+
+class _FileMissing(IndexDamaged):
+    """The manifest names a file that is not there (possibly replaced by another process a moment ago)."""
 
 
 def model_slug(model_id: str) -> str:
@@ -279,10 +285,17 @@ class VectorIndex:
         return manifest
 
     def _load(self) -> None:
-        try:
-            self._load_checked()
-        except OSError as exc:  # unreadable file or folder: treat like damage, the catalog still has everything
-            raise IndexDamaged(f"cannot read it: {exc}") from exc
+        for attempt in range(3):
+            try:
+                self._load_checked()
+                return
+            except _FileMissing:
+                # Another process may have saved (and removed the old file) between our manifest read and the
+                # file open: read the manifest again before giving up on it.
+                if attempt == 2:
+                    raise
+            except OSError as exc:  # unreadable file or folder: treat like damage, the catalog still has everything
+                raise IndexDamaged(f"cannot read it: {exc}") from exc
 
     def _load_checked(self) -> None:
         m = self._read_manifest()
@@ -305,10 +318,12 @@ class VectorIndex:
             ef, seq, sha = int(m["ef"]), int(m["catalog_seq"]), str(m["sha256"])
         except (KeyError, TypeError, ValueError) as exc:
             raise IndexDamaged(f"manifest incomplete: {exc!r}") from exc
-        if not file.exists():
-            raise IndexDamaged(f"index file {file.name} is missing")
-        if file.stat().st_size != size:
-            raise IndexDamaged(f"index file is {file.stat().st_size} bytes, the manifest says {size}")
+        try:
+            actual_size = file.stat().st_size
+        except FileNotFoundError as exc:
+            raise _FileMissing(f"index file {file.name} is missing") from exc
+        if actual_size != size:
+            raise IndexDamaged(f"index file is {actual_size} bytes, the manifest says {size}")
         check_hnsw_header(file, self.dim, self.params.M, count)
         if _sha256_of(file) != sha:
             raise IndexDamaged("index file checksum does not match the manifest")
@@ -597,7 +612,10 @@ class VectorIndex:
                 return False
             previous, self._file = self._file, final
             if previous is not None and previous != final:
-                previous.unlink(missing_ok=True)
+                try:
+                    previous.unlink(missing_ok=True)
+                except OSError as exc:  # e.g. still open in another process on Windows: removed on a later open
+                    log.debug("could not remove the previous index file %s: %s", previous, exc)
             return True
 
     def _write_manifest(self, manifest: dict) -> None:
@@ -614,16 +632,29 @@ class VectorIndex:
         fsync_dir(self.index_dir)
 
     def _remove_stale_files(self) -> None:
-        """Delete our own leftovers: index files the manifest does not name and temp files of crashed saves."""
-        keep = self._file.name if self._file else None
+        """Delete our own leftovers: index files no manifest names and temp files of crashed saves. Files younger
+        than STALE_AFTER_S are left alone: another VSearch process (a CLI search beside a running indexer) may be
+        in the middle of a save, and its new file is named by the manifest only at the end."""
+        keep = {self._file.name} if self._file else set()
+        try:
+            keep.add(str(self._read_manifest()["file"]))  # another process may have saved since we loaded
+        except (IndexDamaged, KeyError):
+            pass
+        now = time.time()
         for candidate in self.index_dir.iterdir():
             name = candidate.name
             ours = (name.startswith(self.slug + ".") and name.endswith(".hnsw")) or name.startswith(
                 (f".{self.slug}.hnsw.", f".{self.slug}.manifest.json.")
             )
-            if ours and name != keep:
+            if not ours or name in keep:
+                continue
+            try:
+                if now - candidate.stat().st_mtime < STALE_AFTER_S:
+                    continue
                 log.debug("removing stale index file %s", candidate)
-                candidate.unlink(missing_ok=True)
+                candidate.unlink()
+            except OSError:
+                continue
 
     def close(self) -> None:
         """Release the graph's memory (the saved file is untouched). Further use is an error."""
