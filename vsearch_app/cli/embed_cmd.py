@@ -37,8 +37,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     report = service.embed_inputs(settings_from(args), args.inputs)
     for path, reason in report.failures:
-        print(f"vsearch: cannot read image {reason if reason.startswith(path) else f'{path}: {reason}'}",
-              file=sys.stderr)
+        print(f"vsearch: cannot read image {path}: {reason}", file=sys.stderr)
     if args.json:
         document = {
             "model": report.model,

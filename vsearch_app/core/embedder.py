@@ -132,7 +132,7 @@ class Embedder:
                         arrays.append(future.result())
                         ok.append(i)
                     except VSearchError as exc:
-                        failures.append((i, str(exc)))
+                        failures.append((i, _reason_only(str(exc), sources[i])))
                     except Exception as exc:  # a decoder bug must not lose the rest of the batch
                         log.exception("unexpected error decoding input %d", i)
                         failures.append((i, f"could not decode: {exc}"))
@@ -169,3 +169,8 @@ class Embedder:
 def _normalised(features: torch.Tensor) -> np.ndarray:
     return F.normalize(features.float(), dim=-1).cpu().numpy()
 
+
+def _reason_only(message: str, source: ImageSource) -> str:
+    """Decode errors read "<path>: <reason>"; callers already know the path, so keep the reason alone."""
+    prefix = f"{source}: "
+    return message[len(prefix):] if message.startswith(prefix) else message
