@@ -28,6 +28,7 @@ as ``os.fsencode`` bytes, so names that are not valid UTF-8 survive; records giv
     #        width height caption)
     cat.files_under(root_or_folder) -> list[FileRecord]   # every row at or below a folder
     cat.get_file(path) -> FileRecord | None
+    cat.get_file_by_id(file_id) -> FileRecord | None
     cat.upsert_file(FileRecord) -> int                    # insert or update by path (id is kept on update)
     cat.mark_pending(path, size, mtime_ns, fingerprint=None) -> int
     cat.record_embedding(path, model_id, vector, *, size, mtime_ns, fingerprint=None, captured_at=None,
@@ -57,6 +58,14 @@ as ``os.fsencode`` bytes, so names that are not valid UTF-8 survive; records giv
     cat.vector_ids_for_paths(paths) -> dict[Path, int]
     cat.paths_for_ids(ids) -> list[Path | None]           # same order; None for ids no longer in the catalog
     cat.ids_under(folder) -> np.ndarray int64             # for a folder filter in search
+
+    # maintenance
+    cat.integrity_check() -> str ('ok')   cat.schema_version() -> int   cat.prune_embedding_log(keep) (done on open)
+
+States: PENDING, INDEXED, FAILED, OFFLINE (module constants; STATES lists them). Errors: CatalogError (a
+VSearchError) for a database from a newer VSearch, a file that is not a catalog or cannot be opened, a full disk, a
+lock held too long by another process; InvalidArgumentError for a path outside every watched root, an unknown
+state, or a vector whose dimension differs from its model's.
 
 Threading: one writer and many readers, in one process or several. Each thread gets its own connection (WAL lets
 readers run while a writer commits); writes from threads of this process are serialised by a lock, and other
