@@ -334,7 +334,9 @@ class VectorIndex:
             raise IndexDamaged(f"hnswlib could not load it: {exc}") from exc
         if graph.dim != self.dim or graph.element_count != count:
             raise IndexDamaged(f"loaded {graph.element_count} x {graph.dim}, expected {count} x {self.dim}")
-        self._ef = max(ef, 1)
+        # The saved ef is kept (hnswlib forgets it), unless this version's default is higher: raising the default
+        # in an update then takes effect without a rebuild.
+        self._ef = max(ef, self.params.ef, 1)
         graph.set_ef(self._ef)
         self._index, self._deleted, self._synced_seq, self._file = graph, deleted, seq, file
         log.debug("loaded search index %s: %d vectors (%d deleted)", file.name, count, len(deleted))
