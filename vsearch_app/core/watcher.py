@@ -242,9 +242,15 @@ class LibraryWatcher:
                     report = report + result.report
                     for path in result.deferred:
                         self.note(path)
+                    # Every unsettled file is in ``deferred`` (and comes back in the next batch); other entries
+                    # belong to files that settled or vanished.
+                    self._last_stat = {p: v for p, v in self._last_stat.items() if p in result.deferred}
                     self._held = {p: self._held.get(p, now + self.hold_gone) for p in result.gone}
-                expired = [p for p, deadline in self._held.items() if deadline <= now]
-                if expired and not self._dirty_soon():
+                # Forget held rows once things are quiet, or after twice the hold even if events keep coming.
+                busy = self._dirty_soon()
+                expired = [p for p, deadline in self._held.items()
+                           if deadline <= now and (not busy or deadline + self.hold_gone <= now)]
+                if expired:
                     removed = lib.forget_missing(expired)
                     for path in expired:
                         del self._held[path]
