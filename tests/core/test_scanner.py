@@ -232,3 +232,13 @@ def test_pending_rows_are_reported_for_embedding(tmp_path):
     waiting = _write(root / "w.jpg")
     diff = diff_root(walk_root(root), [_known(waiting, state="pending")])
     assert [k.path for k in diff.pending] == [str(waiting)]
+
+
+def test_data_dir_reached_through_a_symlink_is_still_skipped(tmp_path):
+    root = tmp_path / "root"
+    _write(root / "a.jpg")
+    data = tmp_path / "data"
+    _write(data / "thumb.jpg")
+    os.symlink(data, root / "link-to-data")
+    result = walk_root(root, exclude=[data])
+    assert list(result.files) == [str(root / "a.jpg")]

@@ -104,7 +104,14 @@ def walk_root(root: str | os.PathLike[str], *, exclude: Iterable[str | os.PathLi
         result.online = False
         result.errors.append((root, _reason(exc)))
         return result
+    # Excluded folders are matched by identity too, so a symlinked spelling of the data directory is still skipped.
     visited: set[tuple[int, int]] = set()
+    for path in excluded:
+        try:
+            st_excluded = os.stat(path)
+        except OSError:
+            continue
+        visited.add((st_excluded.st_dev, st_excluded.st_ino))
     stack = [root]
     while stack:
         folder = stack.pop()
