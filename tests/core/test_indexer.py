@@ -182,3 +182,19 @@ def test_exif_facts_are_stored_in_the_catalog(tmp_path, catalog):
     Indexer(catalog, FakeEmbedder()).run(catalog.pending())
     row = catalog.get_file(path)
     assert (row.captured_at, row.width, row.height, row.state) == ("2019-12-24T18:00:00", 30, 10, "indexed")
+
+
+def test_an_invalid_vector_fails_that_file_only(tmp_path, catalog):
+    records = _pending(catalog, tmp_path / "root", 3)
+    embedder = FakeEmbedder()
+    original = embedder.embed_images
+
+    def poisoned(sources, **kwargs):
+        result = original(sources, **kwargs)
+        result.vectors[0] = np.nan
+        return result
+
+    embedder.embed_images = poisoned
+    report = Indexer(catalog, embedder).run(records)
+    assert (report.embedded, report.failed) == (2, 1)
+    assert "invalid vector" in catalog.failed()[0].fail_reason

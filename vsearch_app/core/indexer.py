@@ -171,6 +171,10 @@ class Indexer:
                                        should_stop=should_stop)
         vectors = {readable[local]: result.vectors[row] for row, local in enumerate(result.indices)}
         reasons = {readable[local]: reason for local, reason in result.failures}
+        for i, vector in list(vectors.items()):
+            if not np.all(np.isfinite(vector)):  # one odd image must not block the batch (or every later run)
+                del vectors[i]
+                reasons[i] = "the model produced an invalid vector (NaN or infinity) for this image"
         attempted = len(vectors) + len(reasons)
         cancelled = cancel is not None and cancel.is_set() and attempted < len(readable)
         new_ids, new_vectors, removed = [], [], []
