@@ -49,6 +49,7 @@ sys.exit(main(sys.argv[1:]))
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
 def test_sigkill_at_random_moments_and_inside_saves(tmp_path, tiny_siglip_dir):
     seed = int.from_bytes(os.urandom(4), "little")
     rng = random.Random(seed)
