@@ -105,7 +105,7 @@ class LibraryWatcher:
         reconcile_every: float = 300.0,
         root_check_every: float = 2.0,
         save_every: float = 30.0,
-        poll_interval: float = 5.0,
+        poll_interval: float = 30.0,  # a snapshot walks the whole tree: cheap locally, not over SMB
         force_polling: bool = False,
         progress: Callable[[IndexProgress], None] | None = None,
         on_change: Callable[[ChangeReport], None] | None = None,
