@@ -59,7 +59,8 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
         "search", parents=[common], help="find photos by text, by example image, or both",
         description='Terms are text or image paths joined by + and -, each with an optional weight, e.g. '
                     '\'"golden retriever" + ./beach.jpg - people + 0.5:"sunset"\'. On a terminal each result '
-                    'is printed as "score  path"; piped, only the paths are printed, one per line.',
+                    'is printed as "score  path"; piped, only the paths are printed, one per line. Write "dog - cat" '
+                    '(or put -- before the query) rather than "dog -cat", which looks like an option.',
     )
     add_model_options(search)
     search.add_argument("query", nargs="+", metavar="QUERY", help="query terms (words are joined with spaces)")
