@@ -1,8 +1,10 @@
 """Embedding the catalog's pending photos, committed in small batches.
 
-Pipeline: for each batch of ``commit_every`` files, a small thread pool reads the cheap facts (content fingerprint,
-EXIF capture time, pixel size) while the Embedder decodes (its own pool) and runs the model; then one catalog
-transaction records the whole batch and the new vectors go to the vector index. A crash loses at most the batch in
+Pipeline: for each batch of ``commit_every`` files (64: a few seconds of work on a CPU and four model batches, so
+the Embedder's decode-ahead covers most of the model time; only each batch's first decode is not overlapped), a
+small thread pool reads the cheap facts (content fingerprint, EXIF capture time, pixel size) while the Embedder
+decodes (its own pool) and runs the model; then one catalog transaction records the whole batch and the new vectors
+go to the vector index. A crash loses at most the batch in
 flight: everything before it is committed, and the files of that batch are still 'pending' for the next run.
 
 The Embedder serialises forward passes through its model lane, so a search typed while indexing runs between two
@@ -103,7 +105,7 @@ class Indexer:
         on_vectors: Callable[[np.ndarray, np.ndarray], None] | None = None,
         on_removed: Callable[[np.ndarray], None] | None = None,
         batch_size: int = 16,
-        commit_every: int = 32,
+        commit_every: int = 64,
         fact_workers: int = 2,
     ) -> None:
         self.catalog = catalog

@@ -97,7 +97,7 @@ class Library:
         model_id: str,
         embedder_factory: Callable[[], Any],
         batch_size: int = 16,
-        commit_every: int = 32,
+        commit_every: int = 64,
         save_every_s: float = 600.0,
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
