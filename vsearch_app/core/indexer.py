@@ -4,8 +4,8 @@ Pipeline: for each batch of ``commit_every`` files (64: a few seconds of work on
 the Embedder's decode-ahead covers most of the model time; only each batch's first decode is not overlapped), a
 small thread pool reads the cheap facts (content fingerprint, EXIF capture time, pixel size) while the Embedder
 decodes (its own pool) and runs the model; then one catalog transaction records the whole batch and the new vectors
-go to the vector index. A crash loses at most the batch in
-flight: everything before it is committed, and the files of that batch are still 'pending' for the next run.
+go to the vector index. A crash loses at most the batch in flight: everything before it is committed, and the
+files of that batch are still 'pending' for the next run.
 
 The Embedder serialises forward passes through its model lane, so a search typed while indexing runs between two
 batches. Pause, resume and cancel are checked between batches (cancel also between model batches inside one).
