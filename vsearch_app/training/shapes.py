@@ -223,8 +223,8 @@ def write_split(folder: Path, scenes: Sequence[Scene], recipe: ShapesRecipe, spl
     return folder
 
 
-def write_tiny_model_config(folder: Path, *, image_size: int = 32, patch_size: int = 8, hidden: int = 96,
-                            layers: int = 3, heads: int = 4, max_length: int = 16) -> Path:
+def write_tiny_model_config(folder: Path, *, image_size: int = 32, patch_size: int = 8, hidden: int = 64,
+                            layers: int = 2, heads: int = 4, max_length: int = 16) -> Path:
     """config.json, a word-level tokenizer over ``vocabulary()`` and preprocessor_config.json for a tiny SigLIP
     (no weights: train it with ``--from-scratch``). Both our loader and `transformers` read these files."""
     from tokenizers import Tokenizer, models, pre_tokenizers, processors

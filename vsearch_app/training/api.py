@@ -1,0 +1,113 @@
+"""What the command line (and anything else outside the training package) calls: train, evaluate, make datasets.
+
+Models are named as everywhere else in VSearch: a local checkpoint folder, or a Hugging Face id already in the hub
+cache (``settings.hub_cache_dir``); nothing here touches the network.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from vsearch_app.core import models
+from vsearch_app.core.devices import resolve_device
+from vsearch_app.core.embedder import Embedder
+from vsearch_app.errors import InvalidArgumentError
+from vsearch_app.settings import AppSettings
+from vsearch_app.training.data import BAD_DATA_POLICIES, BadDataError, check_policy, load_dataset
+from vsearch_app.training.evaluate import RetrievalReport, evaluate_embedder
+from vsearch_app.training.shapes import ShapesRecipe, write_shapes_dataset
+from vsearch_app.training.trainer import TrainConfig, TrainingDiverged, TrainProgress, TrainResult, train_model
+
+__all__ = [
+    "BAD_DATA_POLICIES", "BadDataError", "RetrievalReport", "TrainProgress", "TrainRequest", "TrainResult",
+    "TrainingDiverged", "evaluate", "make_shapes", "train",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    data: str
+    model: str
+    out: str
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 1e-4
+    weight_decay: float = 0.01
+    loss: str = "sigmoid"
+    freeze_vision: bool = False
+    freeze_text: bool = False
+    from_scratch: bool = False
+    resume: bool = False
+    seed: int = 0
+    splits: Sequence[str] = ("train",)
+    image_root: str | None = None
+    on_bad_data: str = "stop"
+    device: str = "auto"
+    save_every_s: float = 120.0
+
+
+def _model_dir(settings: AppSettings, model: str) -> Path:
+    return models.resolve_model_dir(model, settings.hub_cache_dir)
+
+
+def train(
+    settings: AppSettings,
+    request: TrainRequest,
+    *,
+    on_progress: Callable[[TrainProgress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> TrainResult:
+    """Train as ``request`` says and write a Hugging Face SigLIP checkpoint into ``request.out``."""
+    check_policy(request.on_bad_data)
+    model_dir = _model_dir(settings, request.model)
+    out = Path(request.out).expanduser()
+    if out.resolve() == model_dir.resolve():
+        raise InvalidArgumentError("--out must differ from the --model folder (training would overwrite its files)")
+    dataset = load_dataset(request.data, splits=request.splits, image_root=request.image_root,
+                           on_bad_data=request.on_bad_data)
+    config = TrainConfig(
+        epochs=request.epochs, batch_size=request.batch_size, lr=request.lr, weight_decay=request.weight_decay,
+        loss=request.loss, freeze_vision=request.freeze_vision, freeze_text=request.freeze_text, seed=request.seed,
+        from_scratch=request.from_scratch, save_every_s=request.save_every_s,
+    )
+    return train_model(
+        model_dir, dataset, out, config, resume=request.resume, on_bad_data=request.on_bad_data,
+        device=resolve_device(request.device), on_progress=on_progress, should_stop=should_stop,
+    )
+
+
+def evaluate(
+    settings: AppSettings,
+    data: str,
+    model: str,
+    *,
+    splits: Sequence[str] = ("test",),
+    image_root: str | None = None,
+    on_bad_data: str = "stop",
+    batch_size: int = 32,
+    device: str = "auto",
+    dtype: str = "float32",
+    on_progress: Callable[[int, int], None] | None = None,
+) -> RetrievalReport:
+    """Image->text and text->image Recall@1/5/10 and ranks of ``model`` on ``data``, through our search engine."""
+    check_policy(on_bad_data)
+    dataset = load_dataset(data, splits=splits, image_root=image_root, on_bad_data=on_bad_data)
+    embedder = Embedder.load(_model_dir(settings, model), device=device, dtype=dtype, model_id=model)
+    return evaluate_embedder(embedder, dataset, on_bad_data=on_bad_data, batch_size=batch_size,
+                             on_progress=on_progress)
+
+
+def make_shapes(out: str, *, n_train: int = ShapesRecipe.n_train, n_test: int = ShapesRecipe.n_test,
+                image_size: int = ShapesRecipe.image_size, seed: int = 0) -> Path:
+    """Write the synthetic shapes dataset (train/, test/, model/) into ``out``."""
+    if n_train < 2 or n_test < 2:
+        raise InvalidArgumentError("--n-train and --n-test must be at least 2")
+    if image_size < 16 or image_size % 8:
+        raise InvalidArgumentError("--image-size must be a multiple of 8, at least 16")
+    recipe = ShapesRecipe(n_train=n_train, n_test=n_test, image_size=image_size, seed=seed)
+    return write_shapes_dataset(Path(out).expanduser(), recipe)
