@@ -87,3 +87,20 @@ def test_missing_gated_model_explains_licence_and_login(photo, capsys):
 def test_missing_local_model_folder(photo, tmp_path, capsys):
     assert main(["caption", str(photo), "--caption-model", str(tmp_path / "no_such_model")]) == 2
     assert "no_such_model" in capsys.readouterr().err
+
+
+def test_model_from_the_hub_cache_by_id(model_dir, photo, tmp_path, monkeypatch, capsys):
+    """A snapshot in the standard hub-cache layout is found by its id, offline."""
+    import shutil
+
+    cache = tmp_path / "hub"
+    repo = cache / "models--google--paligemma-3b-mix-224"
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    shutil.copytree(model_dir, repo / "snapshots" / commit)
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    code = main(["caption", str(photo), "--caption-model", "google/paligemma-3b-mix-224", "--dtype", "float32",
+                 "--max-tokens", "3", "--json"])
+    assert code == 0
+    assert json.loads(capsys.readouterr().out)["model"] == "google/paligemma-3b-mix-224"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -128,3 +130,30 @@ def test_bf16_load_keeps_weights_exact(tmp_path):
     for key, value in fp32.state_dict().items():
         assert bf16.state_dict()[key].dtype == torch.bfloat16
         assert torch.equal(bf16.state_dict()[key], value.to(torch.bfloat16))
+
+
+def test_sharded_checkpoint_with_index_loads_like_one_file(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    folder = make_tiny_paligemma(tmp_path / "sharded")
+    single = load_paligemma(folder).state_dict()
+    tensors = load_file(str(folder / "model.safetensors"))
+    keys = sorted(tensors)
+    shards = {"model-00001-of-00002.safetensors": keys[::2], "model-00002-of-00002.safetensors": keys[1::2]}
+    for name, names in shards.items():
+        save_file({k: tensors[k] for k in names}, str(folder / name), metadata={"format": "pt"})
+    (folder / "model.safetensors").unlink()
+    (folder / "model.safetensors.index.json").write_text(json.dumps(
+        {"metadata": {}, "weight_map": {k: name for name, names in shards.items() for k in names}}))
+    sharded = load_paligemma(folder).state_dict()
+    assert sharded.keys() == single.keys()
+    assert all(torch.equal(sharded[k], single[k]) for k in single)
+
+
+def test_not_a_paligemma_config_is_refused(tmp_path):
+    folder = make_tiny_paligemma(tmp_path / "x")
+    config = json.loads((folder / "config.json").read_text())
+    config["text_config"]["model_type"] = "gemma2"
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match="PaliGemma 2"):
+        load_paligemma(folder)
