@@ -179,6 +179,39 @@ def summarise(prefills: list[float], steps: list[float]) -> dict:
                 decode_mean_tok_s=len(steps) / sum(steps) if steps else 0.0)
 
 
+def build_fp32_copy(source: Path, folder: Path) -> Path:
+    """The same weights stored in float32, as the published PaliGemma checkpoints are; converted shard by shard."""
+    if (folder / "model.safetensors.index.json").is_file():
+        return folder
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    index = json.loads((source / "model.safetensors.index.json").read_text())
+    for shard in sorted(set(index["weight_map"].values())):
+        tensors = {k: v.float() for k, v in load_file(str(source / shard)).items()}
+        save_file(tensors, str(folder / shard), metadata={"format": "pt"})
+        del tensors
+    shutil.copy(source / "config.json", folder / "config.json")
+    index["metadata"]["total_size"] = sum((folder / s).stat().st_size for s in set(index["weight_map"].values()))
+    (folder / "model.safetensors.index.json").write_text(json.dumps(index))
+    return folder
+
+
+def worker_load_only(folder: Path) -> dict:
+    """Load an fp32 checkpoint as bf16 and report the memory it took."""
+    import torch
+
+    from vsearch_app.modeling.paligemma import load_paligemma
+
+    started = time.perf_counter()
+    model = load_paligemma(folder, dtype=torch.bfloat16)
+    load_s = time.perf_counter() - started
+    weights = sum(p.numel() * p.element_size() for p in model.parameters())
+    return dict(load_s=load_s, rss_loaded_mb=rss_mb(), peak_rss_mb=peak_rss_mb(), weights_mb=weights / 2**20)
+
+
 def worker_transformers(folder: Path, shape: dict, tokens: int) -> dict:
     import torch
     from transformers import PaliGemmaForConditionalGeneration
@@ -266,7 +299,11 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=None, help="new tokens per run (default 32, quick 12)")
     parser.add_argument("--uncached-tokens", type=int, default=None, help="tokens without the cache (default 6)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
-    parser.add_argument("--worker", choices=["ours", "ours-nocache", "transformers"], help=argparse.SUPPRESS)
+    parser.add_argument("--fp32-load", action="store_true",
+                        help="also load an fp32 copy of the checkpoint (the published format) as bf16 and report "
+                             "peak memory (writes a second, 2x larger copy under .bench_cache/)")
+    parser.add_argument("--worker", choices=["ours", "ours-nocache", "transformers", "load-fp32"],
+                        help=argparse.SUPPRESS)
     parser.add_argument("--folder", help=argparse.SUPPRESS)
     args = parser.parse_args()
     shape = QUICK if args.quick else FULL
@@ -281,6 +318,8 @@ def main() -> None:
         folder = Path(args.folder)
         if args.worker == "transformers":
             result = worker_transformers(folder, shape, tokens)
+        elif args.worker == "load-fp32":
+            result = worker_load_only(folder)
         else:
             result = worker_ours(folder, shape, tokens if args.worker == "ours" else uncached,
                                  use_cache=args.worker == "ours")
@@ -340,6 +379,15 @@ def main() -> None:
           f"transformers {ref['decode_tok_s'] / ceiling:.0%}")
     print(f"peak RSS / weights on disk: ours {ours['peak_rss_mb'] / 1024 / (weights_gb / 1.073741824):.2f}x, "
           f"transformers {ref['peak_rss_mb'] / 1024 / (weights_gb / 1.073741824):.2f}x")
+
+    if args.fp32_load:
+        fp32 = build_fp32_copy(folder, CACHE / (folder.name + "_fp32"))
+        loaded = spawn(["--worker", "load-fp32", "--folder", str(fp32)] + (["--quick"] if args.quick else []))
+        fp32_gb = sum(p.stat().st_size for p in fp32.glob("*.safetensors")) / 1e9
+        print(f"fp32 checkpoint ({fp32_gb:.2f} GB) loaded as bf16 by ours in {loaded['load_s']:.1f} s: "
+              f"bf16 weights {loaded['weights_mb']:.0f} MB, RSS after load {loaded['rss_loaded_mb']:.0f} MB, peak RSS "
+              f"{loaded['peak_rss_mb']:.0f} MB = {loaded['peak_rss_mb'] / loaded['weights_mb']:.2f}x the bf16 weights "
+              f"({loaded['peak_rss_mb'] * 2**20 / 1e9 / fp32_gb:.2f}x the fp32 file size)")
 
 
 if __name__ == "__main__":
