@@ -77,3 +77,30 @@ def test_console_script_runs_offline_without_traceback(tmp_path):
     )
     assert result.returncode == 2, result.stderr
     assert "vsearch models download" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_data_dir_flag_works_before_and_after_the_command(tmp_path, monkeypatch):
+    from vsearch_app.cli import main as cli_main
+
+    seen = []
+    monkeypatch.setattr(cli_main, "build_parser", _parser_recording(cli_main.build_parser, seen))
+    for argv in (["--data-dir", str(tmp_path / "a"), "models", "list"], ["models", "list", "--data-dir",
+                                                                         str(tmp_path / "b")]):
+        assert main(argv) == 0
+    assert seen == [str(tmp_path / "a"), str(tmp_path / "b")]
+
+
+def _parser_recording(build, seen):
+    def wrapped():
+        parser = build()
+        original = parser.parse_args
+
+        def parse(argv=None):
+            args = original(argv)
+            seen.append(getattr(args, "data_dir", None))
+            return args
+
+        parser.parse_args = parse
+        return parser
+
+    return wrapped

@@ -29,10 +29,13 @@ EXIT_INTERRUPTED = 130
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # The common options are accepted before and after the command. Their default is SUPPRESS so that a
+    # subcommand's parser, which parses after the top-level one, cannot overwrite a value given before the command.
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--data-dir", help="where VSearch keeps its catalog and index (default: VSEARCH_DATA_DIR, "
-                        "then the platform's user data folder)")
-    common.add_argument("-v", "--verbose", action="store_true", help="log debug messages to stderr")
+    common.add_argument("--data-dir", default=argparse.SUPPRESS, help="where VSearch keeps its catalog and index "
+                        "(default: VSEARCH_DATA_DIR, then the platform's user data folder)")
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="log debug messages to stderr")
     parser = argparse.ArgumentParser(
         prog="vsearch",
         description="Find your photos by meaning, entirely on your own machine.",
@@ -51,13 +54,13 @@ def _launch_desktop_app(args: argparse.Namespace) -> int:
     except ModuleNotFoundError:
         print("The desktop app is not part of this build yet; run `vsearch --help` for the commands.", file=sys.stderr)
         return EXIT_USER_ERROR
-    return app_module.run(data_dir=args.data_dir)
+    return app_module.run(data_dir=getattr(args, "data_dir", None))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    setup_logging(args.verbose)
+    setup_logging(getattr(args, "verbose", False))
     handler = getattr(args, "handler", None)
     try:
         if handler is None:

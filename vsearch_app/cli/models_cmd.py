@@ -30,7 +30,7 @@ def _size(n: int) -> str:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    settings = AppSettings.resolve(args.data_dir)
+    settings = AppSettings.resolve(getattr(args, "data_dir", None))
     cached = service.list_models(settings)
     if not cached:
         print(f"No models in {settings.hub_cache_dir}. Get the default one with: vsearch models download",
@@ -42,7 +42,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_download(args: argparse.Namespace) -> int:
-    settings = AppSettings.resolve(args.data_dir)
+    settings = AppSettings.resolve(getattr(args, "data_dir", None))
     path = service.download_model(settings, args.model_id, token=args.token)
     print(f"{args.model_id} is ready in {path}")
     return 0
