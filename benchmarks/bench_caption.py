@@ -8,8 +8,9 @@ one after the other, so their memory never adds up and each reports its own peak
 - transformers: ``PaliGemmaForConditionalGeneration.from_pretrained(dtype=bf16)`` + ``generate(do_sample=False)``.
 Prefill = image encoding + prefix + first token; decode = the later tokens. Both engines report each token as it
 is chosen (our ``on_token``, transformers' ``streamer``), so the same clock measures both: prefill is the time to the
-first token and a decode step the time between two tokens. After one warm-up call, each engine runs RUNS times; the
-table shows the best prefill and the median decode step (as tokens/s), which resist the noise of a shared machine.
+first token and a decode step the time between two tokens. After one warm-up call, each engine runs PREFILL_RUNS
+one-token calls and RUNS full calls; the table shows the best prefill and the median decode step (as tokens/s), which
+resist the noise of a shared machine.
 The memory-bandwidth ceiling is bytes read per decoded token / read bandwidth measured in the same run.
 Usage:  python benchmarks/bench_caption.py [--quick] [--tokens N] [--uncached-tokens M]
 """
@@ -44,7 +45,8 @@ QUICK = dict(
     image_token_index=16000,
 )
 PROMPT_TOKENS = 8
-RUNS = 3
+RUNS = 2
+PREFILL_RUNS = 5
 SHARD_BYTES = 2 * 1024**3
 
 
@@ -161,13 +163,15 @@ def worker_ours(folder: Path, shape: dict, tokens: int, use_cache: bool) -> dict
     ids, pixels = inputs(shape)
     generate(model, ids, pixels, GenerationParams(max_new_tokens=2), use_cache=use_cache)  # warm-up
     prefills, steps = [], []
-    for _ in range(RUNS if use_cache else 1):
+    plan = [1] * PREFILL_RUNS + [tokens] * RUNS if use_cache else [tokens]
+    for count in plan:
         stamps = []
         begin = time.perf_counter()
-        out = generate(model, ids, pixels, GenerationParams(max_new_tokens=tokens), use_cache=use_cache,
-                       on_token=lambda _t, stamps=stamps: stamps.append(time.perf_counter()))
+        result = generate(model, ids, pixels, GenerationParams(max_new_tokens=count), use_cache=use_cache,
+                          on_token=lambda _t, stamps=stamps: stamps.append(time.perf_counter()))
         prefills.append(stamps[0] - begin)
         steps += [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+        out = result if count == tokens else None
     return dict(load_s=load_s, rss_loaded_mb=rss_loaded, peak_rss_mb=peak_rss_mb(), packed=packed,
                 **summarise(prefills, steps), tokens=out.token_ids)
 
@@ -250,10 +254,11 @@ def worker_transformers(folder: Path, shape: dict, tokens: int) -> dict:
 
     run(2)  # warm-up
     prefills, steps = [], []
-    for _ in range(RUNS):
-        begin, stamps, generated = run(tokens)
+    for count in [1] * PREFILL_RUNS + [tokens] * RUNS:
+        begin, stamps, result = run(count)
         prefills.append(stamps[0] - begin)
         steps += [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+        generated = result if count == tokens else None
     return dict(load_s=load_s, rss_loaded_mb=rss_loaded, peak_rss_mb=peak_rss_mb(), **summarise(prefills, steps),
                 tokens=generated)
 
