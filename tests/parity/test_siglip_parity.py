@@ -17,6 +17,7 @@ SHAPES = {
     "siglip1-like-spiece": dict(tokenizer="spiece", hidden=48, heads=3, layers=3, intermediate=96),
     "odd-heads-large-patch": dict(hidden=40, heads=5, text_hidden=24, text_heads=2, image_size=48, patch_size=16),
     "many-patches": dict(hidden=16, heads=2, layers=1, image_size=64, patch_size=4, max_length=24),
+    "so400m-like-remainder": dict(hidden=24, heads=3, image_size=38, patch_size=7),  # 384/14 leaves a remainder too
 }
 
 

@@ -84,11 +84,11 @@ class SiglipVisionConfig:
         object.__setattr__(self, "patch_size", _square(self.patch_size, "patch_size"))
         if self.hidden_size % self.num_attention_heads:
             raise ValueError("hidden_size must be divisible by num_attention_heads")
-        if self.image_size % self.patch_size:
-            raise ValueError("image_size must be a multiple of patch_size")
 
     @property
     def num_patches(self) -> int:
+        # Not always a whole division: so400m-patch14-384 has 27 x 27 patches and the strided convolution drops
+        # the last 6 pixel rows and columns, as in the original model.
         return (self.image_size // self.patch_size) ** 2
 
     @classmethod
