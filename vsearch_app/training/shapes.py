@@ -185,7 +185,7 @@ class ShapesRecipe:
     n_test: int = 100
     image_size: int = 32
     captions_per_image: int = 2
-    short_caption_probability: float = 0.5
+    short_caption_probability: float = 0.15
     seed: int = 0
 
 
