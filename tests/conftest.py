@@ -23,3 +23,15 @@ def _isolated_user_dirs(tmp_path, monkeypatch):
     """No test reads or writes the real user's data directory or hub cache."""
     monkeypatch.setenv("VSEARCH_DATA_DIR", str(tmp_path / "vsearch-data"))
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-hub-cache"))
+
+
+@pytest.fixture(scope="session")
+def trained_shapes_model(request, tmp_path_factory):
+    """A tiny SigLIP that really learned the synthetic shapes task ("a red circle" finds red circles): built once
+    (about two minutes on an idle 2-core CPU), cached in .pytest_cache across runs. Has ``.model_dir`` (load it with
+    ``Embedder.load``) and ``.data_dir`` (its dataset). See README, "Testing with the trained model"."""
+    from tests.training.trained_model import trained_shapes_model as build
+
+    cache = getattr(request.config, "cache", None)  # absent under -p no:cacheprovider: build into a temp dir
+    root = cache.mkdir("vsearch-trained-shapes") if cache is not None else tmp_path_factory.mktemp("trained-shapes")
+    return build(root)
