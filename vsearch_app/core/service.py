@@ -40,9 +40,8 @@ def model_dir(settings: AppSettings, model: str | None = None) -> Path:
 
 
 def load_embedder(settings: AppSettings) -> Embedder:
-    folder = model_dir(settings)
-    model_id = settings.model if not Path(settings.model).expanduser().is_dir() else str(folder)
-    return Embedder.load(folder, device=settings.device, dtype=settings.dtype, model_id=model_id)
+    return Embedder.load(model_dir(settings), device=settings.device, dtype=settings.dtype,
+                         model_id=library_model_id(settings))
 
 
 def list_models(settings: AppSettings) -> list[ModelInfo]:
