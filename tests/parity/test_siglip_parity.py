@@ -65,6 +65,22 @@ def test_bfloat16_stays_close_to_float32(checkpoint):
     assert _cos(bf16.get_text_features(ids), fp32.get_text_features(ids)).min() >= 0.99
 
 
+@torch.no_grad()
+def test_packed_inference_model_gives_the_same_vectors(checkpoint):
+    from vsearch_app.modeling.layers import can_pack
+
+    folder, _ = checkpoint
+    plain = load_siglip(folder, dtype=torch.bfloat16)
+    packed = load_siglip(folder, dtype=torch.bfloat16)
+    assert packed.pack_for_inference() == can_pack(torch.bfloat16, torch.device("cpu"))
+    assert load_siglip(folder).pack_for_inference() is False  # float32 is never packed
+    size = plain.config.vision_config.image_size
+    pixels = torch.randn(3, 3, size, size, generator=torch.Generator().manual_seed(4))
+    ids = TextTokenizer.from_folder(folder).encode_padded(["a red bike", "a dog"])
+    assert _cos(packed.get_image_features(pixels), plain.get_image_features(pixels)).min() >= 0.9999
+    assert _cos(packed.get_text_features(ids), plain.get_text_features(ids)).min() >= 0.9999
+
+
 def test_missing_and_unexpected_weights_are_named(tmp_path):
     from safetensors.torch import load_file, save_file
 

@@ -76,6 +76,7 @@ class Embedder:
         torch_dtype = resolve_dtype(dtype, torch_device)
         folder = Path(model_dir)
         model = load_siglip(folder, device=torch_device, dtype=torch_dtype)
+        model.pack_for_inference()
         # Both SigLIP generations were trained on lowercased text; SigLIP 2's Gemma tokenizer does not lowercase
         # by itself, so we always do.
         tokenizer = TextTokenizer.from_folder(

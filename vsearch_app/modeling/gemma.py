@@ -24,6 +24,7 @@ from torch import nn
 from vsearch_app.errors import CheckpointError
 from vsearch_app.modeling.config import SUPPORTED_GELU, build_config
 from vsearch_app.modeling.kv_cache import StaticKVCache
+from vsearch_app.modeling.layers import PackedLinear, can_pack
 
 log = logging.getLogger(__name__)
 
@@ -123,32 +124,6 @@ def rotate_half(x: torch.Tensor) -> torch.Tensor:
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     """x [B, H, T, D]; cos/sin [T, D]."""
     return x * cos + rotate_half(x) * sin
-
-
-class PackedLinear(nn.Module):
-    """A bias-free linear whose weight oneDNN has reordered once for fast bf16 CPU matrix-vector products (the decode
-    step is bound by reading weights). Results are bitwise equal to ``F.linear`` on the same weight."""
-
-    def __init__(self, weight: torch.Tensor) -> None:
-        super().__init__()
-        self.out_features = weight.shape[0]
-        self.packed = torch.ops.mkldnn._reorder_linear_weight(weight.detach(), 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.ops.mkldnn._linear_pointwise(x, self.packed, None, "none", [], "")
-
-
-def can_pack(dtype: torch.dtype, device: torch.device) -> bool:
-    """oneDNN prepacking helps bf16 on CPUs with native bf16; elsewhere plain F.linear is used."""
-    if device.type != "cpu" or dtype != torch.bfloat16 or not torch.backends.mkldnn.is_available():
-        return False
-    try:
-        probe = torch.ones(8, 8, dtype=dtype)
-        out = PackedLinear(probe)(torch.ones(1, 8, dtype=dtype))
-        return bool(torch.equal(out, F.linear(torch.ones(1, 8, dtype=dtype), probe)))
-    except (RuntimeError, AttributeError, TypeError, NotImplementedError):
-        # A torch build without these private oneDNN ops (or with other signatures): plain F.linear it is.
-        return False
 
 
 # --- layers ---------------------------------------------------------------------------------------------------------
