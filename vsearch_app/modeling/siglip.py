@@ -29,8 +29,8 @@ class EncoderLayer(nn.Module):
         self.mlp = Mlp(hidden_size, intermediate_size, act)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.self_attn(self.layer_norm1(x))
-        return x + self.mlp(self.layer_norm2(x))
+        x = self.self_attn(self.layer_norm1(x), residual=x)
+        return self.mlp(self.layer_norm2(x), residual=x)
 
 
 class Encoder(nn.Module):
@@ -65,7 +65,10 @@ class VisionEmbeddings(nn.Module):
         weight = self.patch_embedding.weight
         patches = self.patch_embedding(pixel_values.to(dtype=weight.dtype, device=weight.device))
         patches = patches.flatten(2).transpose(1, 2)  # [B, C, gh, gw] -> [B, gh*gw, C]
-        return patches + self.position_embedding.weight
+        # The transpose is a strided view, and the add would keep its layout for the whole residual stream: every
+        # LayerNorm would then copy its input and every residual add would run strided (measured: 4% of the image
+        # tower's time on the 2-core CPU). One copy here instead.
+        return (patches + self.position_embedding.weight).contiguous()
 
 
 class AttentionPoolingHead(nn.Module):
