@@ -109,3 +109,58 @@ def test_exif_rotated_photo_embeds_like_the_upright_one(embedder, tmp_path, orie
     assert float(vectors[0] @ vectors[1]) >= 0.99
     if orientation != 1:  # the model does see the difference when the tag is ignored, so the check above can fail
         assert float(vectors[0] @ vectors[2]) < 0.99
+
+
+# --- model streams: batches split in parts that run at once -----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def two_streams(tiny_siglip_dir):
+    embedder = Embedder.load(tiny_siglip_dir, device="cpu", dtype="float32", model_streams=2)
+    yield embedder
+    embedder.close()
+
+
+def test_split_batches_give_the_same_vectors_failures_and_order(embedder, two_streams, tmp_path):
+    paths = [_photo(tmp_path / f"m{i}.jpg", 40 + i) for i in range(11)]
+    paths[5] = tmp_path / "gone.jpg"  # a failure inside a split part
+    (tmp_path / "junk.jpg").write_text("not a photo")
+    paths[9] = tmp_path / "junk.jpg"
+    one = Embedder(embedder.model, embedder.tokenizer, embedder.transform, model_id="m", model_streams=1)
+    expected = one.embed_images(paths, batch_size=8)
+    got = two_streams.embed_images(paths, batch_size=8)
+    assert got.indices == expected.indices == [0, 1, 2, 3, 4, 6, 7, 8, 10]
+    assert got.failures == expected.failures == [(5, "file not found"), (9, "not an image or unsupported format")]
+    np.testing.assert_allclose(got.vectors, expected.vectors, atol=1e-5)
+
+
+def test_streams_split_only_batches_worth_splitting():
+    from vsearch_app.core.embedder import ModelStreams
+
+    streams = ModelStreams(2)
+    assert streams.split(range(0, 16)) == [range(0, 8), range(8, 16)]
+    assert streams.split(range(16, 21)) == [range(16, 18), range(18, 21)]
+    assert streams.split(range(0, 3)) == [range(0, 3)]  # a query image is not cut
+    assert ModelStreams(1).split(range(0, 16)) == [range(0, 16)]
+
+
+def test_streams_leave_the_callers_torch_threads_alone(two_streams, tmp_path):
+    import threading
+
+    before = torch.get_num_threads()
+    two_streams.embed_images([_photo(tmp_path / f"t{i}.jpg", i) for i in range(6)], batch_size=6)
+    assert torch.get_num_threads() == before
+    seen = []
+    later = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))  # starts from torch's default
+    later.start()
+    later.join()
+    assert seen == [before]
+
+
+def test_stopping_with_split_batches_in_flight_returns_only_whole_batches(two_streams, tmp_path):
+    paths = [_photo(tmp_path / f"q{i}.jpg", i) for i in range(24)]
+    seen = []
+    result = two_streams.embed_images(paths, batch_size=4, should_stop=lambda: len(seen) >= 2,
+                                      on_batch=lambda done, total: seen.append(done))
+    assert seen == [4, 8] and result.indices == list(range(8)) and len(result.vectors) == 8
+    assert two_streams.embed_images(paths[:4], batch_size=4).indices == [0, 1, 2, 3]  # still usable afterwards
