@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import logging
+import os
+import platform
 import sys
 from pathlib import Path
 
@@ -59,3 +62,33 @@ def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
     if name not in DTYPES:
         raise InvalidArgumentError(f"unknown dtype {name!r}; choose one of {', '.join(DTYPE_CHOICES)}")
     return DTYPES[name]
+
+
+# glibc's mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_REUSE_UP_TO = 32 << 20  # glibc's largest mmap threshold on 64-bit
+_KEEP_FREED = 256 << 20
+
+
+@functools.cache
+def keep_freed_memory_for_reuse() -> bool:
+    """Let glibc reuse freed memory for the model's per-batch activations instead of mapping fresh pages each time.
+
+    By default glibc serves large blocks (a few MB: one batch's activations) with their own mmap and unmaps them on
+    free, so every forward pass faults its working set in again, zero-filled by the kernel: measured as 4% of
+    bench_embed's time in the kernel on the 2-core CPU. With blocks up to 32 MB served from the heap, and up to
+    256 MB of freed heap kept before trimming, images/s rose 4% (8.5 vs 8.2, three runs each) at the same peak
+    memory. Process-wide and set once; skipped where the user tuned malloc through its environment variables, and a
+    no-op off glibc (macOS and Windows allocators do not unmap like this). Returns whether it was applied."""
+    if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
+        return False
+    if any(name in os.environ for name in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        applied = libc.mallopt(_M_MMAP_THRESHOLD, _REUSE_UP_TO) == 1
+        applied = libc.mallopt(_M_TRIM_THRESHOLD, _KEEP_FREED) == 1 and applied
+    except (OSError, AttributeError):
+        return False
+    log.debug("glibc malloc tuned for reuse: %s", applied)
+    return applied

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from vsearch_app.core.devices import resolve_device, resolve_dtype
+from vsearch_app.core.devices import keep_freed_memory_for_reuse, resolve_device, resolve_dtype
 from vsearch_app.errors import InvalidArgumentError, VSearchError
 from vsearch_app.modeling.siglip import SiglipModel, load_siglip
 from vsearch_app.preprocessing.image import ImageTransform, open_image
@@ -79,6 +79,8 @@ class Embedder:
     ) -> Embedder:
         torch_device = resolve_device(device)
         torch_dtype = resolve_dtype(dtype, torch_device)
+        if torch_device.type == "cpu":
+            keep_freed_memory_for_reuse()
         folder = Path(model_dir)
         model = load_siglip(folder, device=torch_device, dtype=torch_dtype)
         model.pack_for_inference()
