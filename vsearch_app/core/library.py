@@ -119,7 +119,7 @@ class Library:
     # --- lifecycle ----------------------------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Save the index if it changed, release it and close the catalog."""
+        """Save the index if it changed, release it, close the catalog and stop the embedder's threads."""
         with self._index_lock:
             if self._index is not None:
                 if self._dirty_index:
@@ -127,6 +127,10 @@ class Library:
                 self._index.close()
                 self._index = None
         self.catalog.close()
+        with self._embedder_lock:
+            close_embedder = getattr(self._embedder, "close", None)  # test doubles may not have one
+            if close_embedder is not None:
+                close_embedder()
 
     def embedder(self) -> Any:
         with self._embedder_lock:
