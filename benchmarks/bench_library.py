@@ -2,11 +2,14 @@
 
 For each size (default 10k, 100k, 1M vectors of dimension 768), in the same run:
 - exact: one query at a time, ``X @ q`` then ``argpartition`` for the top 10 (what a brute-force tool does);
-- hnswlib: space 'cosine', M / ef_construction / ef from ``vsearch_app.core.vector_index.IndexParams`` (plus an ef
-  sweep), one query at a time on one thread, as the app searches.
-Reported: p50/p95 latency per query, recall@10 against the exact top 10, the latency ratio exact/hnswlib, index
-build rate (vectors/s, with --threads threads), memory per vector (saved index bytes / n, and the resident-memory
-growth while building or loading the index / n).
+- hnswlib alone: space 'cosine', M / ef_construction from ``vsearch_app.core.vector_index.IndexParams``, plain
+  ``knn_query`` at an ef sweep, one query at a time on one thread;
+- the app: the same graph wrapped by ``VectorIndex.from_hnswlib`` and searched with ``VectorIndex.search`` (the
+  app's code path: ef from IndexParams, or ood_ef for a query that looks out of distribution).
+Reported: p50 latency per query kind and p95 over all, recall@10 against the exact top 10 per kind, the latency
+ratio exact/ours, index build rate (vectors/s, with --threads threads), memory per vector (saved index bytes / n,
+and the resident-memory growth while building or loading the index / n; for the app row, plus the app's
+pivots), and the time to draw the pivots that tell out-of-distribution queries (done on every open).
 
 The vectors have the structure of real image embeddings rather than being uniform noise (which would make the
 benchmark both pessimistic for hnswlib and meaningless for recall): 2,000 cluster centres (power-law cluster sizes,
@@ -26,6 +29,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -33,7 +37,7 @@ from pathlib import Path
 import numpy as np
 from _common import CACHE, print_table
 
-from vsearch_app.core.vector_index import IndexParams
+from vsearch_app.core.vector_index import IndexParams, VectorIndex
 
 DIM = 768
 INTRINSIC = 64
@@ -193,23 +197,40 @@ def bench_size(gen: Generator, n: int, args, params: IndexParams, ef_values: lis
     rows = []
     p50_exact = float(np.percentile(exact_times, 50)) * 1e3
     rows.append([f"{n:,}", "exact numpy", "-", f"{exact_recall:.3f}", f"{exact_recall:.3f}", f"{p50_exact:.2f}",
-                 f"{np.percentile(exact_times, 95) * 1e3:.2f}", "1.0x", "-", f"{4 * DIM}", "-"])  # fmt: skip
+                 f"{p50_exact:.2f}", f"{np.percentile(exact_times, 95) * 1e3:.2f}", "1.0x", "-", f"{4 * DIM}",
+                 "-"])  # fmt: skip
     build = f"{meta['rate']:.0f}/s" + (" (cached)" if meta.get("cached") else "")
 
-    def hnsw(q: np.ndarray) -> np.ndarray:
+    def row(method: str, search) -> list[str]:
+        image_times, image_found = time_queries(search, image_q)
+        text_times, text_found = time_queries(search, text_q)
+        p50_image, p50_text = (float(np.percentile(t, 50)) * 1e3 for t in (image_times, text_times))
+        p95 = float(np.percentile(np.concatenate([image_times, text_times]), 95)) * 1e3
+        return [f"{n:,}", method, f"M={params.M} efc={params.ef_construction}",
+                f"{recall_at_k(image_found, image_truth):.3f}", f"{recall_at_k(text_found, text_truth):.3f}",
+                f"{p50_image:.2f}", f"{p50_text:.2f}", f"{p95:.2f}", f"{p50_exact / max(p50_image, p50_text):.1f}x",
+                build, f"{meta['file_bytes'] / n:.0f}", f"{meta['rss_delta'] / n:.0f}"]  # fmt: skip
+
+    def plain(q: np.ndarray) -> np.ndarray:
         return graph.knn_query(q, k=K, num_threads=1)[0][0].astype(np.int64)
 
     for ef in ef_values:
         graph.set_ef(max(ef, K))
-        image_times, image_found = time_queries(hnsw, image_q)
-        text_times, text_found = time_queries(hnsw, text_q)
-        times = np.concatenate([image_times, text_times])
-        p50 = float(np.percentile(times, 50)) * 1e3
-        app = " (app)" if ef == params.ef else ""
-        rows.append([f"{n:,}", f"hnswlib ef={ef}{app}", f"M={params.M} efc={params.ef_construction}",
-                     f"{recall_at_k(image_found, image_truth):.3f}", f"{recall_at_k(text_found, text_truth):.3f}",
-                     f"{p50:.2f}", f"{np.percentile(times, 95) * 1e3:.2f}", f"{p50_exact / p50:.1f}x", build,
-                     f"{meta['file_bytes'] / n:.0f}", f"{meta['rss_delta'] / n:.0f}"])  # fmt: skip
+        rows.append(row(f"hnswlib alone ef={ef}", plain))
+    # The app's own search on the same graph: VectorIndex.search, with the app's ef and its out-of-distribution ef.
+    with tempfile.TemporaryDirectory() as folder:
+        before = rss_bytes()
+        t0 = time.perf_counter()
+        index = VectorIndex.from_hnswlib(graph, Path(folder), "bench/model", params)
+        pivots_s = time.perf_counter() - t0
+        pivots_rss = rss_bytes() - before
+        ood = f", out-of-distribution ef={max(params.ood_ef, index.ef)}" if index.pivot_count else ""
+        app = row(f"app search (ef={index.ef}{ood})", lambda q: index.search(q, K)[0])
+        app[-1] = f"{(meta['rss_delta'] + pivots_rss) / n:.0f}"
+        rows.append(app)
+        print(f"  [{n:,}] app: {index.pivot_count} pivots drawn in {pivots_s:.1f} s, +{pivots_rss / 2**20:.0f} MB",
+              file=sys.stderr, flush=True)  # fmt: skip
+        index.close()
     return rows
 
 
@@ -250,14 +271,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.ef:
         ef_values = [int(e) for e in args.ef.split(",")]
     else:
-        ef_values = sorted({params.ef // 2, params.ef, params.ef * 2})
+        ef_values = sorted({params.ef, params.ef * 4})
     gen = Generator()
     print(describe_data(gen))
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start (shared machine: "
           f"latencies include contention); k={K}, one query at a time, search on 1 thread")  # fmt: skip
     rows = []
-    header = ["n", "method", "params", "recall@10 img", "recall@10 text", "p50 ms", "p95 ms", "speedup p50",
-              "build", "file B/vec", "RSS B/vec"]  # fmt: skip
+    header = ["n", "method", "params", "recall@10 img", "recall@10 text", "p50 ms img", "p50 ms text", "p95 ms",
+              "speedup p50 (worse kind)", "build", "file B/vec", "RSS B/vec"]  # fmt: skip
     for n in sizes:
         size_rows = bench_size(gen, n, args, params, ef_values)
         rows.extend(size_rows)
@@ -265,11 +286,12 @@ def main(argv: list[str] | None = None) -> int:
         print_table(f"{n:,} vectors: search latency (per query) and recall@10 against exact search", header, size_rows)
         sys.stdout.flush()
     for row in rows:
-        if "(app)" in row[1]:
-            recall = min(float(row[3]), float(row[4]))
-            ok = recall >= 0.98 and float(row[5]) <= 5.0
-            print(f"target at {row[0]} (recall@10 >= 0.98, p50 <= 5 ms): {'met' if ok else 'NOT met'} "
-                  f"- recall {recall:.3f} (worse kind), p50 {row[5]} ms, ratio exact/hnswlib: {row[7]}")  # fmt: skip
+        if row[1].startswith("app search"):
+            recall, p50 = min(float(row[3]), float(row[4])), max(float(row[5]), float(row[6]))
+            ok = recall >= 0.98 and p50 <= 5.0
+            print(f"target at {row[0]} (recall@10 >= 0.98, p50 <= 5 ms, for both query kinds): "
+                  f"{'met' if ok else 'NOT met'} - recall {recall:.3f} and p50 {p50:.2f} ms (worse kind), "
+                  f"ratio exact/ours: {row[8]}")  # fmt: skip
     return 0
 
 

@@ -9,8 +9,10 @@ API summary:
     index.add(ids, vectors)             # direct edits (labels = catalog file ids; an existing label is replaced)
     index.remove(ids)                   # mark_deleted; unknown or already deleted ids are ignored
     index.search(vector, k, filter_ids=None) -> (ids int64 [<=k], scores float32 cosine similarity, best first)
+                                        # (a query far from every photo, e.g. text, gets the wider ood_ef)
     index.save() -> bool                # atomic; False (and an error in the log) if it could not be written
-    len(index), index.dim, index.model_id, index.path (current index file), index.size_bytes()
+    len(index), index.dim, index.model_id, index.path (current index file), index.size_bytes(), index.pivot_count
+    VectorIndex.from_hnswlib(graph, index_dir, model_id)   # wrap a graph built elsewhere (the benchmark)
     index.close()
 
 ``catalog`` is anything with the EmbeddingSource methods (core.catalog.Catalog has them).
@@ -79,7 +81,20 @@ class IndexParams:
     slower full rebuild; indexing itself is bound by the model (~17 img/s), not by hnswlib (~1,000 vectors/s).
     ef_construction 100 gave the same recall as 200 at half the build time. At 1M vectors (run of 2026-11-27):
     image-like queries recall@10 1.000 at p50 1.1 ms, but the (deliberately hard, near-tied) text-like queries only
-    0.74 at ef=256 and 0.89 at ef=768 (p50 2.9 ms): out-of-distribution recall at that size is an open problem."""
+    0.74 at ef=256 and 0.89 at ef=768 (p50 2.9 ms).
+
+    Why (measured at 1M): a text query's true top 10 lie on the edges of 1-6 clusters (1.8 on average, 89% of them
+    in the two clusters the query sits between), and 89% of the results the search misses are in a cluster that
+    none of its results came from: hnswlib's greedy descent commits to one cluster and its beam does not cross to
+    the others (ef=4096 still gave only 0.967; M=48 did not help at 300k). Searching with the query's in-photo-
+    subspace part alone gave the same 0.737, so it is the geometry, not the modality-gap direction.
+    What was tried at 1M (text-like recall@10; p50 on the shared 2-core machine): a wider beam for every query
+    costs image-like queries 3-4x (ef=1024: 0.90, 4 ms); extra searches steered into the regions of the best-
+    scoring pivots (a sample of the photos), merged and re-ranked exactly, reached 0.93 but took ~18 ms, mostly
+    hnswlib's get_items (it builds Python floats, ~20 us per vector) for the exact re-rank. So: a query that
+    looks out of distribution (its best score against a small sample of the photos, the pivots, is below
+    ``ood_below`` x the photos' own typical score against that sample) is searched with ``ood_ef``; image-like
+    queries keep ``ef``. This does not reach recall 0.98 for text-like queries at 1M (see the README)."""
 
     M: int = 32
     ef_construction: int = 100
@@ -87,6 +102,21 @@ class IndexParams:
     initial_capacity: int = 1024
     threads: int = 0  # for adds; 0 = all cores
     verify_reload_max_bytes: int = 2 << 30  # above this the post-save reload check is skipped (memory x2)
+    # Out-of-distribution queries (see above); the pivots are not saved, they are drawn again on open.
+    ood_ef: int = 1024  # search breadth for a query that looks out of distribution (raised to k when k is larger)
+    ood_min_size: int = 50_000  # below this many vectors ef already gives recall@10 >= 0.98 to such queries
+    ood_pivot_every: int = 256  # one pivot per this many vectors ...
+    ood_pivots: int = 4096  # ... up to this many (~14 MB with their graph)
+    ood_below: float = 0.6  # out of distribution: best pivot score < this x the photos' median best pivot score
+
+
+@dataclass
+class _Pivots:
+    """A sample of the stored vectors, to tell out-of-distribution queries (see VectorIndex.search)."""
+
+    graph: hnswlib.Index  # the pivots' vectors, labels 0..count-1 (a graph of its own: read-only, thread-safe)
+    threshold: float  # a query whose best pivot score is below this is out of distribution
+    built_for: int  # live vectors when drawn
 
 
 class EmbeddingSource(Protocol):
@@ -214,6 +244,7 @@ class VectorIndex:
         self._ef = params.ef
         self._synced_seq = 0
         self._file: Path | None = None
+        self._pivots: _Pivots | None = None
 
     # -- construction --
 
@@ -273,6 +304,22 @@ class VectorIndex:
             if changed:
                 log.info("search index for %s caught up with %d catalog changes", model_id, changed)
         self._remove_stale_files()
+        if self._pivots_stale():  # after a load (rebuild() draws them itself)
+            self.refresh_pivots()
+        return self
+
+    @classmethod
+    def from_hnswlib(
+        cls, graph: hnswlib.Index, index_dir: Path, model_id: str, params: IndexParams | None = None
+    ) -> VectorIndex:
+        """Wrap a graph built elsewhere with hnswlib (space 'cosine', labels = ids, e.g. by a benchmark), so that
+        it is searched exactly as the app searches. Nothing is read; save() writes it like any index."""
+        if graph.space != SPACE:
+            raise InvalidArgumentError(f"the graph's space is {graph.space!r}, expected {SPACE!r}")
+        self = cls.create_empty(index_dir, model_id, graph.dim, params)
+        graph.set_ef(self._ef)
+        self._index = graph
+        self.refresh_pivots()
         return self
 
     def _read_manifest(self) -> dict:
@@ -360,6 +407,7 @@ class VectorIndex:
         with self._lock.write():
             self._index, self._deleted, self._synced_seq = graph, set(), seq
             graph.set_ef(self._ef)
+        self.refresh_pivots()
         log.info("built search index for %s from the catalog: %d vectors", self.model_id, done)
         return done
 
@@ -434,6 +482,8 @@ class VectorIndex:
         with self._lock.write():
             touched += self._remove_locked(np.asarray(gone, dtype=np.int64))
             self._synced_seq = max(self._synced_seq, seq)
+        if self._pivots_stale():
+            self.refresh_pivots()
         return touched
 
     def _labels_not_in(self, keep: np.ndarray) -> np.ndarray:
@@ -480,17 +530,82 @@ class VectorIndex:
             if n == 0:
                 return _empty()
             k = min(k, n)
-            if k <= self._ef:
+            ef = self._ood_ef if self._looks_out_of_distribution(query / norm) else self._ef
+            if k <= self._ef and ef == self._ef:
                 return self._knn(query, k, None)
         with self._lock.write():  # hnswlib needs ef >= k; ef is shared state, so change it exclusively
             k = min(k, len(self))
             if k == 0:
                 return _empty()
-            self._index.set_ef(max(k, self._ef))
+            self._index.set_ef(max(k, ef))
             try:
                 return self._knn(query, k, None)
             finally:
                 self._index.set_ef(self._ef)
+
+    # -- out-of-distribution queries --
+
+    @property
+    def _ood_ef(self) -> int:
+        return max(self.params.ood_ef, self._ef)
+
+    @property
+    def pivot_count(self) -> int:
+        """How many pivots tell out-of-distribution queries (0: every query is searched with ``ef``)."""
+        pivots = self._pivots
+        return pivots.graph.element_count if pivots is not None else 0
+
+    def _looks_out_of_distribution(self, query: np.ndarray) -> bool:
+        """True when the unit ``query`` is far from every photo (e.g. a text query: modality gap, between
+        clusters). Its true neighbours then lie on the edges of several clusters, and hnswlib's beam only reaches
+        those of the cluster its greedy descent chose unless it is much wider (IndexParams' docstring has the
+        measurements). Costs one search of the small pivot graph (~0.1 ms); a pivot is a stored vector, so an
+        in-distribution query scores about as well against its best pivot as the photos themselves do."""
+        pivots = self._pivots
+        if pivots is None:
+            return False
+        _, distances = pivots.graph.knn_query(query, k=1, num_threads=1)
+        return float(1.0 - distances[0, 0]) < pivots.threshold
+
+    def _pivots_stale(self) -> bool:
+        n = len(self)
+        if self._pivots is None:
+            return n >= self.params.ood_min_size
+        return n < self.params.ood_min_size or n > 1.5 * self._pivots.built_for
+
+    def refresh_pivots(self) -> None:
+        """Draw the pivots again from the current vectors (or drop them below ``ood_min_size``). Called on open,
+        after a rebuild and when the index has grown by half; about a second at 1M vectors. A pivot deleted later
+        still works: it is only compared with queries, never returned."""
+        p = self.params
+        with self._lock.read():
+            n = len(self)
+            labels = None
+            if n >= p.ood_min_size and n >= 2:
+                labels = np.asarray(self._index.get_ids_list(), dtype=np.int64)
+                if self._deleted:
+                    labels = labels[~np.isin(labels, np.fromiter(self._deleted, dtype=np.int64))]
+        pivots = None
+        if labels is not None and len(labels) >= 2:
+            rng = np.random.default_rng(0)  # deterministic: the same library gets the same pivots
+            count = int(min(p.ood_pivots, max(len(labels) // max(p.ood_pivot_every, 1), 1)))
+            order = rng.permutation(len(labels))
+            chosen = np.sort(labels[order[:count]])
+            # The photos' own best pivot score, from photos that are not pivots themselves (else it would be 1).
+            others = np.sort(labels[order[count : count + 512]])
+            with self._lock.read():
+                chosen, vectors = self._vectors_of(chosen)
+                _, sample = self._vectors_of(others)
+            if len(chosen) and len(sample):
+                graph = hnswlib.Index(space=SPACE, dim=self.dim)
+                graph.init_index(max_elements=len(chosen), M=16, ef_construction=100)
+                graph.add_items(vectors, np.arange(len(chosen)), num_threads=self._threads())
+                graph.set_ef(64)
+                typical = float(np.median(1.0 - graph.knn_query(sample, k=1, num_threads=self._threads())[1][:, 0]))
+                pivots = _Pivots(graph=graph, threshold=p.ood_below * typical, built_for=n)
+                log.debug("%d pivots for out-of-distribution queries, threshold %.3f", len(chosen), pivots.threshold)
+        with self._lock.write():
+            self._pivots = pivots
 
     def _knn(self, query: np.ndarray, k: int, accept: Callable[[int], bool] | None) -> tuple[np.ndarray, np.ndarray]:
         while k > 0:
@@ -665,6 +780,7 @@ class VectorIndex:
         with self._lock.write():
             self._index = self._new_graph(1)
             self._deleted = set()
+            self._pivots = None
 
 
 def _empty() -> tuple[np.ndarray, np.ndarray]:
