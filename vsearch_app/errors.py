@@ -20,7 +20,12 @@ class CheckpointError(VSearchError):
 
 
 class ImageDecodeError(VSearchError):
-    """A file could not be opened or decoded as an image."""
+    """A file could not be opened or decoded as an image. The message names the file; ``reason`` is the why alone,
+    for callers that show the file themselves (a catalog row, a batch report)."""
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason if reason is not None else message
 
 
 class InvalidArgumentError(VSearchError):

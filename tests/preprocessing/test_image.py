@@ -277,7 +277,9 @@ def test_draft_is_only_for_jpeg(tmp_path):
 def _reason_of(path_or_file) -> str:
     with pytest.raises(ImageDecodeError) as caught:
         open_image(path_or_file)
-    return str(caught.value)
+    message, reason = str(caught.value), caught.value.reason
+    assert message.endswith(f": {reason}") and not reason.startswith(str(getattr(path_or_file, "name", path_or_file)))
+    return message
 
 
 def test_missing_file(tmp_path):

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from vsearch_app.core.devices import keep_freed_memory_for_reuse, resolve_device, resolve_dtype
-from vsearch_app.errors import InvalidArgumentError, VSearchError
+from vsearch_app.errors import ImageDecodeError, InvalidArgumentError, VSearchError
 from vsearch_app.modeling.siglip import SiglipModel, load_siglip
 from vsearch_app.preprocessing.image import ImageTransform, open_image
 from vsearch_app.preprocessing.text import TextTokenizer
@@ -179,8 +179,10 @@ class Embedder:
             try:
                 arrays.append(future.result())
                 ok.append(i)
+            except ImageDecodeError as exc:
+                failures.append((i, exc.reason))  # the caller knows which file it was
             except VSearchError as exc:
-                failures.append((i, _reason_only(str(exc), sources[i])))
+                failures.append((i, str(exc)))
             except Exception as exc:  # a decoder bug must not lose the rest of the batch
                 log.exception("unexpected error decoding input %d", i)
                 failures.append((i, f"could not decode: {exc}"))
@@ -306,9 +308,3 @@ def _abandon(parts: list[Future], decoding: deque[list[Future]]) -> None:
 
 def _normalised(features: torch.Tensor) -> np.ndarray:
     return F.normalize(features.float(), dim=-1).cpu().numpy()
-
-
-def _reason_only(message: str, source: ImageSource) -> str:
-    """Decode errors read "<path>: <reason>"; callers already know the path, so keep the reason alone."""
-    prefix = f"{source}: "
-    return message[len(prefix) :] if message.startswith(prefix) else message

@@ -424,7 +424,7 @@ class Library:
             result = self.embedder().embed_images([term.value], batch_size=1)
             if not len(result.indices):
                 reason = result.failures[0][1] if result.failures else "unknown error"
-                raise ImageDecodeError(f"cannot use {term.value} as a query image: {reason}")
+                raise ImageDecodeError(f"cannot use {term.value} as a query image: {reason}", reason=reason)
             vectors.append(result.vectors[0])
         return combine(np.stack(vectors), [t.weight for t in terms])
 

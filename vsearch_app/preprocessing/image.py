@@ -78,7 +78,7 @@ def open_image(source: ImageSource, target_size: tuple[int, int] | None = None) 
     The first frame of animated or multi-page files is used. With ``target_size`` (height, width), a JPEG much
     larger than it is decoded at 1/2, 1/4 or 1/8 scale, keeping at least the larger target side on both sides
     (see ``_draft``). A path's file is closed on return; a file object is left open for
-    its owner. Raises ``ImageDecodeError("<name>: <reason>")`` on any failure.
+    its owner. Raises ``ImageDecodeError("<name>: <reason>")`` on any failure, with the reason alone in ``.reason``.
     """
     register_optional_plugins()
     name = _display_name(source)
@@ -92,26 +92,30 @@ def open_image(source: ImageSource, target_size: tuple[int, int] | None = None) 
             # Never hand out the object tied to the file: leaving the ``with`` closes it.
             return rgb.copy() if rgb is image else rgb
     except ImageDecodeError as exc:
-        raise ImageDecodeError(f"{name}: {exc}") from exc
+        raise _failed(name, exc.reason) from exc
     except Image.DecompressionBombError as exc:
-        raise ImageDecodeError(f"{name}: image too large (possible decompression bomb)") from exc
+        raise _failed(name, "image too large (possible decompression bomb)") from exc
     except FileNotFoundError as exc:
-        raise ImageDecodeError(f"{name}: file not found") from exc
+        raise _failed(name, "file not found") from exc
     except PermissionError as exc:
-        raise ImageDecodeError(f"{name}: permission denied") from exc
+        raise _failed(name, "permission denied") from exc
     except IsADirectoryError as exc:
-        raise ImageDecodeError(f"{name}: is a folder, not an image file") from exc
+        raise _failed(name, "is a folder, not an image file") from exc
     except UnidentifiedImageError as exc:
-        raise ImageDecodeError(f"{name}: not an image or unsupported format") from exc
+        raise _failed(name, "not an image or unsupported format") from exc
     except MemoryError as exc:
-        raise ImageDecodeError(f"{name}: not enough memory to decode this image") from exc
+        raise _failed(name, "not enough memory to decode this image") from exc
     except (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError, KeyError, RuntimeError) as exc:
         # Pillow's decoders (and pillow-heif) report damaged data with any of these; a read error of the disk
         # itself also lands here, with its own words.
         if isinstance(exc, OSError) and exc.errno is not None:
-            raise ImageDecodeError(f"{name}: could not read the file ({exc.strerror})") from exc
+            raise _failed(name, f"could not read the file ({exc.strerror})") from exc
         log.debug("decoding %s failed", name, exc_info=True)
-        raise ImageDecodeError(f"{name}: truncated or corrupt image data") from exc
+        raise _failed(name, "truncated or corrupt image data") from exc
+
+
+def _failed(name: str, reason: str) -> ImageDecodeError:
+    return ImageDecodeError(f"{name}: {reason}", reason=reason)
 
 
 def _display_name(source: ImageSource) -> str:
