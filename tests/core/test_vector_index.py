@@ -206,6 +206,21 @@ def test_reopen_loads_and_catches_up_without_rebuilding(tmp_path, cat, monkeypat
     assert again.search(later[fid], k=1)[0][0] == fid
 
 
+def test_an_index_saved_with_another_M_is_rebuilt_with_the_new_one(tmp_path, cat, caplog):
+    """Changing IndexParams.M in an update must rebuild existing users' indexes (manifest and header both say M)."""
+    vecs = _fill(cat, tmp_path, 60)
+    old = _open(tmp_path, cat)
+    old_file = old.path
+    newer = IndexParams(M=12, ef_construction=64, ef=32, initial_capacity=8, threads=1)
+    with caplog.at_level(logging.WARNING):
+        again = _open(tmp_path, cat, params=newer)
+    assert "manifest M is 8, expected 12" in caplog.text
+    assert json.loads(again.manifest_path.read_text())["M"] == 12 and again.path != old_file
+    vi.check_hnsw_header(again.path, DIM, 12, 60)
+    fid = next(iter(vecs))
+    assert again.search(vecs[fid], k=1)[0][0] == fid
+
+
 def test_mostly_deleted_index_is_compacted_on_open(tmp_path, cat, monkeypatch):
     monkeypatch.setattr(vi, "COMPACT_MIN_DELETED", 5)
     vecs = _fill(cat, tmp_path, 40)
