@@ -580,7 +580,7 @@ class VectorIndex:
 
     def refresh_pivots(self) -> None:
         """Draw the pivots again from the current vectors (or drop them below ``ood_min_size``). Called on open,
-        after a rebuild and when the index has grown by half; about a second at 1M vectors. A pivot deleted later
+        after a rebuild and when the index has grown by half; ~0.3 s at 1M vectors. A pivot deleted later
         still works: it is only compared with queries, never returned."""
         p = self.params
         with self._lock.read():
