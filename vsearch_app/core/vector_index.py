@@ -99,7 +99,11 @@ class IndexParams:
     in the same run; a quieter run measured the app's overhead at +0.15 ms, the pivot check at 0.03 ms). All 200
     text-like queries were told apart, and 4 of 200 image-like ones (from clusters no pivot is in) took the wider
     search too. The target, recall 0.98 at p50 <= 5 ms, is not met for text-like queries at 1M: that needs about
-    ef=4096+ (0.967 at ef=4096, ~14 ms) with this graph. Pivots cost ~0.3 s per open and ~3.5 MB at 1M."""
+    ef=4096+ (0.967 at ef=4096, ~14 ms) with this graph. Pivots cost ~0.3 s per open and ~3.5 MB at 1M.
+    ef_construction=200 helps text-like queries at scale (300k: 0.990 vs 0.973 at ef=1024; 1M, same lock, one
+    run: 0.928 at ef=768 / p50 4.2 ms and 0.943 at ef=1024 / 5.0 ms, against 0.892 / 3.0 ms and 0.901 / 3.6 ms
+    with 100), but its graph is slower per ef and built about half as fast (1M: 1,241 vectors/s under load against
+    2,369), and it still falls short of 0.98: not adopted here, left as the next lever (with ood_ef ~768)."""
 
     M: int = 32
     ef_construction: int = 100
