@@ -94,9 +94,9 @@ class IndexParams:
     hnswlib's get_items (it builds Python floats, ~20 us per vector) for the exact re-rank. So: a query that
     looks out of distribution (its best score against a small sample of the photos, the pivots, is below
     ``ood_below`` x the photos' own typical score against that sample) is searched with ``ood_ef``; image-like
-    queries keep ``ef``. Result at 1M (bench_library, 2026-11-27, under the bench lock, load ~2): text-like
-    recall@10 0.901 at p50 4.7 ms (was 0.737 at 1.4-1.6 ms), image-like 1.000 at p50 1.4 ms (hnswlib alone 0.9 ms
-    in the same run; a quieter run measured the app's overhead at +0.15 ms, the pivot check at 0.03 ms). All 200
+    queries keep ``ef``. Result at 1M (bench_library, 2026-11-27, under the bench lock, load 0.6): text-like
+    recall@10 0.901 at p50 3.95 ms (was 0.737 at 1.5 ms), image-like 1.000 at p50 0.96 ms (hnswlib alone 0.95 ms;
+    at load ~2: 4.7 and 1.4 ms; the pivot check alone costs 0.03 ms). All 200
     text-like queries were told apart, and 4 of 200 image-like ones (from clusters no pivot is in) took the wider
     search too. The target, recall 0.98 at p50 <= 5 ms, is not met for text-like queries at 1M: that needs about
     ef=4096+ (0.967 at ef=4096, ~14 ms) with this graph. Pivots cost ~0.3 s per open and ~3.5 MB at 1M.
