@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 from vsearch_app.core import vector_index as vi
-from vsearch_app.core.catalog import CATALOG_FILENAME, Catalog
 from vsearch_app.core.vector_index import IndexParams, RWLock, VectorIndex
 from vsearch_app.errors import InvalidArgumentError
 
@@ -26,14 +25,6 @@ PARAMS = IndexParams(M=8, ef_construction=64, ef=32, initial_capacity=8, threads
 def _unit(rng: np.random.Generator, n: int, dim: int = DIM) -> np.ndarray:
     v = rng.standard_normal((n, dim)).astype(np.float32)
     return v / np.linalg.norm(v, axis=1, keepdims=True)
-
-
-@pytest.fixture
-def cat(tmp_path):
-    c = Catalog.open(tmp_path / "data" / CATALOG_FILENAME)
-    c.add_root(tmp_path / "photos")
-    yield c
-    c.close()
 
 
 def _fill(cat, tmp_path, n: int, seed: int = 0, model: str = MODEL, dim: int = DIM) -> dict[int, np.ndarray]:

@@ -4,9 +4,7 @@ pivots tell them apart, and they are searched with the wider ``ood_ef``."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
-from vsearch_app.core.catalog import CATALOG_FILENAME, Catalog
 from vsearch_app.core.vector_index import IndexParams, VectorIndex
 
 DIM = 32
@@ -120,14 +118,6 @@ def test_no_pivots_below_the_minimum_size_and_after_shrinking(tmp_path):
     index.remove(np.arange(200))
     index.refresh_pivots()
     assert index.pivot_count == 0
-
-
-@pytest.fixture
-def cat(tmp_path):
-    c = Catalog.open(tmp_path / "data" / CATALOG_FILENAME)
-    c.add_root(tmp_path / "photos")
-    yield c
-    c.close()
 
 
 def _record(cat, tmp_path, x: np.ndarray, start: int) -> None:
