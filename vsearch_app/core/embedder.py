@@ -12,11 +12,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -24,6 +23,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from vsearch_app.core.devices import keep_freed_memory_for_reuse, resolve_device, resolve_dtype
+from vsearch_app.core.model_streams import ModelStreams, default_stream_count
 from vsearch_app.errors import ImageDecodeError, InvalidArgumentError, VSearchError
 from vsearch_app.modeling.siglip import SiglipModel, load_siglip
 from vsearch_app.preprocessing.image import ImageTransform, open_image
@@ -128,17 +128,16 @@ class Embedder:
         indices: list[int] = []
         failures: list[tuple[int, str]] = []
         with ThreadPoolExecutor(self._decode_workers, thread_name_prefix="vsearch-decode") as decode_pool:
-            in_flight: deque[tuple[range, list[Future]]] = deque()
-            decoding: deque[list[Future]] = deque()
+            in_flight: deque[_BatchInFlight] = deque()
 
             def launch(batch: range) -> None:
                 ranges = self._streams.split(batch)
-                parts = []
+                parts, decodes = [], []
                 for part in ranges:
                     decoded = [(i, decode_pool.submit(self._decode, sources[i])) for i in part]
-                    decoding.append([future for _, future in decoded])
+                    decodes.extend(future for _, future in decoded)
                     parts.append(self._streams.submit(self._embed_part, decoded, sources, whole=len(ranges) == 1))
-                in_flight.append((batch, parts))
+                in_flight.append(_BatchInFlight(batch, parts, decodes))
 
             ahead = iter(batches)
             for _ in range(self._streams.count + 1):  # every stream busy, and the next batch already decoding
@@ -148,23 +147,21 @@ class Embedder:
             done = 0
             while in_flight:
                 if should_stop is not None and should_stop():
-                    _abandon([part for _, parts in in_flight for part in parts], decoding)
+                    _abandon(in_flight)
                     break
-                batch, parts = in_flight.popleft()
-                for part in parts:
+                current = in_flight.popleft()
+                for part in current.parts:
                     part_vectors, ok, part_failures = part.result()
                     if ok:
                         vectors.append(part_vectors)
                         indices.extend(ok)
                     failures.extend(part_failures)
-                for _ in parts:
-                    decoding.popleft()
                 with self._count_lock:
                     self.forward_calls += 1
                 next_batch = next(ahead, None)
                 if next_batch is not None:
                     launch(next_batch)
-                done += len(batch)
+                done += len(current.inputs)
                 if on_batch is not None:
                     on_batch(done, len(sources))
         stacked = np.concatenate(vectors) if vectors else np.zeros((0, self.dim), np.float32)
@@ -203,101 +200,20 @@ class Embedder:
         return np.concatenate(out) if out else np.zeros((0, self.dim), np.float32)
 
 
-def default_stream_count(device: torch.device) -> int:
-    """Two model streams on a CPU with at least two torch threads, when torch's thread counts are per thread (its
-    OpenMP backend: the wheels for every desktop platform); otherwise, and on GPUs, one."""
-    if device.type != "cpu" or torch.get_num_threads() < 2:
-        return 1
-    return 2 if "ATen parallel backend: OpenMP" in torch.__config__.parallel_info() else 1
+@dataclass(frozen=True)
+class _BatchInFlight:
+    inputs: range  # positions in the sources
+    parts: list[Future]  # (vectors, positions, failures) per part, in order
+    decodes: list[Future]  # the decoded pixels the parts wait for
 
 
-class ModelStreams:
-    """Runs the parts of image batches at the same time, each in its own thread with ``1/count`` of the torch threads.
-
-    Why: one forward pass over all cores synchronises its threads after every operator, and the small operators
-    (layer norms, softmax, adds) do not divide well; the decode threads also preempt a core in the middle of a matrix
-    product, which stalls the other threads at the next barrier. Independent half-batches do neither. Measured on the
-    2-core CPU with bench_embed's photos, batches of 16, medians of 4 interleaved runs: +6% (8.26 vs 7.80 images/s)
-    and +2% (7.95 vs 7.78) in two sessions of a noisy shared machine.
-
-    torch keeps the thread count per OS thread (OpenMP), but ``torch.set_num_threads`` also sets the default that
-    threads created later start from; so the stream threads are started together, each takes its count, and the
-    starting thread then puts the default back.
-    """
-
-    SMALLEST_SPLIT = 4  # a smaller batch (a query image) runs whole, in the calling thread with all its threads
-
-    def __init__(self, count: int) -> None:
-        self.count = max(1, count)
-        self._pool: ThreadPoolExecutor | None = None
-        self._lock = threading.Lock()
-
-    def split(self, batch: range) -> list[range]:
-        """The parts a batch is embedded in: ``count`` near-equal ranges, or the batch itself when it is small."""
-        if self.count == 1 or len(batch) < self.SMALLEST_SPLIT:
-            return [batch]
-        bounds = np.linspace(batch.start, batch.stop, self.count + 1).round().astype(int)
-        return [range(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-
-    def submit(self, fn: Callable[..., Any], *args: Any, whole: bool) -> Future:
-        """Start ``fn(*args)`` on a stream thread. A ``whole`` batch (one that was not split), or any work when there
-        is a single stream (a GPU, or one core), runs instead in the caller's thread, with all its torch threads,
-        when its result is asked for."""
-        if whole or self.count == 1:
-            return _Deferred(fn, args)
-        return self._started().submit(fn, *args)
-
-    def _started(self) -> ThreadPoolExecutor:
-        with self._lock:
-            if self._pool is None:
-                own = torch.get_num_threads()
-                pool = ThreadPoolExecutor(self.count, thread_name_prefix="vsearch-model")
-                ready = threading.Barrier(self.count + 1)
-                for _ in range(self.count):  # each blocks at the barrier, so the pool must start all its threads
-                    pool.submit(_take_threads, max(1, own // self.count), ready)
-                ready.wait()
-                torch.set_num_threads(own)
-                self._pool = pool
-            return self._pool
-
-    def close(self) -> None:
-        with self._lock:
-            if self._pool is not None:
-                self._pool.shutdown(wait=True)
-                self._pool = None
-
-
-class _Deferred(Future):
-    """A future whose work runs in the thread that first asks for its result."""
-
-    def __init__(self, fn: Callable[..., Any], args: tuple) -> None:
-        super().__init__()
-        self._work: tuple[Callable[..., Any], tuple] | None = (fn, args)
-
-    def result(self, timeout: float | None = None) -> Any:
-        work, self._work = self._work, None
-        if work is not None and self.set_running_or_notify_cancel():
-            try:
-                self.set_result(work[0](*work[1]))
-            except BaseException as exc:
-                self.set_exception(exc)
-        return super().result(timeout)
-
-
-def _take_threads(count: int, ready: threading.Barrier) -> None:
-    torch.get_num_threads()  # runs torch's lazy per-thread set-up now, so it cannot later replace the count below
-    torch.set_num_threads(count)
-    ready.wait()
-
-
-def _abandon(parts: list[Future], decoding: deque[list[Future]]) -> None:
+def _abandon(batches: Iterable[_BatchInFlight]) -> None:
     """Stop work that was started ahead: cancel what has not begun, and wait for the parts already running, so no
     forward pass outlives the call that asked for it."""
-    for part in parts:
-        part.cancel()
-    for futures in decoding:
-        for future in futures:
-            future.cancel()
+    batches = list(batches)
+    parts = [part for batch in batches for part in batch.parts]
+    for future in parts + [decode for batch in batches for decode in batch.decodes]:
+        future.cancel()
     for part in parts:
         if not part.cancelled():
             try:
