@@ -11,11 +11,18 @@ API summary:
     index.search(vector, k, filter_ids=None) -> (ids int64 [<=k], scores float32 cosine similarity, best first)
                                         # (a query far from every photo, e.g. text, gets the wider ood_ef)
     index.save() -> bool                # atomic; False (and an error in the log) if it could not be written
-    len(index), index.dim, index.model_id, index.path (current index file), index.size_bytes(), index.pivot_count
+    len(index), index.dim, index.model_id, index.path (current index file), index.size_bytes(), index.pivot_count,
+    index.waypoint_count
     VectorIndex.from_hnswlib(graph, index_dir, model_id)   # wrap a graph built elsewhere (the benchmark)
     index.close()
 
 ``catalog`` is anything with the EmbeddingSource methods (core.catalog.Catalog has them).
+
+Waypoints: with every batch of vectors added, the index also inserts a few hidden vectors (one per
+``IndexParams.waypoint_every``; see core/waypoints.py) that link groups of photos, so that queries far from every
+photo (text) find their neighbours in all the groups they lie between. They are marked deleted at once: searches
+walk through them, never return them. Their labels start at WAYPOINT_BASE; len() and every catalog comparison
+leave them out, and the manifest counts them.
 
 Space: hnswlib 'cosine'. It normalises vectors on insert and on query and then uses inner product, so it costs the
 same as 'ip' on our (already normalised) embeddings but stays correct if a caller hands in a vector that is not
@@ -60,6 +67,7 @@ import hnswlib
 import numpy as np
 
 from vsearch_app.core.fsutil import fsync_dir, temp_path_beside
+from vsearch_app.core.waypoints import WaypointMaker
 from vsearch_app.errors import InvalidArgumentError
 
 log = logging.getLogger(__name__)
@@ -70,6 +78,7 @@ _HEADER = struct.Struct("<6Q i I 3Q d Q")  # hnswlib HierarchicalNSW::saveIndex 
 STALE_AFTER_S = 600  # leftover files older than this are removed on open
 COMPACT_MIN_DELETED = 10_000  # rebuild on open when deleted entries exceed this and the live count
 _EXACT_FILTER_LIMIT = 50_000  # a folder filter with at most this many ids is answered by exact search
+WAYPOINT_BASE = 1 << 62  # graph labels from here up are waypoints (core/waypoints.py); catalog ids stay far below
 
 
 @dataclass(frozen=True)
@@ -117,6 +126,10 @@ class IndexParams:
     ood_pivot_every: int = 256  # one pivot per this many vectors ...
     ood_pivots: int = 1024  # ... up to this many (~3.5 MB with their graph)
     ood_below: float = 0.6  # out of distribution: best pivot score < this x the photos' median best pivot score
+    # Waypoints (core/waypoints.py): hidden vectors that link groups of photos, for queries far from all of them.
+    waypoint_every: int = 10  # one waypoint per this many vectors added (0: none); costs ~10% more memory
+    waypoint_mix: int = 3  # photos averaged into one waypoint
+    waypoint_partners: int = 4096  # the sample of earlier photos a waypoint draws from (float16, 6 MB at 768-d)
 
 
 @dataclass
@@ -254,6 +267,8 @@ class VectorIndex:
         self._synced_seq = 0
         self._file: Path | None = None
         self._pivots: _Pivots | None = None
+        self._waypoints = 0  # waypoints in the graph: labels WAYPOINT_BASE .. WAYPOINT_BASE + _waypoints - 1
+        self._waypoint_maker = self._new_waypoint_maker()
 
     # -- construction --
 
@@ -273,6 +288,10 @@ class VectorIndex:
         )
         graph.set_ef(self.params.ef)
         return graph
+
+    def _new_waypoint_maker(self) -> WaypointMaker:
+        p = self.params
+        return WaypointMaker(self.dim, p.waypoint_every, p.waypoint_mix, p.waypoint_partners)
 
     @classmethod
     def create_empty(cls, index_dir: Path, model_id: str, dim: int, params: IndexParams | None = None) -> VectorIndex:
@@ -374,8 +393,11 @@ class VectorIndex:
             count, capacity, size = int(m["count"]), int(m["max_elements"]), int(m["file_size"])
             deleted = {int(x) for x in m["deleted"]}
             ef, seq, sha = int(m["ef"]), int(m["catalog_seq"]), str(m["sha256"])
+            waypoints = int(m.get("waypoints", 0))  # absent in manifests written before waypoints existed
         except (KeyError, TypeError, ValueError) as exc:
             raise IndexDamaged(f"manifest incomplete: {exc!r}") from exc
+        if not 0 <= waypoints <= count or len(deleted) > count - waypoints:
+            raise IndexDamaged(f"manifest counts disagree: {count} entries, {waypoints} waypoints, {len(deleted)} gone")
         try:
             actual_size = file.stat().st_size
         except FileNotFoundError as exc:
@@ -397,24 +419,27 @@ class VectorIndex:
         self._ef = max(ef, self.params.ef, 1)
         graph.set_ef(self._ef)
         self._index, self._deleted, self._synced_seq, self._file = graph, deleted, seq, file
+        self._waypoints, self._waypoint_maker = waypoints, self._new_waypoint_maker()  # seeded before the next add
         log.debug("loaded search index %s: %d vectors (%d deleted)", file.name, count, len(deleted))
 
     def rebuild(self, catalog: EmbeddingSource, progress: Callable[[int, int], None] | None = None) -> int:
         """Replace the graph with one built from every catalog embedding of this model. Returns the count."""
         seq = catalog.embedding_seq()  # read first: changes made during the rebuild are caught by the next sync
         total = len(catalog.embedding_ids(self.model_id))
-        graph = self._new_graph(max(total + total // 8, self.params.initial_capacity))
+        every = self.params.waypoint_every
+        hidden = total // every if every > 0 else 0
+        graph = self._new_graph(max(total + total // 8 + hidden, self.params.initial_capacity))
+        maker, waypoints = self._new_waypoint_maker(), 0  # the new graph's own: searches still use the old one
         done = 0
         for ids, vectors in catalog.iter_embeddings(self.model_id, chunk_size=8192):
             self._check_vectors(vectors)
-            if done + len(ids) > graph.get_max_elements():
-                graph.resize_index(max(2 * graph.get_max_elements(), done + len(ids)))
-            graph.add_items(vectors, ids.astype(np.uint64), num_threads=self._threads())
+            waypoints = self._insert(graph, ids, vectors, maker, waypoints)
             done += len(ids)
             if progress is not None:
                 progress(done, total)
         with self._lock.write():
             self._index, self._deleted, self._synced_seq = graph, set(), seq
+            self._waypoints, self._waypoint_maker = waypoints, maker
             graph.set_ef(self._ef)
         self.refresh_pivots()
         log.info("built search index for %s from the catalog: %d vectors", self.model_id, done)
@@ -436,20 +461,52 @@ class VectorIndex:
         self._check_vectors(vecs)
         if len(ids_arr) == 0:
             return
-        if np.any(ids_arr < 0):
-            raise InvalidArgumentError("index labels must be non-negative file ids")
+        if np.any(ids_arr < 0) or np.any(ids_arr >= WAYPOINT_BASE):
+            raise InvalidArgumentError(f"index labels must be file ids from 0 to {WAYPOINT_BASE - 1}")
+        self._seed_waypoint_maker()
         with self._lock.write():
             self._add_locked(ids_arr, vecs)
 
     def _add_locked(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        needed = self._index.element_count + len(ids)
-        capacity = self._index.get_max_elements()
+        self._waypoints = self._insert(self._index, ids, vectors, self._waypoint_maker, self._waypoints)
+        self._deleted.difference_update(int(i) for i in ids)
+
+    def _insert(
+        self, graph: hnswlib.Index, ids: np.ndarray, vectors: np.ndarray, maker: WaypointMaker, waypoints: int
+    ) -> int:
+        """Add ``vectors`` under ``ids`` to ``graph``, then the waypoints ``maker`` draws for them, marked deleted
+        (hidden from results, still walked by searches). ``waypoints`` is how many the graph holds; returns the new
+        count. The caller holds the write lock (or owns ``graph``)."""
+        hidden = maker.waypoints_for(vectors)
+        needed = graph.element_count + len(ids) + len(hidden)
+        capacity = graph.get_max_elements()
         if needed > capacity:
-            self._index.resize_index(max(2 * capacity, needed))
+            graph.resize_index(max(2 * capacity, needed))
         # hnswlib re-adding a deleted label unmarks it and stores the new vector (replace_deleted stays off, so
         # freed slots are never handed to another label).
-        self._index.add_items(vectors, ids.astype(np.uint64), num_threads=self._threads())
-        self._deleted.difference_update(int(i) for i in ids)
+        graph.add_items(vectors, ids.astype(np.uint64), num_threads=self._threads())
+        if len(hidden):
+            labels = (WAYPOINT_BASE + waypoints + np.arange(len(hidden), dtype=np.int64)).astype(np.uint64)
+            graph.add_items(hidden, labels, num_threads=self._threads())
+            for label in labels.tolist():
+                graph.mark_deleted(label)
+        return waypoints + len(hidden)
+
+    def _seed_waypoint_maker(self) -> None:
+        """After a load the waypoint maker has no sample of the library yet: draw one from the graph before the
+        first add (once per open; ~0.5 s for 4,096 partners, as hnswlib's get_items is slow)."""
+        if not self._waypoint_maker.needs_seed:
+            return
+        with self._lock.read():
+            labels = self._live_labels()
+            if len(labels) == 0:
+                return
+            rng = np.random.default_rng(1)
+            chosen = rng.choice(labels, size=min(len(labels), self._waypoint_maker.partner_capacity), replace=False)
+            _, vectors = self._vectors_of(np.sort(chosen))
+        with self._lock.write():
+            if self._waypoint_maker.needs_seed and len(vectors):
+                self._waypoint_maker.seed(vectors, represents=len(labels))
 
     def remove(self, ids: Iterable[int] | np.ndarray) -> int:
         """mark_deleted the given ids; unknown and already deleted ids are ignored. Returns how many were removed."""
@@ -459,7 +516,7 @@ class VectorIndex:
     def _remove_locked(self, ids: np.ndarray) -> int:
         removed = 0
         for label in ids.tolist():
-            if label in self._deleted:
+            if label in self._deleted or label >= WAYPOINT_BASE:
                 continue
             try:
                 self._index.mark_deleted(label)
@@ -480,6 +537,7 @@ class VectorIndex:
             return 0
         since = self._synced_seq
         touched = 0
+        self._seed_waypoint_maker()
         for ids, vectors in catalog.iter_embeddings(self.model_id, chunk_size=4096, since_seq=since):
             self._check_vectors(vectors)
             with self._lock.write():  # per chunk, so searches interleave with a long catch-up
@@ -497,15 +555,26 @@ class VectorIndex:
 
     def _labels_not_in(self, keep: np.ndarray) -> np.ndarray:
         with self._lock.read():
-            labels = np.asarray(self._index.get_ids_list(), dtype=np.int64)
-            deleted = np.fromiter(self._deleted, dtype=np.int64, count=len(self._deleted))
-        live = np.setdiff1d(labels, deleted, assume_unique=True)
+            live = self._live_labels()
         return np.setdiff1d(live, keep, assume_unique=False)
+
+    def _live_labels(self) -> np.ndarray:
+        """The file ids searches can return (not deleted, not waypoints); caller holds a lock."""
+        labels = np.asarray(self._index.get_ids_list(), dtype=np.int64)
+        labels = labels[labels < WAYPOINT_BASE]
+        if self._deleted:
+            labels = labels[~np.isin(labels, np.fromiter(self._deleted, dtype=np.int64, count=len(self._deleted)))]
+        return labels
 
     # -- search --
 
     def __len__(self) -> int:
-        return self._index.element_count - len(self._deleted)
+        return self._index.element_count - len(self._deleted) - self._waypoints
+
+    @property
+    def waypoint_count(self) -> int:
+        """Hidden waypoints in the graph (core/waypoints.py); not counted in len()."""
+        return self._waypoints
 
     @property
     def ef(self) -> int:
@@ -591,9 +660,7 @@ class VectorIndex:
             n = len(self)
             labels = None
             if n >= p.ood_min_size and n >= 2:
-                labels = np.asarray(self._index.get_ids_list(), dtype=np.int64)
-                if self._deleted:
-                    labels = labels[~np.isin(labels, np.fromiter(self._deleted, dtype=np.int64))]
+                labels = self._live_labels()
         pivots = None
         if labels is not None and len(labels) >= 2:
             rng = np.random.default_rng(0)  # deterministic: the same library gets the same pivots
@@ -695,6 +762,7 @@ class VectorIndex:
                     count = self._index.element_count
                     capacity = self._index.get_max_elements()
                     deleted = sorted(self._deleted)
+                    waypoints = self._waypoints
                     seq = self._synced_seq
                     ef = self._ef
                 with open(tmp, "rb+") as fh:  # hnswlib does not fsync (and reports no write errors)
@@ -721,7 +789,8 @@ class VectorIndex:
                     "file_size": size,
                     "sha256": sha,
                     "count": count,
-                    "live": count - len(deleted),
+                    "live": count - len(deleted) - waypoints,
+                    "waypoints": waypoints,
                     "max_elements": capacity,
                     "deleted": deleted,
                     "M": self.params.M,
@@ -790,6 +859,7 @@ class VectorIndex:
             self._index = self._new_graph(1)
             self._deleted = set()
             self._pivots = None
+            self._waypoints, self._waypoint_maker = 0, self._new_waypoint_maker()
 
 
 def _empty() -> tuple[np.ndarray, np.ndarray]:
