@@ -4,8 +4,9 @@ For each size (default 10k, 100k, 1M vectors of dimension 768), in the same run:
 - exact: one query at a time, ``X @ q`` then ``argpartition`` for the top 10 (what a brute-force tool does);
 - hnswlib alone: space 'cosine', M / ef_construction from ``vsearch_app.core.vector_index.IndexParams``, plain
   ``knn_query`` at an ef sweep, one query at a time on one thread;
-- the app: the same graph wrapped by ``VectorIndex.from_hnswlib`` and searched with ``VectorIndex.search`` (the
-  app's code path: ef from IndexParams, or ood_ef for a query that looks out of distribution).
+- the app: its own index, built from the same vectors by ``VectorIndex.open_or_rebuild`` (the app's rebuild path:
+  the same M / ef_construction, plus the hidden waypoints of core/waypoints.py) and searched with
+  ``VectorIndex.search`` (ef from IndexParams, or ood_ef for a query that looks out of distribution).
 Reported: p50 latency per query kind and p95 over all, recall@10 against the exact top 10 per kind, the latency
 ratio exact/ours, index build rate (vectors/s, with --threads threads), memory per vector (saved index bytes / n,
 and the resident-memory growth while building or loading the index / n; for the app row, plus the app's
@@ -18,8 +19,9 @@ anisotropic: random pairs have cosine ~0.2-0.5), Gaussian spread inside each clu
 dimensions plus small isotropic noise, then L2-normalised. Queries come from the same distribution but are not in
 the index. Generation is deterministic and prefix-stable (the 10k set is the start of the 1M set).
 
-Built indexes are cached under .bench_cache/bench_library/ (delete it to rebuild); a cached size reports the build
-rate measured when it was built. Usage:
+Built indexes are cached under .bench_cache/bench_library/ (delete it to rebuild; the app's index is saved and
+loaded by the app's own code, checksum included); a cached size reports the build rate measured when it was built.
+Usage:
     python benchmarks/bench_library.py [--sizes 10000,100000,1000000] [--queries 200] [--quick]
 """
 
@@ -37,7 +39,7 @@ from pathlib import Path
 import numpy as np
 from _common import CACHE, print_table
 
-from vsearch_app.core.vector_index import IndexParams, VectorIndex
+from vsearch_app.core.vector_index import IndexParams, VectorIndex, model_slug
 
 DIM = 768
 INTRINSIC = 64
@@ -103,6 +105,57 @@ class Generator:
         gap /= np.linalg.norm(gap)
         q = 0.3 * x + 0.95 * gap
         return (q / np.linalg.norm(q, axis=1, keepdims=True)).astype(np.float32)
+
+
+class GeneratedSource:
+    """The generated vectors as a catalog (the EmbeddingSource protocol), so that the app builds its index from them
+    exactly as it does from a user's catalog: ids 0..n-1, one change (the whole set), nothing deleted."""
+
+    def __init__(self, data: np.ndarray) -> None:
+        self.data = data
+
+    def embedding_seq(self) -> int:
+        return 1
+
+    def iter_embeddings(self, model_id: str, chunk_size: int = 8192, since_seq: int = 0):
+        if since_seq >= 1:
+            return
+        for start in range(0, len(self.data), chunk_size):
+            chunk = self.data[start : start + chunk_size]
+            yield np.arange(start, start + len(chunk), dtype=np.int64), chunk
+
+    def embedding_ids(self, model_id: str) -> np.ndarray:
+        return np.arange(len(self.data), dtype=np.int64)
+
+    def deleted_embedding_ids(self, model_id: str, since_seq: int) -> np.ndarray:
+        return np.zeros(0, dtype=np.int64)
+
+
+def open_app_index(data: np.ndarray, params: IndexParams, folder: Path, use_cache: bool) -> tuple[VectorIndex, dict]:
+    """The app's index over ``data``: loaded from ``folder`` when a valid one is saved there, else built by the
+    app's rebuild (and saved). Returns it with build/memory figures."""
+    model = "bench/model"
+    meta_path = folder / "bench.json"
+    had_manifest = use_cache and (folder / f"{model_slug(model)}.manifest.json").exists() and meta_path.exists()
+    n, before, t0 = len(data), rss_bytes(), time.perf_counter()
+
+    def progress(done: int, total: int) -> None:
+        if total >= 200_000 and (done // 8192) % 25 == 0:
+            rate = done / (time.perf_counter() - t0)
+            print(f"  app index: {done}/{total} ({rate:.0f} vectors/s)", file=sys.stderr, flush=True)
+
+    index = VectorIndex.open_or_rebuild(folder, model, DIM, GeneratedSource(data), params, progress=progress)
+    seconds = time.perf_counter() - t0
+    if had_manifest and meta_path.exists():
+        meta = json.loads(meta_path.read_text()) | {"cached": True, "load_s": seconds}
+    else:  # built now (open_or_rebuild also saved it and drew the pivots: included, as they are on a user's machine)
+        meta = {"build_s": seconds, "rate": n / seconds, "threads": params.threads or os.cpu_count(),
+                "cached": False, "built_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}  # fmt: skip
+        if use_cache:
+            meta_path.write_text(json.dumps(meta))
+    meta["rss_delta"] = rss_bytes() - before
+    meta["file_bytes"] = index.size_bytes()
+    return index, meta
 
 
 def exact_topk(data: np.ndarray, queries: np.ndarray, k: int = K) -> np.ndarray:
@@ -177,7 +230,9 @@ def build_or_load(data: np.ndarray, params: IndexParams, threads: int, cache_dir
     return graph, meta
 
 
-def bench_size(gen: Generator, n: int, args, params: IndexParams, ef_values: list[int]) -> list[list[str]]:
+def bench_size(
+    gen: Generator, n: int, args, params: IndexParams, ef_values: list[int], ood_ef_values: list[int]
+) -> list[list[str]]:
     t0 = time.perf_counter()
     data = gen.vectors(n)
     half = max(1, args.queries // 2)
@@ -199,9 +254,10 @@ def bench_size(gen: Generator, n: int, args, params: IndexParams, ef_values: lis
     rows.append([f"{n:,}", "exact numpy", "-", f"{exact_recall:.3f}", f"{exact_recall:.3f}", f"{p50_exact:.2f}",
                  f"{p50_exact:.2f}", f"{np.percentile(exact_times, 95) * 1e3:.2f}", "1.0x", "-", f"{4 * DIM}",
                  "-"])  # fmt: skip
-    build = f"{meta['rate']:.0f}/s" + (" (cached)" if meta.get("cached") else "")
 
-    def row(method: str, search) -> list[str]:
+    def row(method: str, search, built: dict) -> list[str]:
+        """One table row: ``search`` timed on both query kinds; ``built``: the searched index's build figures."""
+        build = f"{built['rate']:.0f}/s" + (" (cached)" if built.get("cached") else "")
         image_times, image_found = time_queries(search, image_q)
         text_times, text_found = time_queries(search, text_q)
         p50_image, p50_text = (float(np.percentile(t, 50)) * 1e3 for t in (image_times, text_times))
@@ -209,26 +265,29 @@ def bench_size(gen: Generator, n: int, args, params: IndexParams, ef_values: lis
         return [f"{n:,}", method, f"M={params.M} efc={params.ef_construction}",
                 f"{recall_at_k(image_found, image_truth):.3f}", f"{recall_at_k(text_found, text_truth):.3f}",
                 f"{p50_image:.2f}", f"{p50_text:.2f}", f"{p95:.2f}", f"{p50_exact / max(p50_image, p50_text):.1f}x",
-                build, f"{meta['file_bytes'] / n:.0f}", f"{meta['rss_delta'] / n:.0f}"]  # fmt: skip
+                build, f"{built['file_bytes'] / n:.0f}", f"{built['rss_delta'] / n:.0f}"]  # fmt: skip
 
     def plain(q: np.ndarray) -> np.ndarray:
         return graph.knn_query(q, k=K, num_threads=1)[0][0].astype(np.int64)
 
     for ef in ef_values:
         graph.set_ef(max(ef, K))
-        rows.append(row(f"hnswlib alone ef={ef}", plain))
-    # The app's own search on the same graph: VectorIndex.search, with the app's ef and its out-of-distribution ef.
-    with tempfile.TemporaryDirectory() as folder:
-        before = rss_bytes()
-        t0 = time.perf_counter()
-        index = VectorIndex.from_hnswlib(graph, Path(folder), "bench/model", params)
-        pivots_s = time.perf_counter() - t0
-        pivots_rss = rss_bytes() - before
-        ood = f", out-of-distribution ef={max(params.ood_ef, index.ef)}" if index.pivot_count else ""
-        app = row(f"app search (ef={index.ef}{ood})", lambda q: index.search(q, K)[0])
-        app[-1] = f"{(meta['rss_delta'] + pivots_rss) / n:.0f}"
-        rows.append(app)
-        print(f"  [{n:,}] app: {index.pivot_count} pivots drawn in {pivots_s:.1f} s, +{pivots_rss / 2**20:.0f} MB",
+        rows.append(row(f"hnswlib alone ef={ef}", plain, meta))
+    graph = None  # freed before the app's index is built: both at once would need twice the memory
+    # The app's own index and search: VectorIndex.open_or_rebuild, then VectorIndex.search with the app's ef and its
+    # out-of-distribution ef.
+    tag = (f"app_v{DATA_VERSION}_n{n}_M{params.M}_efc{params.ef_construction}"
+           f"_wp{params.waypoint_every}x{params.waypoint_mix}")  # fmt: skip
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = CACHE / "bench_library" / tag if not args.no_cache else Path(scratch)
+        index, app_meta = open_app_index(data, params, folder, not args.no_cache)
+        for ood_ef in ood_ef_values:  # the app's own value unless --ood-ef sweeps it (search-time only)
+            index.params = replace(index.params, ood_ef=ood_ef)
+            ood = f", out-of-distribution ef={max(ood_ef, index.ef)}" if index.pivot_count else ""
+            rows.append(row(f"app search (ef={index.ef}{ood})", lambda q: index.search(q, K)[0], app_meta))
+        seconds = app_meta.get("load_s", app_meta.get("build_s", 0))
+        print(f"  [{n:,}] app: {index.waypoint_count:,} waypoints, {index.pivot_count} pivots; "
+              f"{'loaded' if app_meta.get('cached') else 'built'} in {seconds:.1f} s",
               file=sys.stderr, flush=True)  # fmt: skip
         index.close()
     return rows
@@ -259,12 +318,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2, help="threads for index building")
     parser.add_argument("--M", type=int, default=None, help="override the app's M (for tuning)")
     parser.add_argument("--efc", type=int, default=None, help="override the app's ef_construction (for tuning)")
+    parser.add_argument("--waypoints", type=int, default=None, help="override the app's waypoint_every (for tuning)")
+    parser.add_argument("--ood-ef", default=None, help="comma-separated ood_ef values for the app (for tuning)")
     parser.add_argument("--no-cache", action="store_true", help="always build, never read or write .bench_cache")
     parser.add_argument("--quick", action="store_true", help="small smoke run: 5k vectors, 30 queries, no cache")
     args = parser.parse_args(argv)
     params = IndexParams()
     if args.M or args.efc:
         params = replace(params, M=args.M or params.M, ef_construction=args.efc or params.ef_construction)
+    if args.waypoints is not None:
+        params = replace(params, waypoint_every=args.waypoints)
+    ood_ef_values = [int(e) for e in args.ood_ef.split(",")] if args.ood_ef else [params.ood_ef]
     if args.quick:
         args.sizes, args.queries, args.exact_queries, args.no_cache = "5000", min(args.queries, 40), 10, True
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
@@ -280,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     header = ["n", "method", "params", "recall@10 img", "recall@10 text", "p50 ms img", "p50 ms text", "p95 ms",
               "speedup p50 (worse kind)", "build", "file B/vec", "RSS B/vec"]  # fmt: skip
     for n in sizes:
-        size_rows = bench_size(gen, n, args, params, ef_values)
+        size_rows = bench_size(gen, n, args, params, ef_values, ood_ef_values)
         rows.extend(size_rows)
         # printed per size, so a long run shows its smaller sizes even if it is stopped
         print_table(f"{n:,} vectors: search latency (per query) and recall@10 against exact search", header, size_rows)

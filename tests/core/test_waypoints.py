@@ -67,8 +67,9 @@ def test_reservoir_is_a_uniform_sample_of_everything_offered():
 
 def test_seed_stands_for_the_whole_library_so_new_vectors_do_not_flood_the_sample():
     rng = np.random.default_rng(2)
-    maker = WaypointMaker(DIM, every=10, mix=3, partners=100)
+    maker = WaypointMaker(DIM, every=10, mix=3, partners=100, seeded=False)  # as for an index loaded from disk
     assert maker.needs_seed
+    assert len(maker.waypoints_for(_unit(rng, 50))) == 0 and maker._seen == 0  # no sample yet: nothing made
     library = _unit(rng, 100)
     maker.seed(library, represents=1_000_000)
     assert not maker.needs_seed
@@ -85,7 +86,9 @@ def test_disabled_maker_makes_nothing():
 
 # -- VectorIndex with waypoints --
 
-PARAMS = IndexParams(M=8, ef_construction=32, ef=20, threads=1, waypoint_every=5, ood_min_size=10**9)
+PARAMS = IndexParams(
+    M=8, ef_construction=32, ef=20, threads=1, waypoint_every=5, waypoint_min_size=0, ood_min_size=10**9
+)
 
 
 def _filled(tmp_path, n: int = 300, params: IndexParams = PARAMS) -> tuple[VectorIndex, np.ndarray]:
@@ -140,6 +143,32 @@ def test_first_add_after_a_load_seeds_the_partners_from_the_library(tmp_path):
     assert loaded.waypoint_count == 60 + 2
 
 
+def test_waypoints_start_once_the_library_reaches_the_minimum_size(tmp_path):
+    params = IndexParams(M=8, ef_construction=32, ef=20, threads=1, waypoint_every=5, waypoint_min_size=100)
+    index, x = _filled(tmp_path, n=100, params=params)  # batches of 25: the last one is added at 75 < 100
+    assert index.waypoint_count == 0 and index._waypoint_maker._seen == 100  # the sample is kept all along
+    more = _unit(np.random.default_rng(6), 50)
+    index.add(np.arange(100, 150), more)
+    assert index.waypoint_count == 10 and len(index) == 150
+
+
+def test_a_small_loaded_library_is_not_sampled_until_it_needs_waypoints(tmp_path, monkeypatch):
+    params = IndexParams(M=8, ef_construction=32, ef=20, threads=1, waypoint_every=5, waypoint_min_size=120)
+    index, _ = _filled(tmp_path, n=100, params=params)
+    assert index.save()
+    loaded = VectorIndex.create_empty(tmp_path / "index", "test/model", DIM, params)
+    loaded._load()
+    fetched = []
+    real = VectorIndex._vectors_of
+    monkeypatch.setattr(
+        VectorIndex, "_vectors_of", lambda self, labels: fetched.append(len(labels)) or real(self, labels)
+    )
+    loaded.add(np.arange(100, 125), _unit(np.random.default_rng(7), 25))  # 100 < 120: no waypoints, no sample
+    assert fetched == [] and loaded.waypoint_count == 0 and loaded._waypoint_maker.needs_seed
+    loaded.add(np.arange(125, 150), _unit(np.random.default_rng(8), 25))  # 125: sampled from the graph first
+    assert fetched == [125] and loaded.waypoint_count == 5 and not loaded._waypoint_maker.needs_seed
+
+
 def test_a_manifest_with_impossible_waypoint_counts_is_rejected(tmp_path):
     index, _ = _filled(tmp_path)
     assert index.save()
@@ -180,7 +209,9 @@ def test_waypoints_raise_recall_for_queries_between_clusters(tmp_path):
     their true top 10 when the graph has waypoints (measured at this size: 0.51 -> 0.56 on average)."""
     recalls = {}
     for every in (0, 10):
-        params = IndexParams(M=4, ef_construction=16, ef=10, threads=1, waypoint_every=every, ood_min_size=10**9)
+        params = IndexParams(
+            M=4, ef_construction=16, ef=10, threads=1, waypoint_every=every, waypoint_min_size=0, ood_min_size=10**9
+        )
         hits = []
         for seed in range(3):
             x, queries = _clustered_with_far_queries(seed)

@@ -128,6 +128,7 @@ class IndexParams:
     ood_below: float = 0.6  # out of distribution: best pivot score < this x the photos' median best pivot score
     # Waypoints (core/waypoints.py): hidden vectors that link groups of photos, for queries far from all of them.
     waypoint_every: int = 10  # one waypoint per this many vectors added (0: none); costs ~10% more memory
+    waypoint_min_size: int = 200_000  # below this, ef alone serves far queries and waypoints only slow searches
     waypoint_mix: int = 3  # photos averaged into one waypoint
     waypoint_partners: int = 4096  # the sample of earlier photos a waypoint draws from (float16, 6 MB at 768-d)
 
@@ -289,9 +290,13 @@ class VectorIndex:
         graph.set_ef(self.params.ef)
         return graph
 
-    def _new_waypoint_maker(self) -> WaypointMaker:
+    def _new_waypoint_maker(self, seeded: bool = True) -> WaypointMaker:
+        """``seeded`` False: for a graph loaded from disk, whose vectors the maker's sample has not seen."""
         p = self.params
-        return WaypointMaker(self.dim, p.waypoint_every, p.waypoint_mix, p.waypoint_partners)
+        return WaypointMaker(self.dim, p.waypoint_every, p.waypoint_mix, p.waypoint_partners, seeded=seeded)
+
+    def _wants_waypoints(self, size: int) -> bool:
+        return self.params.waypoint_every > 0 and size >= self.params.waypoint_min_size
 
     @classmethod
     def create_empty(cls, index_dir: Path, model_id: str, dim: int, params: IndexParams | None = None) -> VectorIndex:
@@ -419,21 +424,21 @@ class VectorIndex:
         self._ef = max(ef, self.params.ef, 1)
         graph.set_ef(self._ef)
         self._index, self._deleted, self._synced_seq, self._file = graph, deleted, seq, file
-        self._waypoints, self._waypoint_maker = waypoints, self._new_waypoint_maker()  # seeded before the next add
+        self._waypoints, self._waypoint_maker = waypoints, self._new_waypoint_maker(seeded=False)  # see add()
         log.debug("loaded search index %s: %d vectors (%d deleted)", file.name, count, len(deleted))
 
     def rebuild(self, catalog: EmbeddingSource, progress: Callable[[int, int], None] | None = None) -> int:
         """Replace the graph with one built from every catalog embedding of this model. Returns the count."""
         seq = catalog.embedding_seq()  # read first: changes made during the rebuild are caught by the next sync
         total = len(catalog.embedding_ids(self.model_id))
-        every = self.params.waypoint_every
-        hidden = total // every if every > 0 else 0
+        with_waypoints = self._wants_waypoints(total)
+        hidden = total // self.params.waypoint_every if with_waypoints else 0
         graph = self._new_graph(max(total + total // 8 + hidden, self.params.initial_capacity))
         maker, waypoints = self._new_waypoint_maker(), 0  # the new graph's own: searches still use the old one
         done = 0
         for ids, vectors in catalog.iter_embeddings(self.model_id, chunk_size=8192):
             self._check_vectors(vectors)
-            waypoints = self._insert(graph, ids, vectors, maker, waypoints)
+            waypoints = self._insert(graph, ids, vectors, maker, waypoints, with_waypoints)
             done += len(ids)
             if progress is not None:
                 progress(done, total)
@@ -468,16 +473,23 @@ class VectorIndex:
             self._add_locked(ids_arr, vecs)
 
     def _add_locked(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        self._waypoints = self._insert(self._index, ids, vectors, self._waypoint_maker, self._waypoints)
+        with_waypoints = self._wants_waypoints(len(self))
+        self._waypoints = self._insert(self._index, ids, vectors, self._waypoint_maker, self._waypoints, with_waypoints)
         self._deleted.difference_update(int(i) for i in ids)
 
     def _insert(
-        self, graph: hnswlib.Index, ids: np.ndarray, vectors: np.ndarray, maker: WaypointMaker, waypoints: int
+        self,
+        graph: hnswlib.Index,
+        ids: np.ndarray,
+        vectors: np.ndarray,
+        maker: WaypointMaker,
+        waypoints: int,
+        with_waypoints: bool,
     ) -> int:
-        """Add ``vectors`` under ``ids`` to ``graph``, then the waypoints ``maker`` draws for them, marked deleted
-        (hidden from results, still walked by searches). ``waypoints`` is how many the graph holds; returns the new
-        count. The caller holds the write lock (or owns ``graph``)."""
-        hidden = maker.waypoints_for(vectors)
+        """Add ``vectors`` under ``ids`` to ``graph``, then (``with_waypoints``) the waypoints ``maker`` draws for
+        them, marked deleted (hidden from results, still walked by searches). ``waypoints`` is how many the graph
+        holds; returns the new count. The caller holds the write lock (or owns ``graph``)."""
+        hidden = maker.waypoints_for(vectors, make=with_waypoints)
         needed = graph.element_count + len(ids) + len(hidden)
         capacity = graph.get_max_elements()
         if needed > capacity:
@@ -494,8 +506,8 @@ class VectorIndex:
 
     def _seed_waypoint_maker(self) -> None:
         """After a load the waypoint maker has no sample of the library yet: draw one from the graph before the
-        first add (once per open; ~0.5 s for 4,096 partners, as hnswlib's get_items is slow)."""
-        if not self._waypoint_maker.needs_seed:
+        first add that makes waypoints (once per open; ~0.5 s for 4,096 partners: hnswlib's get_items is slow)."""
+        if not self._waypoint_maker.needs_seed or not self._wants_waypoints(len(self)):
             return
         with self._lock.read():
             labels = self._live_labels()

@@ -25,7 +25,7 @@ import numpy as np
 class WaypointMaker:
     """Turns each batch of added vectors into the waypoints to insert with it (see the module docstring)."""
 
-    def __init__(self, dim: int, every: int, mix: int, partners: int, seed: int = 0) -> None:
+    def __init__(self, dim: int, every: int, mix: int, partners: int, seed: int = 0, seeded: bool = True) -> None:
         self.dim = int(dim)
         self.every = int(every)  # one waypoint per this many added vectors; 0 turns waypoints off
         self.mix = max(int(mix), 2)
@@ -33,6 +33,7 @@ class WaypointMaker:
         self._reservoir = np.empty((max(int(partners), 1), self.dim), dtype=np.float16)
         self._filled = 0
         self._seen = 0  # vectors the reservoir is a uniform sample of
+        self._seeded = seeded  # False: the index holds vectors the reservoir has not seen (it was loaded)
         self._owed = 0  # vectors added since the last waypoint (carried over between small batches)
 
     @property
@@ -41,8 +42,8 @@ class WaypointMaker:
 
     @property
     def needs_seed(self) -> bool:
-        """True when nothing has been offered yet, e.g. right after the index was loaded from disk."""
-        return self.enabled and self._seen == 0
+        """True until seed() is called on a maker made with ``seeded=False`` (for an index loaded from disk)."""
+        return self.enabled and not self._seeded
 
     @property
     def partner_capacity(self) -> int:
@@ -55,16 +56,21 @@ class WaypointMaker:
         self._reservoir[: len(sample)] = sample
         self._filled = len(sample)
         self._seen = max(int(represents), len(sample))
+        self._seeded = True
 
-    def waypoints_for(self, added: np.ndarray) -> np.ndarray:
-        """The waypoints to insert along with ``added`` (float32, unit rows; often none for a small batch)."""
-        if not self.enabled or len(added) == 0:
-            return np.zeros((0, self.dim), dtype=np.float32)
+    def waypoints_for(self, added: np.ndarray, make: bool = True) -> np.ndarray:
+        """The waypoints to insert along with ``added`` (float32, unit rows; often none for a small batch). With
+        ``make`` False (a library still too small to need them) ``added`` only joins the sample."""
+        none = np.zeros((0, self.dim), dtype=np.float32)
+        if not self.enabled or len(added) == 0 or not self._seeded:
+            return none  # unseeded: the caller seeds before it needs waypoints; until then there is no sample
         unit = _unit_rows(added)
         self._offer(unit)
+        if not make:
+            return none
         count, self._owed = divmod(self._owed + len(unit), self.every)
         if count == 0:
-            return np.zeros((0, self.dim), dtype=np.float32)
+            return none
         mixed = unit[self._rng.integers(0, len(unit), count)].astype(np.float32)
         for _ in range(self.mix - 1):
             mixed += self._reservoir[self._rng.integers(0, self._filled, count)].astype(np.float32)
