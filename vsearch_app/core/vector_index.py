@@ -84,35 +84,31 @@ WAYPOINT_BASE = 1 << 62  # graph labels from here up are waypoints (core/waypoin
 @dataclass(frozen=True)
 class IndexParams:
     """hnswlib parameters, chosen with benchmarks/bench_library.py (clustered 768-d vectors, 2-core CPU; its
-    output is in the issue 4 notes). Text queries sit away from the photos (modality gap, between clusters), which
-    is hard for a graph search: at 100k vectors their recall@10 was 0.90 with M=16/ef=128 but 0.98 with M=32/ef=256
-    (p50 1.7 ms), while image-like queries reach 1.000 either way. M=32 costs ~4% more memory per vector and a
-    slower full rebuild; indexing itself is bound by the model (~17 img/s), not by hnswlib (~1,000 vectors/s).
-    ef_construction 100 gave the same recall as 200 at half the build time. At 1M vectors (run of 2026-11-27):
-    image-like queries recall@10 1.000 at p50 1.1 ms, but the (deliberately hard, near-tied) text-like queries only
-    0.74 at ef=256 and 0.89 at ef=768 (p50 2.9 ms).
+    output is in the issue 4 notes and the README).
 
-    Why (measured at 1M): a text query's true top 10 lie on the edges of 1-6 clusters (1.8 on average, 89% of them
-    in the two clusters the query sits between), and 89% of the results the search misses are in a cluster that
-    none of its results came from: hnswlib's greedy descent commits to one cluster and its beam does not cross to
-    the others (ef=4096 still gave only 0.967; M=48 did not help at 300k). Searching with the query's in-photo-
-    subspace part alone gave the same 0.737, so it is the geometry, not the modality-gap direction.
-    What was tried at 1M (text-like recall@10; p50 on the shared 2-core machine): a wider beam for every query
-    costs image-like queries 3-4x (ef=1024: 0.90, 4 ms); extra searches steered into the regions of the best-
-    scoring pivots (a sample of the photos), merged and re-ranked exactly, reached 0.93 but took ~18 ms, mostly
-    hnswlib's get_items (it builds Python floats, ~20 us per vector) for the exact re-rank. So: a query that
-    looks out of distribution (its best score against a small sample of the photos, the pivots, is below
-    ``ood_below`` x the photos' own typical score against that sample) is searched with ``ood_ef``; image-like
-    queries keep ``ef``. Result at 1M (bench_library, 2026-11-27, under the bench lock, load 0.6): text-like
-    recall@10 0.901 at p50 3.95 ms (was 0.737 at 1.5 ms), image-like 1.000 at p50 0.96 ms (hnswlib alone 0.95 ms;
-    at load ~2: 4.7 and 1.4 ms; the pivot check alone costs 0.03 ms). All 200
-    text-like queries were told apart, and 4 of 200 image-like ones (from clusters no pivot is in) took the wider
-    search too. The target, recall 0.98 at p50 <= 5 ms, is not met for text-like queries at 1M: that needs about
-    ef=4096+ (0.967 at ef=4096, ~14 ms) with this graph. Pivots cost ~0.3 s per open and ~3.5 MB at 1M.
-    ef_construction=200 helps text-like queries at scale (300k: 0.990 vs 0.973 at ef=1024; 1M, same lock, one
-    run: 0.928 at ef=768 / p50 4.2 ms and 0.943 at ef=1024 / 5.0 ms, against 0.892 / 3.0 ms and 0.901 / 3.6 ms
-    with 100), but its graph is slower per ef and built about half as fast (1M: 1,241 vectors/s under load against
-    2,369), and it still falls short of 0.98: not adopted here, left as the next lever (with ood_ef ~768)."""
+    In-distribution (image-like) queries are easy: recall@10 1.000 at ef=256 up to 1M vectors (p50 ~1 ms).
+    Text queries are hard for a graph search: they sit away from every photo (SigLIP's modality gap) and between
+    groups of similar photos, and their true top 10 lie on the edges of several groups (1.8 on average at 1M).
+    hnswlib's greedy descent commits to one group and its beam rarely crosses to the others, as the graph has few
+    links between well-separated groups (at 1M, 89% of the misses were in a group none of the results came from).
+    M=32 (not 16) was the first step: at 100k text-like recall@10 0.98 instead of 0.90 at ef=256. Beyond that,
+    measured at 1M on text-like queries (p50 on the shared machine, under the bench lock):
+    - plain ef=256: 0.737 at 1.2 ms; ef=1024: 0.901 at 3.3-4.0 ms; ef=4096: 0.967 at ~14 ms. M=48: no better.
+    - ef_construction=200: 0.943 at ef=1024 / 5.0 ms, but a graph built half as fast.
+    - steering extra searches towards the best pivots and re-ranking exactly: 0.95, ~18 ms (hnswlib's get_items
+      builds Python floats, ~100 us per vector).
+    - k-means partitions with a graph each (IVF-HNSW), searched by centroid order: worse on both kinds; routing by
+      centroid misses the groups whose edges hold the top 10.
+    - waypoints (core/waypoints.py: hidden means of 3 photos, walked but never returned), with the wider
+      ``ood_ef`` for queries that look out of distribution: one per 5 photos 0.956 at ood_ef=768 / 3.7 ms; one per
+      3 photos 0.973 at 768 / 4.5 ms and 0.982 at 1024 / 6.6 ms. Image-like queries stay at 1.000, p50 1.1-1.2 ms.
+    Adopted: one waypoint per 3 photos from 200k photos up (+33% memory per vector there, rebuilds ~1,000 vectors/s
+    instead of ~2,400), ood_ef=768. Below 200k waypoints cost image-like searches far more than they give (100k:
+    p50 1.6 -> 5.4 ms with one per 3, 1.7 -> 3.0 with one per 5). There the wider ood_ef alone does it, from 50k
+    (``ood_min_size``): at 100k text-like recall@10 was 0.971 at ef=256 on the app's own graph (0.980 on another
+    build of the same data: multi-threaded inserts differ), 0.980 at ood_ef=512 (3.1 ms), 0.987 at 768 (4.8 ms).
+    The target, recall@10 >= 0.98 at p50 <= 5 ms, is met at 1M for image-like queries only: text-like ones reach
+    0.973 at 4.5-4.9 ms."""
 
     M: int = 32
     ef_construction: int = 100
@@ -121,13 +117,13 @@ class IndexParams:
     threads: int = 0  # for adds; 0 = all cores
     verify_reload_max_bytes: int = 2 << 30  # above this the post-save reload check is skipped (memory x2)
     # Out-of-distribution queries (see above); the pivots are not saved, they are drawn again on open.
-    ood_ef: int = 1024  # search breadth for a query that looks out of distribution (raised to k when k is larger)
-    ood_min_size: int = 200_000  # below this, ef already gives such queries recall@10 >= 0.98 (100k: 0.980)
+    ood_ef: int = 768  # search breadth for a query that looks out of distribution (raised to k when k is larger)
+    ood_min_size: int = 50_000  # below this ef already gives such queries recall@10 >= 0.98 (10k: 0.996)
     ood_pivot_every: int = 256  # one pivot per this many vectors ...
     ood_pivots: int = 1024  # ... up to this many (~3.5 MB with their graph)
     ood_below: float = 0.6  # out of distribution: best pivot score < this x the photos' median best pivot score
     # Waypoints (core/waypoints.py): hidden vectors that link groups of photos, for queries far from all of them.
-    waypoint_every: int = 10  # one waypoint per this many vectors added (0: none); costs ~10% more memory
+    waypoint_every: int = 3  # one waypoint per this many vectors added (0: none); ~33% more memory per vector
     waypoint_min_size: int = 200_000  # below this, ef alone serves far queries and waypoints only slow searches
     waypoint_mix: int = 3  # photos averaged into one waypoint
     waypoint_partners: int = 4096  # the sample of earlier photos a waypoint draws from (float16, 6 MB at 768-d)
