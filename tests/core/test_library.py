@@ -150,6 +150,52 @@ def test_search_by_image_returns_it_first_and_filters(library, photos):
     assert [h.path for h in library.search(str(target), threshold=0.999)] == [target]
 
 
+def _exact_ranking(library, query_path, folder):
+    """Every indexed photo under ``folder``, ranked by exact cosine with ``query_path``'s stored vector."""
+    q = library.catalog.get_embedding(query_path, "fake-model")
+    ranked = []
+    for path in sorted(folder.rglob("*.jpg")):
+        v = library.catalog.get_embedding(path, "fake-model")
+        ranked.append((float(v @ q / np.linalg.norm(v) / np.linalg.norm(q)), path))
+    return [p for _, p in sorted(ranked, key=lambda t: -t[0])]
+
+
+def test_folder_search_is_exact_from_the_catalog(library, photos, monkeypatch):
+    library.add_folder(photos)
+    library.index()
+    target = photos / "b" / "p4.jpg"
+    index = library.vector_index()
+
+    def no_index(*args, **kwargs):
+        raise AssertionError("a small folder is searched from the catalog, not through the index")
+
+    monkeypatch.setattr(index, "search", no_index)
+    hits = library.search(str(target), limit=10, folder=photos / "a")
+    assert [h.path for h in hits] == _exact_ranking(library, target, photos / "a")
+    assert [h.path for h in library.search(str(target), limit=2, folder=photos)] == [target] + [
+        _exact_ranking(library, target, photos)[1]
+    ]
+    best = hits[0].score
+    assert [h.path for h in library.search(str(target), threshold=best - 1e-6, folder=photos / "a")] == [hits[0].path]
+
+
+def test_a_big_folder_is_searched_through_the_index(library, photos, monkeypatch):
+    library.add_folder(photos)
+    library.index()
+    monkeypatch.setattr("vsearch_app.core.library.EXACT_FOLDER_LIMIT", 2)  # folder "a" holds 3
+    monkeypatch.setattr(library.catalog, "embeddings_under", lambda *a: pytest.fail("must use the index"))
+    target = photos / "b" / "p4.jpg"
+    hits = library.search(str(target), limit=10, folder=photos / "a")
+    assert [h.path for h in hits] == _exact_ranking(library, target, photos / "a")
+
+
+def test_folder_search_leaves_out_offline_photos(library, photos, tmp_path):
+    library.add_folder(photos)
+    library.index()
+    library.catalog.set_offline(photos)
+    assert library.search(str(photos / "a" / "p0.jpg"), folder=photos / "a") == []
+
+
 def test_combined_query_follows_the_weights(library, photos):
     library.add_folder(photos)
     library.index()

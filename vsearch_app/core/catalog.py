@@ -943,6 +943,26 @@ class Catalog:
         rows = self._read("SELECT id FROM files WHERE path = ? OR (path >= ? AND path < ?)", (key, lo, hi))
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
+    def embeddings_under(self, folder: PathLike, model_id: str) -> tuple[np.ndarray, np.ndarray]:
+        """(ids int64 [n], vectors float32 [n, D]) of the ``model_id`` embeddings of files at or below ``folder``,
+        ordered by id: an exact search in one folder reads them here (SQLite returns a 768-d blob in a few
+        microseconds; hnswlib's get_items takes ~100)."""
+        dim = self.model_dim(model_id)
+        if dim is None:
+            return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
+        key = path_key(folder)
+        lo, hi = _subtree_bounds(key)
+        rows = self._read(
+            """
+            SELECT e.file_id, e.vector FROM embeddings e JOIN files f ON f.id = e.file_id
+            WHERE e.model_id = ? AND (f.path = ? OR (f.path >= ? AND f.path < ?)) ORDER BY e.file_id
+            """,
+            (model_id, key, lo, hi),
+        )
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), dim)
+        return ids, vectors.astype(np.float32, copy=False)
+
     # -- maintenance --
 
     def integrity_check(self) -> str:
