@@ -223,3 +223,29 @@ def test_waypoints_raise_recall_for_queries_between_clusters(tmp_path):
             hits += [len(set(f.tolist()) & set(t.tolist())) for f, t in zip(found, truth, strict=True)]
         recalls[every] = np.mean(hits) / 10
     assert recalls[10] >= recalls[0] + 0.03, recalls
+
+
+class _DeletionsOnly:
+    """A catalog whose only change since the index was saved is one deleted file."""
+
+    def embedding_seq(self):
+        return 1
+
+    def iter_embeddings(self, model_id, chunk_size=4096, since_seq=0):
+        return iter(())
+
+    def embedding_ids(self, model_id):
+        return np.arange(1, 300)
+
+    def deleted_embedding_ids(self, model_id, since_seq):
+        return np.array([0])
+
+
+def test_a_catch_up_that_only_deletes_does_not_sample_the_graph(tmp_path, monkeypatch):
+    index, _ = _filled(tmp_path)
+    assert index.save()
+    loaded = VectorIndex.create_empty(tmp_path / "index", "test/model", DIM, PARAMS)
+    loaded._load()
+    monkeypatch.setattr(VectorIndex, "_vectors_of", lambda *a: pytest.fail("no add: no sample needed"))
+    assert loaded.sync(_DeletionsOnly()) == 1
+    assert len(loaded) == 299 and loaded._waypoint_maker.needs_seed

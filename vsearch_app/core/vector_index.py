@@ -545,9 +545,9 @@ class VectorIndex:
             return 0
         since = self._synced_seq
         touched = 0
-        self._seed_waypoint_maker()
         for ids, vectors in catalog.iter_embeddings(self.model_id, chunk_size=4096, since_seq=since):
             self._check_vectors(vectors)
+            self._seed_waypoint_maker()  # per chunk: only a catch-up that adds pays, and one that crosses the size
             with self._lock.write():  # per chunk, so searches interleave with a long catch-up
                 self._add_locked(ids, vectors)
             touched += len(ids)
