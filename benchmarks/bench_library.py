@@ -4,9 +4,10 @@ For each size (default 10k, 100k, 1M vectors of dimension 768), in the same run:
 - exact: one query at a time, ``X @ q`` then ``argpartition`` for the top 10 (what a brute-force tool does);
 - hnswlib alone: space 'cosine', M / ef_construction from ``vsearch_app.core.vector_index.IndexParams``, plain
   ``knn_query`` at an ef sweep, one query at a time on one thread;
-- the app: its own index, built from the same vectors by ``VectorIndex.open_or_rebuild`` (the app's rebuild path:
-  the same M / ef_construction, plus the hidden waypoints of core/waypoints.py) and searched with
-  ``VectorIndex.search`` (ef from IndexParams, or ood_ef for a query that looks out of distribution).
+- the app: its own index, built from the same vectors by ``ShardedIndex.open_or_rebuild`` (the app's rebuild path:
+  IndexParams.shards graphs of the same M / ef_construction, plus the hidden waypoints of core/waypoints.py) and
+  searched with ``ShardedIndex.search`` (the shards in parallel; ef from IndexParams, or ood_ef for a query that
+  looks out of distribution).
 Reported: p50 latency per query kind and p95 over all, recall@10 against the exact top 10 per kind, the latency
 ratio exact/ours, index build rate (vectors/s, with --threads threads), memory per vector (saved index bytes / n,
 and the resident-memory growth while building or loading the index / n; for the app row, plus the app's
@@ -39,7 +40,8 @@ from pathlib import Path
 import numpy as np
 from _common import CACHE, print_table
 
-from vsearch_app.core.vector_index import IndexParams, VectorIndex, model_slug
+from vsearch_app.core.sharded_index import ShardedIndex, saved_index_bytes
+from vsearch_app.core.vector_index import IndexParams
 
 DIM = 768
 INTRINSIC = 64
@@ -131,12 +133,12 @@ class GeneratedSource:
         return np.zeros(0, dtype=np.int64)
 
 
-def open_app_index(data: np.ndarray, params: IndexParams, folder: Path, use_cache: bool) -> tuple[VectorIndex, dict]:
+def open_app_index(data: np.ndarray, params: IndexParams, folder: Path, use_cache: bool) -> tuple[ShardedIndex, dict]:
     """The app's index over ``data``: loaded from ``folder`` when a valid one is saved there, else built by the
     app's rebuild (and saved). Returns it with build/memory figures."""
     model = "bench/model"
     meta_path = folder / "bench.json"
-    had_manifest = use_cache and (folder / f"{model_slug(model)}.manifest.json").exists() and meta_path.exists()
+    had_manifest = use_cache and saved_index_bytes(folder, model, params.shards) > 0 and meta_path.exists()
     n, before, t0 = len(data), rss_bytes(), time.perf_counter()
 
     def progress(done: int, total: int) -> None:
@@ -144,7 +146,7 @@ def open_app_index(data: np.ndarray, params: IndexParams, folder: Path, use_cach
             rate = done / (time.perf_counter() - t0)
             print(f"  app index: {done}/{total} ({rate:.0f} vectors/s)", file=sys.stderr, flush=True)
 
-    index = VectorIndex.open_or_rebuild(folder, model, DIM, GeneratedSource(data), params, progress=progress)
+    index = ShardedIndex.open_or_rebuild(folder, model, DIM, GeneratedSource(data), params, progress=progress)
     seconds = time.perf_counter() - t0
     if had_manifest and meta_path.exists():
         meta = json.loads(meta_path.read_text()) | {"cached": True, "load_s": seconds}
@@ -274,10 +276,10 @@ def bench_size(
         graph.set_ef(max(ef, K))
         rows.append(row(f"hnswlib alone ef={ef}", plain, meta))
     graph = None  # freed before the app's index is built: both at once would need twice the memory
-    # The app's own index and search: VectorIndex.open_or_rebuild, then VectorIndex.search with the app's ef and its
-    # out-of-distribution ef.
+    # The app's own index and search: ShardedIndex.open_or_rebuild, then ShardedIndex.search with the app's ef and
+    # its out-of-distribution ef.
     tag = (f"app_v{DATA_VERSION}_n{n}_M{params.M}_efc{params.ef_construction}"
-           f"_wp{params.waypoint_every}x{params.waypoint_mix}")  # fmt: skip
+           f"_wp{params.waypoint_every}x{params.waypoint_mix}_shards{params.shards}")  # fmt: skip
     with tempfile.TemporaryDirectory() as scratch:
         folder = CACHE / "bench_library" / tag if not args.no_cache else Path(scratch)
         index, app_meta = open_app_index(data, params, folder, not args.no_cache)
@@ -286,7 +288,8 @@ def bench_size(
             ood = f", out-of-distribution ef={max(ood_ef, index.ef)}" if index.pivot_count else ""
             rows.append(row(f"app search (ef={index.ef}{ood})", lambda q: index.search(q, K)[0], app_meta))
         seconds = app_meta.get("load_s", app_meta.get("build_s", 0))
-        print(f"  [{n:,}] app: {index.waypoint_count:,} waypoints, {index.pivot_count} pivots; "
+        print(f"  [{n:,}] app: {index.shard_count} shard(s), {index.waypoint_count:,} waypoints, "
+              f"{index.pivot_count} pivots; "
               f"{'loaded' if app_meta.get('cached') else 'built'} in {seconds:.1f} s",
               file=sys.stderr, flush=True)  # fmt: skip
         index.close()
@@ -320,6 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--efc", type=int, default=None, help="override the app's ef_construction (for tuning)")
     parser.add_argument("--waypoints", type=int, default=None, help="override the app's waypoint_every (for tuning)")
     parser.add_argument("--ood-ef", default=None, help="comma-separated ood_ef values for the app (for tuning)")
+    parser.add_argument("--shards", type=int, default=None, help="override the app's shard count (for tuning)")
     parser.add_argument("--no-cache", action="store_true", help="always build, never read or write .bench_cache")
     parser.add_argument("--quick", action="store_true", help="small smoke run: 5k vectors, 30 queries, no cache")
     args = parser.parse_args(argv)
@@ -328,6 +332,8 @@ def main(argv: list[str] | None = None) -> int:
         params = replace(params, M=args.M or params.M, ef_construction=args.efc or params.ef_construction)
     if args.waypoints is not None:
         params = replace(params, waypoint_every=args.waypoints)
+    if args.shards is not None:
+        params = replace(params, shards=max(args.shards, 1))
     ood_ef_values = [int(e) for e in args.ood_ef.split(",")] if args.ood_ef else [params.ood_ef]
     if args.quick:
         args.sizes, args.queries, args.exact_queries, args.no_cache = "5000", min(args.queries, 40), 10, True

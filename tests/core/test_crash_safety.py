@@ -24,7 +24,7 @@ import pytest
 from tests.core.library_fakes import Cli, make_photo
 from vsearch_app.core.catalog import CATALOG_FILENAME, Catalog
 from vsearch_app.core.library import INDEX_DIRNAME
-from vsearch_app.core.vector_index import VectorIndex
+from vsearch_app.core.sharded_index import ShardedIndex
 
 KILLS = 24
 
@@ -110,7 +110,7 @@ def test_sigkill_at_random_moments_and_inside_saves(tmp_path, tiny_siglip_dir):
         assert catalog.integrity_check() == "ok"
         model_id = str(cli.model_dir)
         dim = catalog.model_dim(model_id)
-        index = VectorIndex.open_or_rebuild(cli.data_dir / INDEX_DIRNAME, model_id, dim, catalog)
+        index = ShardedIndex.open_or_rebuild(cli.data_dir / INDEX_DIRNAME, model_id, dim, catalog)
         ids = catalog.embedding_ids(model_id)
         assert len(index) == len(ids)
         index.close()
@@ -125,7 +125,7 @@ def test_sigkill_at_random_moments_and_inside_saves(tmp_path, tiny_siglip_dir):
         ids = catalog.embedding_ids(model_id)
         assert sorted(ids.tolist()) == sorted(r.id for r in rows)  # exactly one vector per photo
         ids_arr, vectors = catalog.embeddings(model_id)
-        index = VectorIndex.open_or_rebuild(cli.data_dir / INDEX_DIRNAME, model_id, dim, catalog)
+        index = ShardedIndex.open_or_rebuild(cli.data_dir / INDEX_DIRNAME, model_id, dim, catalog)
         try:
             assert len(index) == len(rows)
             for fid, vector in zip(ids_arr.tolist(), vectors, strict=True):

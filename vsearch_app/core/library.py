@@ -18,7 +18,6 @@ The model is loaded lazily (``embedder_factory``): reconciling a library where n
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -46,7 +45,7 @@ from vsearch_app.core.scanner import (
     stat_file,
     walk_root,
 )
-from vsearch_app.core.vector_index import VectorIndex, model_slug
+from vsearch_app.core.sharded_index import ShardedIndex, saved_index_bytes
 from vsearch_app.errors import ImageDecodeError, InvalidArgumentError
 
 log = logging.getLogger(__name__)
@@ -109,7 +108,7 @@ class Library:
         self._embedder_factory = embedder_factory
         self._embedder: Any = None
         self._embedder_lock = threading.Lock()
-        self._index: VectorIndex | None = None
+        self._index: ShardedIndex | None = None
         self._index_lock = threading.Lock()
         self._dirty_index = False
         self.save_every_s = save_every_s
@@ -145,7 +144,7 @@ class Library:
     def embedder_loaded(self) -> bool:
         return self._embedder is not None
 
-    def vector_index(self, *, create: bool = True) -> VectorIndex | None:
+    def vector_index(self, *, create: bool = True) -> ShardedIndex | None:
         """The model's vector index, opened (checked, caught up or rebuilt) on first use. None while the catalog
         has no embedding of this model and ``create`` is False."""
         with self._index_lock:
@@ -155,7 +154,7 @@ class Library:
                     if not create:
                         return None
                     dim = int(self.embedder().dim)
-                self._index = VectorIndex.open_or_rebuild(self.index_dir, self.model_id, dim, self.catalog)
+                self._index = ShardedIndex.open_or_rebuild(self.index_dir, self.model_id, dim, self.catalog)
             return self._index
 
     def _after_batch(self, *_: object) -> None:
@@ -500,17 +499,11 @@ class Library:
                 for root in self.catalog.roots()]
 
     def index_file(self) -> tuple[Path | None, int]:
-        """The saved index file of this model and its size, without loading it."""
+        """Where this model's index is kept (its folder: the index is several files, one per shard) and the bytes
+        of its saved graph files, without loading it. (None, 0) before it was first saved."""
         index = self._index
-        if index is not None and index.path is not None:
-            return index.path, index.size_bytes()
-        manifest = self.index_dir / f"{model_slug(self.model_id)}.manifest.json"
-        try:
-            name = json.loads(manifest.read_text(encoding="utf-8"))["file"]
-            path = self.index_dir / name
-            return path, path.stat().st_size
-        except (OSError, ValueError, KeyError, TypeError):
-            return None, 0
+        size = index.size_bytes() if index is not None else saved_index_bytes(self.index_dir, self.model_id)
+        return (self.index_dir, size) if size else (None, 0)
 
 
 def _merge(into: ScanDiff, diff: ScanDiff) -> None:

@@ -110,6 +110,9 @@ class IndexParams:
     The target, recall@10 >= 0.98 at p50 <= 5 ms, is met at 1M for image-like queries only: text-like ones reach
     0.973 at 4.5-4.9 ms."""
 
+    # How many graphs a model's index is split into (core/sharded_index.py), searched in parallel. Every other
+    # parameter here applies to one graph: sizes below count the vectors of one shard.
+    shards: int = 2
     M: int = 32
     ef_construction: int = 100
     ef: int = 256  # search breadth; raised to k when k is larger
@@ -118,7 +121,7 @@ class IndexParams:
     verify_reload_max_bytes: int = 2 << 30  # above this the post-save reload check is skipped (memory x2)
     # Out-of-distribution queries (see above); the pivots are not saved, they are drawn again on open.
     ood_ef: int = 768  # search breadth for a query that looks out of distribution (raised to k when k is larger)
-    ood_min_size: int = 50_000  # below this ef already gives such queries recall@10 >= 0.98 (10k: 0.996)
+    ood_min_size: int = 25_000  # below this ef already gives such queries recall@10 >= 0.98 (10k: 0.996)
     ood_pivot_every: int = 256  # one pivot per this many vectors ...
     ood_pivots: int = 1024  # ... up to this many (~3.5 MB with their graph)
     ood_below: float = 0.6  # out of distribution: best pivot score < this x the photos' median best pivot score
@@ -250,12 +253,14 @@ def check_hnsw_header(path: Path, dim: int, M: int, count: int) -> None:
 class VectorIndex:
     """See the module docstring."""
 
-    def __init__(self, index_dir: Path, model_id: str, dim: int, params: IndexParams) -> None:  # use the classmethods
+    def __init__(  # use the classmethods
+        self, index_dir: Path, model_id: str, dim: int, params: IndexParams, slug: str | None = None
+    ) -> None:
         self.index_dir = Path(index_dir)
         self.model_id = model_id
         self.dim = int(dim)
         self.params = params
-        self.slug = model_slug(model_id)
+        self.slug = slug or model_slug(model_id)  # file stem; core.sharded_index gives each shard its own
         self._lock = RWLock()
         self._save_lock = threading.Lock()
         self._index = self._new_graph(params.initial_capacity)
@@ -295,12 +300,15 @@ class VectorIndex:
         return self.params.waypoint_every > 0 and size >= self.params.waypoint_min_size
 
     @classmethod
-    def create_empty(cls, index_dir: Path, model_id: str, dim: int, params: IndexParams | None = None) -> VectorIndex:
-        """A new, empty in-memory index (nothing read; saved on save())."""
+    def create_empty(
+        cls, index_dir: Path, model_id: str, dim: int, params: IndexParams | None = None, slug: str | None = None
+    ) -> VectorIndex:
+        """A new, empty in-memory index (nothing read; saved on save()). ``slug``: the file stem (default: from
+        the model id)."""
         if dim <= 0:
             raise InvalidArgumentError(f"vector dimension must be positive, got {dim}")
         Path(index_dir).mkdir(parents=True, exist_ok=True)
-        return cls(Path(index_dir), model_id, dim, params or IndexParams())
+        return cls(Path(index_dir), model_id, dim, params or IndexParams(), slug)
 
     @classmethod
     def open_or_rebuild(
@@ -311,10 +319,11 @@ class VectorIndex:
         catalog: EmbeddingSource,
         params: IndexParams | None = None,
         progress: Callable[[int, int], None] | None = None,
+        slug: str | None = None,
     ) -> VectorIndex:
         """Load the saved index if its manifest and file check out, else rebuild it from ``catalog``; either way
         it is brought up to date with the catalog before returning. A rebuilt index is saved at once."""
-        self = cls.create_empty(index_dir, model_id, dim, params)
+        self = cls.create_empty(index_dir, model_id, dim, params, slug)
         try:
             self._load()
             if len(self._deleted) > max(COMPACT_MIN_DELETED, len(self)):
@@ -433,7 +442,7 @@ class VectorIndex:
         maker, waypoints = self._new_waypoint_maker(), 0  # the new graph's own: searches still use the old one
         done = 0
         for ids, vectors in catalog.iter_embeddings(self.model_id, chunk_size=8192):
-            self._check_vectors(vectors)
+            self.check_vectors(vectors)
             waypoints = self._insert(graph, ids, vectors, maker, waypoints, with_waypoints)
             done += len(ids)
             if progress is not None:
@@ -451,7 +460,8 @@ class VectorIndex:
     def _threads(self) -> int:
         return self.params.threads or (os.cpu_count() or 1)
 
-    def _check_vectors(self, vectors: np.ndarray) -> None:
+    def check_vectors(self, vectors: np.ndarray) -> None:
+        """Raise InvalidArgumentError unless ``vectors`` is a 2-d array of this index's dimension."""
         if vectors.ndim != 2 or vectors.shape[1] != self.dim:
             raise InvalidArgumentError(f"expected vectors of dimension {self.dim}, got shape {vectors.shape}")
 
@@ -459,7 +469,7 @@ class VectorIndex:
         """Add or replace vectors under catalog file ids (a deleted id is brought back with the new vector)."""
         ids_arr = np.asarray(ids, dtype=np.int64).reshape(-1)
         vecs = np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(ids_arr), -1)
-        self._check_vectors(vecs)
+        self.check_vectors(vecs)
         if len(ids_arr) == 0:
             return
         if np.any(ids_arr < 0) or np.any(ids_arr >= WAYPOINT_BASE):
@@ -546,7 +556,7 @@ class VectorIndex:
         since = self._synced_seq
         touched = 0
         for ids, vectors in catalog.iter_embeddings(self.model_id, chunk_size=4096, since_seq=since):
-            self._check_vectors(vectors)
+            self.check_vectors(vectors)
             self._seed_waypoint_maker()  # per chunk: only a catch-up that adds pays, and one that crosses the size
             with self._lock.write():  # per chunk, so searches interleave with a long catch-up
                 self._add_locked(ids, vectors)
