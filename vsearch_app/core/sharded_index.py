@@ -139,8 +139,8 @@ class ShardedIndex:
 
         try:
             for i in range(count):
-                shard = VectorIndex.open_or_rebuild(index_dir, model_id, dim, ShardOfCatalog(catalog, i, count), params,
-                                                    progress=shard_progress, slug=shard_slug(model_id, i, count))
+                view, slug = ShardOfCatalog(catalog, i, count), shard_slug(model_id, i, count)
+                shard = VectorIndex.open_or_rebuild(index_dir, model_id, dim, view, params, shard_progress, slug)
                 shards.append(shard)
                 rebuilt[0] += len(shard)
         except BaseException:

@@ -58,7 +58,7 @@ class LibraryStatus:
     roots: list[FolderInfo]
     counts: dict[str, int]  # "indexed", "failed", "offline", "pending"
     failed: list[FailedFile]
-    index_path: Path | None
+    index_path: Path | None  # the folder holding the model's index files (one graph per shard); None before a save
     index_bytes: int
     embedded_this_session: int = 0  # photos this process embedded (proves skipped work in tests and logs)
 

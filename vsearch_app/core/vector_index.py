@@ -1,4 +1,7 @@
-"""The vector index: an hnswlib graph per model, a rebuildable cache of the catalog's embeddings.
+"""The vector index: an hnswlib graph, a rebuildable cache of the catalog's embeddings of one model.
+
+A model's index is a few of these, one per shard (core/sharded_index.py: the file ids split by id modulo the shard
+count, the shards searched in parallel); this module is one graph and knows nothing of the others.
 
 API summary:
 
@@ -101,14 +104,17 @@ class IndexParams:
       centroid misses the groups whose edges hold the top 10.
     - waypoints (core/waypoints.py: hidden means of 3 photos, walked but never returned), with the wider
       ``ood_ef`` for queries that look out of distribution: one per 5 photos 0.956 at ood_ef=768 / 3.7 ms; one per
-      3 photos 0.973 at 768 / 4.5 ms and 0.982 at 1024 / 6.6 ms. Image-like queries stay at 1.000, p50 1.1-1.2 ms.
-    Adopted: one waypoint per 3 photos from 200k photos up (+33% memory per vector there, rebuilds ~1,000 vectors/s
-    instead of ~2,400), ood_ef=768. Below 200k waypoints cost image-like searches far more than they give (100k:
-    p50 1.6 -> 5.4 ms with one per 3, 1.7 -> 3.0 with one per 5). There the wider ood_ef alone does it, from 50k
-    (``ood_min_size``): at 100k text-like recall@10 was 0.971 at ef=256 on the app's own graph (0.980 on another
-    build of the same data: multi-threaded inserts differ), 0.980 at ood_ef=512 (3.1 ms), 0.987 at 768 (4.8 ms).
-    The target, recall@10 >= 0.98 at p50 <= 5 ms, is met at 1M for image-like queries only: text-like ones reach
-    0.973 at 4.5-4.9 ms."""
+      3 photos 0.973 at 768 / 4.5 ms and 0.982 at 1024 / 6.6 ms (one graph: just short of the target). Image-like
+      queries stay at 1.000, p50 1.1-1.2 ms.
+    - two shards (core/sharded_index.py: ids split by parity, each a graph of half the size with its own waypoints,
+      searched at once on the two cores): text-like recall@10 at 1M 0.977 / 3.1 ms at ood_ef=384, 0.984 / 4.1 ms at
+      448, 0.986 / 4.6 ms at 512, 0.990 / 7.4 ms at 768; image-like 1.000 at 2.1-2.5 ms (ef=256). At 100k (two
+      graphs of 50k, no waypoints): 0.979 / 3.1 ms at 384, 0.984 / 3.5 ms at 448 and 512, 0.991 / 4.9 ms at 768.
+    Adopted: two shards; in each, one waypoint per 3 photos from 200k photos up (+33% memory per vector there,
+    rebuilds ~830 vectors/s instead of ~2,400), ood_ef=448 from 25k photos up (``ood_min_size``: out-of-distribution
+    search from 50k photos in all). Below 200k per graph waypoints cost image-like searches far more than they give
+    (one 100k graph: p50 1.6 -> 5.4 ms with one per 3, 1.7 -> 3.0 with one per 5). This meets the target,
+    recall@10 >= 0.98 at p50 <= 5 ms, for both query kinds at 10k, 100k and 1M."""
 
     # How many graphs a model's index is split into (core/sharded_index.py), searched in parallel. Every other
     # parameter here applies to one graph: sizes below count the vectors of one shard.
@@ -120,7 +126,7 @@ class IndexParams:
     threads: int = 0  # for adds; 0 = all cores
     verify_reload_max_bytes: int = 2 << 30  # above this the post-save reload check is skipped (memory x2)
     # Out-of-distribution queries (see above); the pivots are not saved, they are drawn again on open.
-    ood_ef: int = 768  # search breadth for a query that looks out of distribution (raised to k when k is larger)
+    ood_ef: int = 448  # search breadth for a query that looks out of distribution (raised to k when k is larger)
     ood_min_size: int = 25_000  # below this ef already gives such queries recall@10 >= 0.98 (10k: 0.996)
     ood_pivot_every: int = 256  # one pivot per this many vectors ...
     ood_pivots: int = 1024  # ... up to this many (~3.5 MB with their graph)
