@@ -73,29 +73,50 @@ def test_out_of_distribution_queries_find_what_the_plain_search_misses(tmp_path)
 def test_only_out_of_distribution_queries_pay_for_the_wider_search(tmp_path, monkeypatch):
     x, text, image = _clustered()
     index = _index(tmp_path, OOD, x)
-    efs: list[int] = []
+    asked: list[int] = []  # results asked of hnswlib per search: its beam is max(ef, that)
 
-    class Recorder:  # hnswlib.Index's methods are read-only: wrap the graph to see every set_ef
+    class Recorder:  # hnswlib.Index's methods are read-only: wrap the graph to see every query and ef change
         def __init__(self, graph) -> None:
             self.graph = graph
 
+        def knn_query(self, query, k=1, **kwargs):
+            asked.append(k)
+            return self.graph.knn_query(query, k=k, **kwargs)
+
         def set_ef(self, ef: int) -> None:
-            efs.append(ef)
-            self.graph.set_ef(ef)
+            raise AssertionError("a search must not change the graph's shared ef")
 
         def __getattr__(self, name: str):
             return getattr(self.graph, name)
 
+    def no_writer():
+        raise AssertionError("searches run under the read lock only, so they never wait for the indexer")
+
     monkeypatch.setattr(index, "_index", Recorder(index._index))
+    monkeypatch.setattr(index._lock, "write", no_writer)
     for q in image:
         ids, scores = index.search(q, 10)
         assert len(ids) == 10
-    assert efs == []  # image-like: the plain search under the read lock, ef untouched
-    index.search(text[0], 10)
-    assert efs == [OOD.ood_ef, OOD.ef]  # widened for this query only, then put back
-    efs.clear()
-    ids, _ = index.search(text[0], 150)  # k above ood_ef: ef follows k
-    assert len(ids) == 150 and efs == [150, OOD.ef]
+    assert set(asked) == {10}  # image-like: the plain search, beam = ef
+    asked.clear()
+    ids, scores = index.search(text[0], 10)
+    assert asked == [OOD.ood_ef] and len(ids) == 10  # widened for this query only, the best 10 kept
+    assert np.all(np.diff(scores) <= 1e-6)
+    asked.clear()
+    ids, _ = index.search(text[0], 150)  # k above ood_ef: the beam follows k
+    assert len(ids) == 150 and asked == [150]
+
+
+def test_asking_for_more_results_is_the_same_search_as_a_wider_ef(tmp_path):
+    """The trick search() relies on (hnswlib's beam is max(ef, k)), checked on this hnswlib build."""
+    x, text, _ = _clustered()
+    index = _index(tmp_path, OOD, x)
+    graph = index._index
+    graph.set_ef(OOD.ood_ef)
+    wide = graph.knn_query(text, k=10)[0]
+    graph.set_ef(OOD.ef)
+    assert np.array_equal(graph.knn_query(text, k=OOD.ood_ef)[0][:, :10], wide)
+    assert not np.array_equal(graph.knn_query(text, k=10)[0], wide)  # the narrow beam does differ here
 
 
 def test_deleted_photos_are_never_returned_to_out_of_distribution_queries(tmp_path):

@@ -632,18 +632,8 @@ class VectorIndex:
             if n == 0:
                 return _empty()
             k = min(k, n)
-            ef = self._ood_ef if self._looks_out_of_distribution(query / norm) else self._ef
-            if k <= self._ef and ef == self._ef:
-                return self._knn(query, k, None)
-        with self._lock.write():  # hnswlib needs ef >= k; ef is shared state, so change it exclusively
-            k = min(k, len(self))
-            if k == 0:
-                return _empty()
-            self._index.set_ef(max(k, ef))
-            try:
-                return self._knn(query, k, None)
-            finally:
-                self._index.set_ef(self._ef)
+            wide = self._looks_out_of_distribution(query / norm)
+            return self._knn(query, k, min(max(k, self._ood_ef), n) if wide else k, None)
 
     # -- out-of-distribution queries --
 
@@ -707,15 +697,21 @@ class VectorIndex:
         with self._lock.write():
             self._pivots = pivots
 
-    def _knn(self, query: np.ndarray, k: int, accept: Callable[[int], bool] | None) -> tuple[np.ndarray, np.ndarray]:
-        while k > 0:
+    def _knn(
+        self, query: np.ndarray, k: int, wanted: int, accept: Callable[[int], bool] | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The best k of a search for ``wanted`` (>= k) results. hnswlib's beam is max(its ef, the results asked
+        for), so asking for more results than ef widens this one search exactly as raising ef would (the same
+        results), without touching the graph's shared ef: searches never need the write lock. The caller holds
+        the read lock."""
+        while wanted > 0:
             try:
-                labels, distances = self._index.knn_query(query, k=k, num_threads=1, filter=accept)
+                labels, distances = self._index.knn_query(query, k=wanted, num_threads=1, filter=accept)
             except RuntimeError:
-                # hnswlib found fewer than k (many deleted or filtered out): ask for fewer rather than fail
-                k //= 2
+                # hnswlib found fewer than asked (many deleted or filtered out): ask for fewer rather than fail
+                wanted //= 2
                 continue
-            return labels[0].astype(np.int64), (1.0 - distances[0]).astype(np.float32)
+            return labels[0, :k].astype(np.int64), (1.0 - distances[0, :k]).astype(np.float32)
         return _empty()
 
     def _search_filtered(self, query: np.ndarray, k: int, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -733,14 +729,7 @@ class VectorIndex:
                 return present[top], scores[top].astype(np.float32)
             allowed_set = set(allowed.tolist())
             k = min(k, len(allowed_set))
-            if k <= self._ef:
-                return self._knn(query, k, allowed_set.__contains__)
-        with self._lock.write():
-            self._index.set_ef(max(k, self._ef))
-            try:
-                return self._knn(query, k, allowed_set.__contains__)
-            finally:
-                self._index.set_ef(self._ef)
+            return self._knn(query, k, k, allowed_set.__contains__)
 
     def _vectors_of(self, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(labels present in the graph, their stored vectors); caller holds a lock. hnswlib stores cosine-space
