@@ -44,6 +44,8 @@ def test_index_search_status_and_a_second_index_does_no_work(tmp_path, cli):
     assert status["failed"][0]["path"] == str(root / "broken.jpg") and status["failed"][0]["reason"]
     assert status["model"] == str(cli.model_dir)
     assert Path(status["index"]["path"]).is_dir() and status["index"]["bytes"] > 0
+    text = cli.run("status").stdout
+    assert f"index:   {status['index']['path']} (" in text and "30 indexed, 0 pending, 1 failed" in text
 
     # Query by example with a copy outside the library (so the model really runs on it): the original comes first.
     probe = shutil.copy(photos[7], tmp_path / "probe.png")

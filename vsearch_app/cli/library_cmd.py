@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from vsearch_app.cli.options import add_model_options, settings_from
+from vsearch_app.cli.options import add_model_options, format_bytes, settings_from
 from vsearch_app.core.service import LibraryService
 from vsearch_app.core.types import IndexProgress, LibraryStatus
 
@@ -258,7 +258,7 @@ def run_status(args: argparse.Namespace) -> int:
         for item in status.failed:
             print(f"  {_show(item.path)}: {item.reason}")
     if status.index_path:
-        print(f"index:   {_show(status.index_path)} ({status.index_bytes / 1e6:.1f} MB)")
+        print(f"index:   {_show(status.index_path)} ({format_bytes(status.index_bytes)})")
     else:
         print("index:   not built yet (run `vsearch index`)")
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from vsearch_app.cli.options import format_bytes
 from vsearch_app.core import service
 from vsearch_app.settings import DEFAULT_MODEL, AppSettings
 
@@ -21,14 +22,6 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     download.set_defaults(handler=run_download)
 
 
-def _size(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n} B"
-
-
 def run_list(args: argparse.Namespace) -> int:
     settings = AppSettings.resolve(getattr(args, "data_dir", None))
     cached = service.list_models(settings)
@@ -37,7 +30,7 @@ def run_list(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 0
     for model in cached:
-        print(f"{model.repo_id}\t{model.kind}\t{_size(model.size_bytes)}\t{model.path}")
+        print(f"{model.repo_id}\t{model.kind}\t{format_bytes(model.size_bytes)}\t{model.path}")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Options several commands share, so they read the same everywhere."""
+"""Options and output formats several commands share, so they read the same everywhere."""
 
 from __future__ import annotations
 
@@ -26,3 +26,14 @@ def settings_from(args: argparse.Namespace, **overrides) -> AppSettings:
         dtype=getattr(args, "dtype", None),
         **overrides,
     )
+
+
+def format_bytes(n: float) -> str:
+    """A size for people: "512 B", "4.4 KB", "3.1 GB" (decimal units, as file managers show them)."""
+    if n < 1000:
+        return f"{n:.0f} B"
+    for unit in ("KB", "MB", "GB"):
+        n /= 1000
+        if n < 1000:
+            return f"{n:.1f} {unit}"
+    return f"{n / 1000:.1f} TB"
