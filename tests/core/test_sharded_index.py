@@ -185,6 +185,10 @@ def test_rebuild_progress_counts_over_all_shards(tmp_path, cat):
     index = _open(tmp_path, cat, progress=lambda done, total: seen.append((done, total)))
     assert seen and {total for _, total in seen} == {100}
     assert [done for done, _ in seen] == sorted(done for done, _ in seen) and seen[-1][0] == 100
+    seen.clear()
+    assert index.rebuild(cat, progress=lambda done, total: seen.append((done, total))) == 100
+    assert {total for _, total in seen} == {100} and seen[-1][0] == 100
+    assert [done for done, _ in seen] == sorted(done for done, _ in seen)
     index.close()
 
 

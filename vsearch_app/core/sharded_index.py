@@ -231,8 +231,14 @@ class ShardedIndex:
         return sum(shard.sync(ShardOfCatalog(catalog, i, count)) for i, shard in enumerate(self._shards))
 
     def rebuild(self, catalog: EmbeddingSource, progress: Callable[[int, int], None] | None = None) -> int:
+        """Rebuild every shard from the catalog; ``progress(done, total)`` counts over all shards."""
         count = len(self._shards)
-        return sum(shard.rebuild(ShardOfCatalog(catalog, i, count), progress) for i, shard in enumerate(self._shards))
+        total = len(catalog.embedding_ids(self.model_id)) if progress is not None else 0
+        done = 0
+        for i, shard in enumerate(self._shards):
+            report = None if progress is None else (lambda d, _t, before=done: progress(before + d, total))
+            done += shard.rebuild(ShardOfCatalog(catalog, i, count), report)
+        return done
 
     # -- search --
 
