@@ -31,12 +31,11 @@ import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from vsearch_app.core.vector_index import WAYPOINT_BASE, EmbeddingSource, IndexParams, VectorIndex, model_slug
+from vsearch_app.core.vector_index import EmbeddingSource, IndexParams, VectorIndex, model_slug
 from vsearch_app.errors import InvalidArgumentError
 
 log = logging.getLogger(__name__)
@@ -167,7 +166,7 @@ class ShardedIndex:
     def params(self, params: IndexParams) -> None:
         """New search-time parameters for every shard (e.g. a benchmark sweeping ood_ef); graphs are not rebuilt."""
         for shard in self._shards:
-            shard.params = replace(params)
+            shard.params = params  # frozen: one instance can be shared
 
     @property
     def ef(self) -> int:
@@ -216,8 +215,7 @@ class ShardedIndex:
         vecs = np.asarray(vectors, dtype=np.float32).reshape(len(ids_arr), -1)
         # Checked here, before any shard changes: a bad batch must not land half in one shard.
         self._shards[0].check_vectors(vecs)
-        if np.any(ids_arr < 0) or np.any(ids_arr >= WAYPOINT_BASE):
-            raise InvalidArgumentError(f"index labels must be file ids from 0 to {WAYPOINT_BASE - 1}")
+        VectorIndex.check_ids(ids_arr)
         for shard, positions in self._split(ids_arr):
             shard.add(ids_arr[positions], vecs[positions])
 
@@ -258,12 +256,13 @@ class ShardedIndex:
             jobs.append((shard, part))
         if not jobs:  # a filter that names nothing: still validate the query, as one shard would
             return self._shards[0].search(vector, k, np.zeros(0, dtype=np.int64))
-        futures = [self._pool.submit(shard.search, vector, k, part) for shard, part in jobs[1:]] if self._pool else []
-        results = [jobs[0][0].search(vector, k, jobs[0][1])]
-        if self._pool:
-            results += [future.result() for future in futures]
+        (first, first_part), rest = jobs[0], jobs[1:]
+        pending = [self._pool.submit(shard.search, vector, k, part) for shard, part in rest] if self._pool else None
+        results = [first.search(vector, k, first_part)]
+        if pending is None:  # one core: the others in turn
+            results += [shard.search(vector, k, part) for shard, part in rest]
         else:
-            results += [shard.search(vector, k, part) for shard, part in jobs[1:]]
+            results += [future.result() for future in pending]
         ids = np.concatenate([r[0] for r in results])
         scores = np.concatenate([r[1] for r in results])
         best = np.argsort(-scores, kind="stable")[:k]

@@ -471,6 +471,12 @@ class VectorIndex:
         if vectors.ndim != 2 or vectors.shape[1] != self.dim:
             raise InvalidArgumentError(f"expected vectors of dimension {self.dim}, got shape {vectors.shape}")
 
+    @staticmethod
+    def check_ids(ids: np.ndarray) -> None:
+        """Raise InvalidArgumentError unless every id can be a photo's label (waypoints own the labels above)."""
+        if np.any(ids < 0) or np.any(ids >= WAYPOINT_BASE):
+            raise InvalidArgumentError(f"index labels must be file ids from 0 to {WAYPOINT_BASE - 1}")
+
     def add(self, ids: Iterable[int] | np.ndarray, vectors: np.ndarray) -> None:
         """Add or replace vectors under catalog file ids (a deleted id is brought back with the new vector)."""
         ids_arr = np.asarray(ids, dtype=np.int64).reshape(-1)
@@ -478,8 +484,7 @@ class VectorIndex:
         self.check_vectors(vecs)
         if len(ids_arr) == 0:
             return
-        if np.any(ids_arr < 0) or np.any(ids_arr >= WAYPOINT_BASE):
-            raise InvalidArgumentError(f"index labels must be file ids from 0 to {WAYPOINT_BASE - 1}")
+        self.check_ids(ids_arr)
         self._seed_waypoint_maker()
         with self._lock.write():
             self._add_locked(ids_arr, vecs)
