@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vsearch_app.settings import APP_NAME, AppSettings, default_data_dir
+from vsearch_app.settings import APP_NAME, DEFAULT_MODEL, AppSettings, default_data_dir
 
 
 def test_flag_wins_over_environment(tmp_path):
@@ -36,3 +36,11 @@ def test_data_dir_is_not_created_until_needed(tmp_path):
     settings = AppSettings.resolve(tmp_path / "later")
     assert not settings.data_dir.exists()
     assert settings.ensure_data_dir().is_dir()
+
+
+def test_model_flag_wins_over_environment_and_none_means_not_chosen(tmp_path):
+    env = {"VSEARCH_MODEL": "org/from-env"}
+    assert AppSettings.resolve(tmp_path, model="org/flag", env=env).model == "org/flag"
+    assert AppSettings.resolve(tmp_path, env=env).model == "org/from-env"
+    unset = AppSettings.resolve(tmp_path, env={})
+    assert unset.model is None and unset.search_model == DEFAULT_MODEL

@@ -34,3 +34,20 @@ class InvalidArgumentError(VSearchError):
 
 class DownloadError(VSearchError):
     """Fetching a model from the hub failed (offline, gated, not found)."""
+
+
+class NothingToSearchError(VSearchError):
+    """A search that cannot find anything, and why, so each front end can say what to do in its own words.
+
+    ``reason``: "no_folders" (no folder is watched), "no_photos" (the folders hold no photos), "not_indexed" (photos
+    wait to be embedded with this model), "other_model" (only other models have vectors for these photos), or
+    "unavailable" (every photo is offline or could not be read). ``model`` is the search model's name, ``pending``
+    the photos waiting for it, ``other_models`` maps other models' names to their photo counts."""
+
+    def __init__(self, message: str, *, reason: str, model: str, pending: int = 0,
+                 other_models: dict[str, int] | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.model = model
+        self.pending = pending
+        self.other_models = dict(other_models or {})

@@ -1,8 +1,12 @@
 """Where VSearch keeps its data, and how the user overrides it.
 
 Precedence for the data directory: the ``--data-dir`` flag, then ``VSEARCH_DATA_DIR``, then the platform default
-(platformdirs, app name "VSearch", no author folder). Models live in the Hugging Face hub cache so that a model the
-user already downloaded with other tools is reused rather than fetched twice.
+(platformdirs, app name "VSearch", no author folder). For the search model: the ``--model`` flag, then
+``VSEARCH_MODEL``, then the model the library remembers (core.service reads it from the catalog), then
+``DEFAULT_MODEL``; ``AppSettings.model`` is None when neither the flag nor the variable chose one.
+
+Models live in the Hugging Face hub cache so that a model the user already downloaded with other tools is reused
+rather than fetched twice.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import platformdirs
 
 APP_NAME = "VSearch"
 DATA_DIR_ENV = "VSEARCH_DATA_DIR"
+MODEL_ENV = "VSEARCH_MODEL"
 DEFAULT_MODEL = "google/siglip2-base-patch16-224"
 DEFAULT_CAPTION_MODEL = "google/paligemma-3b-mix-224"
 
@@ -43,7 +48,7 @@ class AppSettings:
     data_dir: Path
     cache_dir: Path
     hub_cache_dir: Path
-    model: str = DEFAULT_MODEL
+    model: str | None = None  # the search model chosen for this run (flag or VSEARCH_MODEL); None: not chosen
     caption_model: str = DEFAULT_CAPTION_MODEL
     device: str = "auto"
     dtype: str = "auto"
@@ -71,11 +76,16 @@ class AppSettings:
             data_dir=chosen.expanduser().resolve(),
             cache_dir=default_cache_dir(),
             hub_cache_dir=default_hub_cache_dir(),
-            model=model or DEFAULT_MODEL,
+            model=model or env.get(MODEL_ENV) or None,
             caption_model=caption_model or DEFAULT_CAPTION_MODEL,
             device=device or "auto",
             dtype=dtype or "auto",
         )
+
+    @property
+    def search_model(self) -> str:
+        """The chosen search model, else the default (commands that have no library to ask)."""
+        return self.model or DEFAULT_MODEL
 
     def ensure_data_dir(self) -> Path:
         self.data_dir.mkdir(parents=True, exist_ok=True)

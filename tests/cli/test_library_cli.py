@@ -128,13 +128,13 @@ def test_watch_follows_the_folder_and_an_unplugged_drive(tmp_path, cli):
         _wait(lambda: state(added) == "indexed", "added photo indexed")
         _wait(lambda: embedded() == 13, "one embedding for the added photo")
 
-        before = catalog.get_embedding(photos[0], str(cli.model_dir))
+        before = catalog.get_embedding(photos[0], cli.model_key)
         make_photo(photos[0], 501)  # edited in place: new pixels
         _wait(lambda: embedded() == 14, "edited photo re-embedded")
-        _wait(lambda: not np.allclose(catalog.get_embedding(photos[0], str(cli.model_dir)), before),
+        _wait(lambda: not np.allclose(catalog.get_embedding(photos[0], cli.model_key), before),
               "edited photo has a new vector")
 
-        vector = catalog.get_embedding(photos[1], str(cli.model_dir))
+        vector = catalog.get_embedding(photos[1], cli.model_key)
         renamed = root / "inbox" / "renamed.png"
         os.rename(photos[1], renamed)
         moved = root / "archive" / "2020" / "moved.png"
@@ -142,7 +142,7 @@ def test_watch_follows_the_folder_and_an_unplugged_drive(tmp_path, cli):
         os.rename(photos[2], moved)
         _wait(lambda: state(renamed) == "indexed" and state(photos[1]) is None, "rename followed")
         _wait(lambda: state(moved) == "indexed" and state(photos[2]) is None, "move followed")
-        np.testing.assert_array_equal(catalog.get_embedding(renamed, str(cli.model_dir)), vector)
+        np.testing.assert_array_equal(catalog.get_embedding(renamed, cli.model_key), vector)
 
         photos[3].unlink()
         _wait(lambda: state(photos[3]) is None, "deleted photo forgotten")

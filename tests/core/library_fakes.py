@@ -17,6 +17,7 @@ from PIL import Image
 
 from vsearch_app.core.catalog import CATALOG_FILENAME, Catalog
 from vsearch_app.core.embedder import ImageEmbeddings
+from vsearch_app.core.model_identity import identify
 
 DIM = 8
 
@@ -105,6 +106,11 @@ class Cli:
 
     def catalog(self) -> Catalog:
         return Catalog.open(self.data_dir / CATALOG_FILENAME)
+
+    @property
+    def model_key(self) -> str:
+        """The id the catalog files this model's vectors under (its name and weights fingerprint)."""
+        return identify(str(self.model_dir), self.model_dir).key
 
 
 def embedded_count(log_text: str) -> int:

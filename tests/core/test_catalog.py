@@ -252,8 +252,38 @@ def test_models_keep_their_dimension_and_their_own_vectors(cat, root):
         cat.record_embedding(p, "small", np.full(4, np.nan), size=1, mtime_ns=1)
     q = root / "q.jpg"
     cat.record_embedding(q, "small", _vec(2, 4), size=1, mtime_ns=1)
-    assert cat.reset_for_model("small") == 0
-    assert cat.reset_for_model("big") == 1 and cat.get_file(q).state == "pending"
+    # each model sees its own work: q has no "big" vector; nothing is reset or lost by asking
+    assert cat.pending("small") == [] and [r.path for r in cat.pending("big")] == [q]
+    assert cat.counts("big") == {"indexed": 1, "pending": 1, "failed": 0, "offline": 0}
+    assert cat.counts("small")["indexed"] == 2 and cat.get_file(q).state == "indexed"
+    assert cat.models() == {"small": 2, "big": 1}
+
+
+def test_a_changed_file_needs_a_new_vector_from_every_model(cat, root):
+    p = root / "a.jpg"
+    cat.record_embedding(p, "A", _vec(1), size=1, mtime_ns=1)
+    cat.record_embedding(p, "B", _vec(2), size=1, mtime_ns=1)
+    cat.mark_pending(p, 1, 1)  # same size and mtime: not a change
+    cat.record_embedding(p, "B", _vec(2), size=1, mtime_ns=1)
+    assert cat.pending("A") == [] and cat.pending("B") == []
+    cat.mark_pending(p, 2, 2)  # the photo was edited
+    assert [r.path for r in cat.pending("A")] == [p] and [r.path for r in cat.pending("B")] == [p]
+    cat.record_embedding(p, "B", _vec(3), size=2, mtime_ns=2)  # model B catches up
+    assert cat.pending("B") == []
+    assert [r.path for r in cat.pending("A")] == [p]  # A's vector describes the old picture
+    assert cat.counts("A") == {"indexed": 0, "pending": 1, "failed": 0, "offline": 0}
+    # the indexer records the size/mtime it read: a change it saw makes the other models' vectors stale too
+    cat.record_embedding(p, "A", _vec(4), size=3, mtime_ns=3)
+    assert cat.pending("A") == [] and [r.path for r in cat.pending("B")] == [p]
+
+
+def test_library_settings_are_remembered(cat, tmp_path):
+    assert cat.get_setting("model") is None
+    cat.set_setting("model", "google/siglip2-base-patch16-224")
+    cat.set_setting("model", "/models/mine")
+    assert cat.get_setting("model") == "/models/mine"
+    cat.set_setting("model", None)
+    assert cat.get_setting("model") is None
 
 
 def test_rename_keeps_id_and_embedding_and_replaces_an_overwritten_target(cat, root):

@@ -108,7 +108,7 @@ def test_sigkill_at_random_moments_and_inside_saves(tmp_path, tiny_siglip_dir):
     # The index either loads (its manifest and file agree) or is rebuilt; either way it matches the catalog.
     with Catalog.open(cli.data_dir / CATALOG_FILENAME) as catalog:
         assert catalog.integrity_check() == "ok"
-        model_id = str(cli.model_dir)
+        model_id = cli.model_key
         dim = catalog.model_dim(model_id)
         index = ShardedIndex.open_or_rebuild(cli.data_dir / INDEX_DIRNAME, model_id, dim, catalog)
         ids = catalog.embedding_ids(model_id)

@@ -10,7 +10,7 @@ import pytest
 
 from tests.core.library_fakes import FakeEmbedder, content_vector
 from vsearch_app.core.library import Library
-from vsearch_app.errors import InvalidArgumentError
+from vsearch_app.errors import InvalidArgumentError, NothingToSearchError
 
 
 @pytest.fixture
@@ -323,11 +323,34 @@ def test_empty_library_search_does_not_load_the_model(tmp_path):
 
     lib = Library(tmp_path / "data", model_id="fake-model", embedder_factory=factory)
     try:
-        assert lib.search('"anything"') == []
+        with pytest.raises(NothingToSearchError, match="no photo folders") as caught:
+            lib.search('"anything"')
+        assert caught.value.reason == "no_folders"
         with pytest.raises(InvalidArgumentError):
             lib.search('"unclosed')
+        (tmp_path / "empty").mkdir()
+        lib.add_folder(tmp_path / "empty")
+        with pytest.raises(NothingToSearchError) as caught:
+            lib.search('"anything"')
+        assert caught.value.reason == "no_photos"
     finally:
         lib.close()
+
+
+def test_a_model_without_vectors_says_which_models_have_them(tmp_path, photos, embedder):
+    lib = Library(tmp_path / "data", model_id="model-a@0123456789abcdef", embedder_factory=lambda: embedder)
+    lib.add_folder(photos)
+    lib.index()
+    lib.close()
+    other = Library(tmp_path / "data", model_id="model-b@fedcba9876543210", embedder_factory=lambda: embedder)
+    try:
+        with pytest.raises(NothingToSearchError, match="model-b.*6 with model-a") as caught:
+            other.search('"anything"')
+        assert caught.value.reason == "other_model" and caught.value.other_models == {"model-a": 6}
+        assert other.counts() == {"indexed": 0, "pending": 6, "failed": 0, "offline": 0}
+        assert other.catalog.counts() == {"indexed": 6, "pending": 0, "failed": 0, "offline": 0}
+    finally:
+        other.close()
 
 
 def test_service_with_the_tiny_model(tmp_path, tiny_siglip_dir):

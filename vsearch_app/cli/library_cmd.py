@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from vsearch_app.cli.options import add_model_options, format_bytes, settings_from
 from vsearch_app.core.service import LibraryService
 from vsearch_app.core.types import IndexProgress, LibraryStatus
+from vsearch_app.errors import NothingToSearchError, VSearchError
 
 EXIT_INTERRUPTED = 130
 
@@ -186,6 +187,9 @@ def run_index(args: argparse.Namespace) -> int:
             bar.finish()
 
     with _open(args) as service, _stop_on_signals(stop):
+        if not args.watch and not service.folders():
+            raise VSearchError("no photo folders to index yet: add one with `vsearch folders add PATH`")
+        before = service.remembered_model()
         if args.watch:
             print("vsearch: watching for changes; press Ctrl-C to stop", file=sys.stderr)
             service.watch(stop, progress)
@@ -195,6 +199,7 @@ def run_index(args: argparse.Namespace) -> int:
         report = service.index(progress=progress, cancel=stop)
         bar.finish()
         counts = service.status().counts
+        _say_if_model_changed(before, service.remembered_model())
     summary = f"{report.embedded} photo(s) embedded"
     if report.failed:
         summary += f", {report.failed} could not be read (see `vsearch status`)"
@@ -206,12 +211,21 @@ def run_index(args: argparse.Namespace) -> int:
     return 0
 
 
+def _say_if_model_changed(before: str | None, after: str | None) -> None:
+    if before and after and before != after:
+        print(f"vsearch: this library now searches with {after} (it used {before}; its vectors are kept: "
+              f"`vsearch config set model {before}` switches back)", file=sys.stderr)
+
+
 # --- search -------------------------------------------------------------------------------------------------------
 
 
 def run_search(args: argparse.Namespace) -> int:
     with _open(args) as service:
-        hits = service.search(args.query, limit=args.limit, threshold=args.threshold, folder=args.folder)
+        try:
+            hits = service.search(args.query, limit=args.limit, threshold=args.threshold, folder=args.folder)
+        except NothingToSearchError as exc:
+            raise VSearchError(_what_to_do(exc)) from exc
     if args.json:
         _print_json([{"path": os.fsdecode(h.path), "score": round(float(h.score), 6)} for h in hits])
     elif sys.stdout.isatty():
@@ -223,6 +237,24 @@ def run_search(args: argparse.Namespace) -> int:
             out.write(os.fsencode(hit.path) + b"\n")
         out.flush()
     return 0
+
+
+def _what_to_do(exc: NothingToSearchError) -> str:
+    """The engine's reason why nothing can be searched, with the commands that fix it."""
+    if exc.reason == "no_folders":
+        return "no photo folders yet: add one with `vsearch folders add PATH`, then run `vsearch index`"
+    if exc.reason == "no_photos":
+        return ("no photos found in the watched folders yet: run `vsearch index` to scan them (`vsearch status` "
+                "lists the folders and any photo that could not be read)")
+    if exc.reason == "not_indexed":
+        return f"{exc.pending} photo(s) are not indexed yet with {exc.model}: run `vsearch index`"
+    if exc.reason == "other_model":
+        listed = "; ".join(f"{n} with {m}" for m, n in sorted(exc.other_models.items()))
+        best = max(exc.other_models, key=exc.other_models.get)
+        return (f"no photos indexed with {exc.model}; {listed}: run `vsearch index --model {exc.model}` to index "
+                f"them with it, or search with `--model {best}` (`vsearch config set model {best}` makes it the "
+                "default)")
+    return str(exc)
 
 
 # --- status -------------------------------------------------------------------------------------------------------
@@ -247,20 +279,22 @@ def run_status(args: argparse.Namespace) -> int:
         _print_json(status_document(status))
         return 0
     counts = status.counts
-    print(f"model:   {status.model}")
+    print(f"model:   {status.model}" + (f"  (not usable: {status.model_problem})" if status.model_problem else ""))
     print("folders:" + ("" if status.roots else " none (add one with `vsearch folders add PATH`)"))
     for root in status.roots:
         print(f"  {_show(root.path)}" + ("" if root.online else "  (offline: not reachable now)"))
     print(f"photos:  {counts['indexed']} indexed, {counts['pending']} pending, {counts['failed']} failed, "
-          f"{counts['offline']} offline")
+          f"{counts['offline']} offline" + ("" if status.model_problem else " (with this model)"))
+    for name, count in sorted(status.other_models.items()):
+        print(f"         {count} also indexed with {name} (kept; `vsearch config set model {name}` to use it)")
     if status.failed:
         print("failed:")
         for item in status.failed:
             print(f"  {_show(item.path)}: {item.reason}")
     if status.index_path:
         print(f"index:   {_show(status.index_path)} ({format_bytes(status.index_bytes)})")
-    else:
-        print("index:   not built yet (run `vsearch index`)")
+    elif not status.model_problem:
+        print("index:   not built yet for this model (run `vsearch index`)")
     return 0
 
 

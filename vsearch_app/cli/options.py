@@ -12,7 +12,8 @@ DTYPE_CHOICES = ("auto", "float32", "bfloat16", "float16")
 
 def add_model_options(parser: argparse.ArgumentParser, *, model_flag: str = "--model") -> None:
     parser.add_argument(model_flag, dest="model", metavar="ID|DIR",
-                        help="Hugging Face model id (from the hub cache) or a local checkpoint folder")
+                        help="Hugging Face model id (from the hub cache) or a local checkpoint folder (default: "
+                             "VSEARCH_MODEL, then the library's model, see `vsearch config`)")
     parser.add_argument("--device", choices=DEVICE_CHOICES, default=None, help="where the model runs (default auto)")
     parser.add_argument("--dtype", choices=DTYPE_CHOICES, default=None,
                         help="number format (default auto: bfloat16 on CPUs that support it, float16 on GPUs)")

@@ -40,10 +40,13 @@ as ``os.fsencode`` bytes, so names that are not valid UTF-8 survive; records giv
     cat.find_by_fingerprint(fingerprint, size) -> list[FileRecord]   # cross-folder moves
     cat.delete_file(path) -> int | None                   # removed id (drop it from the index)
     cat.set_caption(path, caption) -> None
-    cat.counts() -> dict[str, int]                        # all four states, zeros included
+    cat.counts(model_id=None) -> dict[str, int]           # all four states, zeros included; per model when given
     cat.failed() -> list[FileRecord]
-    cat.pending() -> list[FileRecord]
-    cat.reset_for_model(model_id) -> int                  # 'indexed' files without a vector of model_id -> pending
+    cat.pending(model_id=None) -> list[FileRecord]        # with a model: also files without its current vector
+    cat.models() -> dict[str, int]                        # model id -> current vectors of indexed files
+
+    # the library's settings (its remembered search model)
+    cat.get_setting(key) -> str | None   cat.set_setting(key, value | None)
 
     # embeddings (labels in the vector index = file ids)
     cat.register_model(model_id, dim)                     # also done by record_embedding; a dim change is refused
@@ -95,7 +98,7 @@ from vsearch_app.errors import InvalidArgumentError, VSearchError
 log = logging.getLogger(__name__)
 
 CATALOG_FILENAME = "catalog.sqlite3"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_MS = 10_000
 LOG_KEEP = 200_000  # deletion-log entries kept for incremental index catch-up (older -> full id comparison)
 
@@ -259,8 +262,24 @@ def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
     )
 
 
+def _migrate_2_to_3(conn: sqlite3.Connection) -> None:
+    """v3: which content an embedding describes, and the library's own settings (its remembered model).
+
+    ``files.content_version`` grows whenever a file's content changes; each embedding records the version it was
+    computed from. A model's vector is current only when the two agree, so after switching models and back, the
+    photos that changed meanwhile are re-embedded and the others are not."""
+    _run_script(
+        conn,
+        """
+        ALTER TABLE files ADD COLUMN content_version INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE embeddings ADD COLUMN content_version INTEGER NOT NULL DEFAULT 0;
+        CREATE TABLE library_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        """,
+    )
+
+
 # MIGRATIONS[v] turns a version-v database into version v+1. Append; never edit a released step.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _migrate_1_to_2}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _migrate_1_to_2, 2: _migrate_2_to_3}
 
 
 def _create_v1(conn: sqlite3.Connection) -> None:
@@ -271,6 +290,11 @@ def _create_v1(conn: sqlite3.Connection) -> None:
 
 _FILE_COLUMNS = (
     "id, root_id, path, size, mtime_ns, fingerprint, state, fail_reason, captured_at, width, height, caption"
+)
+# SQL: the file row ``files`` has a vector of model ``?`` computed from its current content.
+_CURRENT_VECTOR = (
+    "EXISTS (SELECT 1 FROM embeddings e WHERE e.file_id = files.id AND e.model_id = ? "
+    "AND e.content_version = files.content_version)"
 )
 
 
@@ -634,7 +658,8 @@ class Catalog:
 
     def mark_pending(self, path: PathLike, size: int, mtime_ns: int, fingerprint: str | None = None) -> int:
         """New or changed file: state 'pending' with its current size/mtime (EXIF facts and caption are kept;
-        an existing embedding stays searchable until the new one replaces it). Returns the file id."""
+        an existing embedding stays searchable until the new one replaces it, but no longer counts as current, see
+        ``pending(model_id)``). Returns the file id."""
         key = path_key(path)
         with self.transaction() as conn:
             rid = self._require_root_id(key)
@@ -644,7 +669,8 @@ class Catalog:
                 VALUES (?, ?, ?, ?, ?, ?, 'pending')
                 ON CONFLICT (path) DO UPDATE SET
                     root_id = excluded.root_id, size = excluded.size, mtime_ns = excluded.mtime_ns,
-                    fingerprint = excluded.fingerprint, state = 'pending', fail_reason = NULL
+                    fingerprint = excluded.fingerprint, state = 'pending', fail_reason = NULL,
+                    content_version = content_version + (size != excluded.size OR mtime_ns != excluded.mtime_ns)
                 """,
                 (rid, key, display_text(key), int(size), int(mtime_ns), fingerprint),
             )
@@ -696,19 +722,21 @@ class Catalog:
                 ON CONFLICT (path) DO UPDATE SET
                     root_id = excluded.root_id, size = excluded.size, mtime_ns = excluded.mtime_ns,
                     fingerprint = excluded.fingerprint, state = 'indexed', fail_reason = NULL,
-                    captured_at = excluded.captured_at, width = excluded.width, height = excluded.height
+                    captured_at = excluded.captured_at, width = excluded.width, height = excluded.height,
+                    content_version = content_version + (size != excluded.size OR mtime_ns != excluded.mtime_ns)
                 """,
                 (rid, key, display_text(key), int(size), int(mtime_ns), fingerprint, captured_at, width, height),
             )
-            fid = conn.execute("SELECT id FROM files WHERE path = ?", (key,)).fetchone()[0]
+            fid, version = conn.execute("SELECT id, content_version FROM files WHERE path = ?", (key,)).fetchone()
             seq = self._bump_seq(conn)
             conn.execute(
                 """
-                INSERT INTO embeddings (file_id, model_id, dim, vector, seq) VALUES (?, ?, ?, ?, ?)
+                INSERT INTO embeddings (file_id, model_id, dim, vector, seq, content_version) VALUES (?, ?, ?, ?, ?, ?)
                 ON CONFLICT (file_id, model_id) DO UPDATE SET dim = excluded.dim, vector = excluded.vector,
-                                                              seq = excluded.seq
+                                                              seq = excluded.seq,
+                                                              content_version = excluded.content_version
                 """,
-                (fid, model_id, vec.shape[0], vec.tobytes(), seq),
+                (fid, model_id, vec.shape[0], vec.tobytes(), seq, version),
             )
             return fid
 
@@ -801,32 +829,71 @@ class Catalog:
             if cur.rowcount == 0:
                 raise InvalidArgumentError(f"{display_text(path_key(path))} is not in the catalog")
 
-    def counts(self) -> dict[str, int]:
+    def counts(self, model_id: str | None = None) -> dict[str, int]:
+        """Files per state. With ``model_id`` the counts are that model's view: 'indexed' only when the file has a
+        current vector of that model, 'pending' when it still needs one (see ``pending``)."""
         counts = dict.fromkeys(STATES, 0)
-        counts.update(dict(self._read("SELECT state, count(*) FROM files GROUP BY state")))
+        if model_id is None:
+            counts.update(dict(self._read("SELECT state, count(*) FROM files GROUP BY state")))
+            return counts
+        rows = self._read(
+            f"""
+            SELECT CASE WHEN state = 'indexed' AND NOT {_CURRENT_VECTOR} THEN 'pending' ELSE state END AS s, count(*)
+            FROM files GROUP BY s
+            """,
+            (model_id,),
+        )
+        counts.update(dict(rows))
         return counts
 
     def failed(self) -> list[FileRecord]:
         return self._by_state(FAILED)
 
-    def pending(self) -> list[FileRecord]:
-        return self._by_state(PENDING)
+    def pending(self, model_id: str | None = None) -> list[FileRecord]:
+        """Files waiting to be embedded: state 'pending', and with ``model_id`` also the 'indexed' files that have
+        no current vector of that model (another model indexed them, or they changed since this one did)."""
+        if model_id is None:
+            return self._by_state(PENDING)
+        rows = self._read(
+            f"""
+            SELECT {_FILE_COLUMNS} FROM files
+            WHERE state = 'pending' OR (state = 'indexed' AND NOT {_CURRENT_VECTOR}) ORDER BY path
+            """,
+            (model_id,),
+        )
+        return [_file_from_row(r) for r in rows]
 
     def _by_state(self, state: str) -> list[FileRecord]:
         rows = self._read(f"SELECT {_FILE_COLUMNS} FROM files WHERE state = ? ORDER BY path", (state,))
         return [_file_from_row(r) for r in rows]
 
-    def reset_for_model(self, model_id: str) -> int:
-        """After a model switch: 'indexed' files without a vector of ``model_id`` become 'pending'."""
+    def models(self) -> dict[str, int]:
+        """Every model with vectors in the catalog, and how many current vectors of online files it has."""
+        rows = self._read(
+            """
+            SELECT e.model_id, count(*) FROM embeddings e JOIN files f ON f.id = e.file_id
+            WHERE f.state = 'indexed' AND e.content_version = f.content_version GROUP BY e.model_id
+            """
+        )
+        return dict(rows)
+
+    # -- the library's own settings --
+
+    def get_setting(self, key: str) -> str | None:
+        rows = self._read("SELECT value FROM library_settings WHERE key = ?", (key,))
+        return rows[0][0] if rows else None
+
+    def set_setting(self, key: str, value: str | None) -> None:
+        """Remember ``value`` under ``key`` (None forgets it)."""
         with self.transaction() as conn:
-            cur = conn.execute(
-                """
-                UPDATE files SET state = 'pending' WHERE state = 'indexed' AND NOT EXISTS
-                    (SELECT 1 FROM embeddings e WHERE e.file_id = files.id AND e.model_id = ?)
-                """,
-                (model_id,),
-            )
-            return cur.rowcount
+            if value is None:
+                conn.execute("DELETE FROM library_settings WHERE key = ?", (key,))
+            else:
+                conn.execute(
+                    "INSERT INTO library_settings (key, value) VALUES (?, ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (key, value),
+                )
 
     # -- embeddings --
 

@@ -126,11 +126,13 @@ class Indexer:
         self,
         records: Sequence[FileRecord],
         *,
+        model_id: str | None = None,
         progress: Callable[[IndexProgress], None] | None = None,
         cancel: threading.Event | None = None,
         pause: threading.Event | None = None,
     ) -> IndexReport:
-        """Embed ``records`` (normally ``catalog.pending()``) batch by batch; returns what happened."""
+        """Embed ``records`` (normally ``catalog.pending(model_id)``) batch by batch, filing the vectors under
+        ``model_id`` (default: the embedder's); returns what happened."""
         total = len(records)
         started = time.monotonic()
         embedded = failed = skipped = done = 0
@@ -144,7 +146,7 @@ class Indexer:
                     cancelled = True
                     break
                 batch = list(records[start:start + self.commit_every])
-                outcome = self._run_batch(embedder, batch, pool, cancel)
+                outcome = self._run_batch(embedder, model_id or embedder.model_id, batch, pool, cancel)
                 embedded += outcome.embedded
                 failed += outcome.failed
                 skipped += outcome.skipped
@@ -161,7 +163,7 @@ class Indexer:
             log.info("embedded %d photo(s), %d failed, in %.1f s", embedded, failed, seconds)
         return IndexReport(embedded, failed, skipped, cancelled, seconds)
 
-    def _run_batch(self, embedder: ImageEmbedder, batch: list[FileRecord], pool: ThreadPoolExecutor,
+    def _run_batch(self, embedder: ImageEmbedder, model_id: str, batch: list[FileRecord], pool: ThreadPoolExecutor,
                    cancel: threading.Event | None) -> IndexReport:
         paths = [os.fspath(r.path) for r in batch]
         before = [stat_file(p) for p in paths]
@@ -193,7 +195,7 @@ class Indexer:
                 fact = facts[i].result()
                 if i in vectors:
                     fid = self.catalog.record_embedding(
-                        path, embedder.model_id, vectors[i], size=st.size, mtime_ns=st.mtime_ns,
+                        path, model_id, vectors[i], size=st.size, mtime_ns=st.mtime_ns,
                         fingerprint=fact.fingerprint, captured_at=fact.captured_at, width=fact.width,
                         height=fact.height,
                     )

@@ -14,6 +14,8 @@ Safety rules that live here:
 - user files are only ever opened for reading.
 
 The model is loaded lazily (``embedder_factory``): reconciling a library where nothing changed never loads it.
+Vectors are per model (``model_id``, see core.model_identity): each model sees its own pending work and counts, and
+switching models never discards another model's vectors.
 """
 
 from __future__ import annotations
@@ -29,8 +31,18 @@ from typing import Any
 
 import numpy as np
 
-from vsearch_app.core.catalog import CATALOG_FILENAME, INDEXED, OFFLINE, Catalog, FileRecord, RootRecord
+from vsearch_app.core.catalog import (
+    CATALOG_FILENAME,
+    FAILED,
+    INDEXED,
+    OFFLINE,
+    PENDING,
+    Catalog,
+    FileRecord,
+    RootRecord,
+)
 from vsearch_app.core.indexer import Indexer, IndexProgress, IndexReport
+from vsearch_app.core.model_identity import display_name
 from vsearch_app.core.query import combine, parse_query
 from vsearch_app.core.scanner import (
     FileStat,
@@ -46,7 +58,7 @@ from vsearch_app.core.scanner import (
     walk_root,
 )
 from vsearch_app.core.sharded_index import ShardedIndex, saved_index_bytes
-from vsearch_app.errors import ImageDecodeError, InvalidArgumentError
+from vsearch_app.errors import ImageDecodeError, InvalidArgumentError, NothingToSearchError
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +106,7 @@ class Library:
         self,
         data_dir: str | os.PathLike[str],
         *,
-        model_id: str,
+        model_id: str | Callable[[], str],
         embedder_factory: Callable[[], Any],
         batch_size: int = 16,
         commit_every: int = 64,
@@ -102,7 +114,10 @@ class Library:
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.model_id = model_id
+        # A callable is asked once, when the model first matters (indexing, searching, per-model counts), so
+        # managing folders works before any model is downloaded, and a wrong model fails before anything changes.
+        self._model_id = model_id
+        self.on_index_done: Callable[[], None] | None = None  # called after every index run that did not fail
         self.catalog = Catalog.open(self.data_dir / CATALOG_FILENAME)
         self.index_dir = self.data_dir / INDEX_DIRNAME
         self._embedder_factory = embedder_factory
@@ -115,6 +130,12 @@ class Library:
         self._last_save = time.monotonic()
         self.indexer = Indexer(self.catalog, self.embedder, on_vectors=self._after_batch,
                                on_removed=self._after_batch, batch_size=batch_size, commit_every=commit_every)
+
+    @property
+    def model_id(self) -> str:
+        if callable(self._model_id):
+            self._model_id = self._model_id()
+        return self._model_id
 
     # --- lifecycle ----------------------------------------------------------------------------------------------
 
@@ -397,14 +418,22 @@ class Library:
         pause: threading.Event | None = None,
         reconcile: bool = True,
     ) -> IndexReport:
-        """Bring the catalog up to date with the disk, then embed every pending file (committed batch by batch)."""
+        """Bring the catalog up to date with the disk, then embed every file that has no current vector of this
+        model (committed batch by batch). The model is identified first, so a wrong model changes nothing."""
+        model_id = self.model_id
         if reconcile:
             self.reconcile()
-        self.catalog.reset_for_model(self.model_id)
-        report = self.indexer.run(self.catalog.pending(), progress=progress, cancel=cancel, pause=pause)
+        report = self.indexer.run(self.catalog.pending(model_id), model_id=model_id, progress=progress,
+                                  cancel=cancel, pause=pause)
         self.sync_index()
         self.save_index()
+        if self.on_index_done is not None:
+            self.on_index_done()
         return report
+
+    def counts(self) -> dict[str, int]:
+        """Photos per state as this model sees them ('indexed': has a current vector of this model)."""
+        return self.catalog.counts(self.model_id)
 
     # --- search -------------------------------------------------------------------------------------------------
 
@@ -459,7 +488,7 @@ class Library:
         index = self.vector_index(create=False)
         if index is None or len(index) == 0:
             parse_query(query, cwd=cwd)  # still report a malformed query, without loading the model
-            return []
+            raise self._nothing_to_search()
         vector = self.query_vector(query, cwd=cwd)
         if folder_path is not None and filter_ids is not None and len(filter_ids) <= EXACT_FOLDER_LIMIT:
             # Exact, from the catalog's vectors: the index's own exact path reads them through hnswlib's get_items
@@ -491,6 +520,30 @@ class Library:
             if len(hits) == limit:
                 return hits, True
         return hits, False
+
+    def _nothing_to_search(self) -> NothingToSearchError:
+        """Why this model has nothing to search, for the user."""
+        name = display_name(self.model_id)
+        counts = self.catalog.counts(self.model_id)
+        others = {display_name(m): n for m, n in self.catalog.models().items() if m != self.model_id and n}
+        if not self.catalog.roots():
+            return NothingToSearchError("no photo folders are watched yet: add a folder of photos, then index it",
+                                        reason="no_folders", model=name)
+        if not sum(counts.values()):
+            return NothingToSearchError("the watched folders hold no photos that VSearch can read yet",
+                                        reason="no_photos", model=name)
+        if others:
+            listed = ", ".join(f"{n} with {m}" for m, n in sorted(others.items()))
+            return NothingToSearchError(
+                f"no photos are indexed with the model {name} yet ({listed}); index them with {name}, or search "
+                "with the model that indexed them", reason="other_model", model=name, pending=counts[PENDING],
+                other_models=others)
+        if counts[PENDING]:
+            return NothingToSearchError(f"{counts[PENDING]} photo(s) are waiting to be indexed with {name}",
+                                        reason="not_indexed", model=name, pending=counts[PENDING])
+        return NothingToSearchError(
+            f"no photo can be searched now: {counts[OFFLINE]} offline (their folder is not reachable) and "
+            f"{counts[FAILED]} could not be read", reason="unavailable", model=name)
 
     # --- status -------------------------------------------------------------------------------------------------
 

@@ -39,7 +39,7 @@ def _is_gated(repo_id: str) -> bool:
     return repo_id.lower().startswith(GATED_PREFIXES)
 
 
-def _looks_like_repo_id(text: str) -> bool:
+def looks_like_repo_id(text: str) -> bool:
     parts = text.split("/")
     return len(parts) == 2 and all(parts) and not text.startswith((".", "~")) and "\\" not in text
 
@@ -60,7 +60,7 @@ def resolve_model_dir(model: str, hub_cache_dir: str | Path) -> Path:
         if not (candidate / "config.json").is_file():
             raise CheckpointError(f"{candidate}: this folder has no config.json; it is not a model checkpoint")
         return candidate.resolve()
-    if not _looks_like_repo_id(model):
+    if not looks_like_repo_id(model):
         raise ModelNotFoundError(f"model folder {model!r} does not exist")
     from huggingface_hub import try_to_load_from_cache
 
@@ -76,7 +76,7 @@ def resolve_model_dir(model: str, hub_cache_dir: str | Path) -> Path:
 def download_model(repo_id: str, hub_cache_dir: str | Path, *, token: str | None = None) -> Path:
     """Fetch the files a checkpoint needs into the hub cache, with huggingface_hub's progress bars on stderr.
     ``token`` defaults to HF_TOKEN or the stored `hf auth login` token (huggingface_hub reads both)."""
-    if not _looks_like_repo_id(repo_id):
+    if not looks_like_repo_id(repo_id):
         raise DownloadError(f"{repo_id!r} is not a Hugging Face model id (expected 'organisation/name')")
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import (

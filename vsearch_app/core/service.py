@@ -14,6 +14,7 @@ from vsearch_app.core import models
 from vsearch_app.core.captioner import Captioner, CaptionResult
 from vsearch_app.core.embedder import Embedder
 from vsearch_app.core.library import Library
+from vsearch_app.core.model_identity import ModelIdentity, display_name, identify
 from vsearch_app.core.types import (
     EmbeddedItem,
     EmbedReport,
@@ -25,23 +26,38 @@ from vsearch_app.core.types import (
     ModelInfo,
     SearchHit,
 )
-from vsearch_app.errors import InvalidArgumentError, ModelNotFoundError
+from vsearch_app.errors import InvalidArgumentError, ModelNotFoundError, VSearchError
 from vsearch_app.modeling.sampling import GenerationParams
 from vsearch_app.preprocessing.image import open_image
 from vsearch_app.preprocessing.prompts import DEFAULT_PROMPT, check_prompt
-from vsearch_app.settings import AppSettings
+from vsearch_app.settings import DEFAULT_MODEL, AppSettings
 
 # --- models ---------------------------------------------------------------------------------------------------------
 
 
 def model_dir(settings: AppSettings, model: str | None = None) -> Path:
     """Local folder of ``model`` (default: the settings' search model); never touches the network."""
-    return models.resolve_model_dir(model or settings.model, settings.hub_cache_dir)
+    return models.resolve_model_dir(model or settings.search_model, settings.hub_cache_dir)
 
 
-def load_embedder(settings: AppSettings) -> Embedder:
-    return Embedder.load(model_dir(settings), device=settings.device, dtype=settings.dtype,
-                         model_id=library_model_id(settings))
+def model_name(settings: AppSettings, model: str | None = None) -> str:
+    """How a search model is remembered and shown: its hub id, or the resolved folder of a local checkpoint (so
+    a relative path given in one folder still works from another)."""
+    model = model or settings.search_model
+    if Path(model).expanduser().is_dir():
+        return str(model_dir(settings, model))
+    return model
+
+
+def model_identity(settings: AppSettings, model: str | None = None) -> ModelIdentity:
+    """Name and weights fingerprint of a local search model, without loading it (ModelNotFoundError when it is
+    not here, CheckpointError when the folder has no usable weights)."""
+    return identify(model_name(settings, model), model_dir(settings, model))
+
+
+def load_embedder(settings: AppSettings, model: str | None = None, *, model_id: str | None = None) -> Embedder:
+    return Embedder.load(model_dir(settings, model), device=settings.device, dtype=settings.dtype,
+                         model_id=model_id or model_name(settings, model))
 
 
 def list_models(settings: AppSettings) -> list[ModelInfo]:
@@ -138,28 +154,38 @@ def caption(
 # --- the photo library ----------------------------------------------------------------------------------------------
 
 
-def library_model_id(settings: AppSettings) -> str:
-    """The id the catalog files embeddings under: the hub id, or the resolved folder of a local checkpoint (the
-    same id load_embedder gives the Embedder)."""
-    if Path(settings.model).expanduser().is_dir():
-        return str(model_dir(settings))
-    return settings.model
+MODEL_SETTING = "model"  # the library's remembered search model (catalog setting)
 
 
 class LibraryService:
     """Watched folders, indexing, watching and search over one data directory. Open with ``LibraryService.open``;
-    ``close`` saves the index and joins every thread. The model is loaded only when something needs it."""
+    ``close`` saves the index and joins every thread. The model is loaded only when something needs it.
+
+    The search model is the one chosen for this run (``settings.model``: flag or VSEARCH_MODEL), else the one the
+    library remembers, else the default. An index run that succeeds remembers its model, so later commands use it
+    without being told; ``set_model`` changes it. Vectors are filed under the model's identity (name + weights
+    fingerprint): a retrained checkpoint is a new model, and no model's vectors are ever discarded by another."""
 
     def __init__(self, settings: AppSettings, library: Library) -> None:
         self.settings = settings
         self._library = library
+        self._identity: ModelIdentity | None = None
+        library.on_index_done = self._remember_model
 
     @classmethod
     def open(cls, settings: AppSettings) -> LibraryService:
         settings.ensure_data_dir()
-        library = Library(settings.data_dir, model_id=library_model_id(settings),
-                          embedder_factory=lambda: load_embedder(settings))
-        return cls(settings, library)
+        service: LibraryService | None = None
+
+        def model_key() -> str:
+            return service.model_identity().key
+
+        def embedder() -> Embedder:
+            identity = service.model_identity()
+            return Embedder.load(identity.folder, device=settings.device, dtype=settings.dtype, model_id=identity.key)
+
+        service = cls(settings, Library(settings.data_dir, model_id=model_key, embedder_factory=embedder))
+        return service
 
     def close(self) -> None:
         self._library.close()
@@ -169,6 +195,45 @@ class LibraryService:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    # --- the search model ---------------------------------------------------------------------------------------
+
+    @property
+    def model_choice(self) -> str:
+        """The search model as chosen (before it is looked up): this run's choice, the remembered one, the default."""
+        return self.settings.model or self.remembered_model() or DEFAULT_MODEL
+
+    def remembered_model(self) -> str | None:
+        return self._library.catalog.get_setting(MODEL_SETTING)
+
+    def model_identity(self) -> ModelIdentity:
+        """The search model's identity (looked up once; raises ModelNotFoundError or CheckpointError)."""
+        if self._identity is None:
+            self._identity = model_identity(self.settings, self.model_choice)
+        return self._identity
+
+    def set_model(self, model: str | None) -> str | None:
+        """Remember ``model`` as this library's search model (None: forget it, back to the default). A local folder
+        must be a checkpoint and is stored as its absolute path; a hub id may still have to be downloaded.
+        Returns what is stored."""
+        if model is None:
+            stored = None
+        elif Path(model).expanduser().exists():
+            stored = model_identity(self.settings, model).name
+        elif models.looks_like_repo_id(model):
+            stored = model
+        else:
+            raise ModelNotFoundError(f"model folder {model!r} does not exist, and it is not a Hugging Face model id")
+        self._library.catalog.set_setting(MODEL_SETTING, stored)
+        self._identity = None
+        return stored
+
+    def _remember_model(self) -> None:
+        name = self.model_identity().name
+        if self.remembered_model() != name:
+            self._library.catalog.set_setting(MODEL_SETTING, name)
+
+    # --- folders ------------------------------------------------------------------------------------------------
 
     def add_folder(self, path: str | Path) -> FolderInfo:
         root = self._library.add_folder(path)
@@ -187,6 +252,9 @@ class LibraryService:
         cancel: threading.Event | None = None,
         pause: threading.Event | None = None,
     ) -> IndexReport:
+        """Scan the folders and embed what has no current vector of the search model. A model that cannot be
+        found or read raises before anything changes; a run that completes makes it the library's model."""
+        self.model_identity()
         return self._library.index(progress=progress, cancel=cancel, pause=pause)
 
     def watch(
@@ -200,6 +268,7 @@ class LibraryService:
         """Index, then keep the library current until ``stop`` is set (blocks; see core.watcher for options)."""
         from vsearch_app.core.watcher import LibraryWatcher
 
+        self.model_identity()  # a wrong model fails here, before anything changes
         LibraryWatcher(self._library, progress=progress, **options).run(stop, initial_index=initial_index)
 
     def search(
@@ -213,14 +282,26 @@ class LibraryService:
         return [SearchHit(hit.path, hit.score) for hit in hits]
 
     def status(self) -> LibraryStatus:
+        """Folders, counts and failures. Counts are the search model's view ('indexed': has its vector); when the
+        model is not available, ``model_problem`` says why and the counts are the files' own states."""
         lib = self._library
-        index_path, index_bytes = lib.index_file()
+        problem = None
+        try:
+            key = self.model_identity().key
+            counts = lib.catalog.counts(key)
+        except VSearchError as exc:
+            key, problem = None, str(exc)
+            counts = lib.catalog.counts()
+        others = {display_name(m): n for m, n in lib.catalog.models().items() if m != key and n}
+        index_path, index_bytes = lib.index_file() if key is not None else (None, 0)
         return LibraryStatus(
-            model=lib.model_id,
+            model=self._identity.name if self._identity is not None else self.model_choice,
             roots=self.folders(),
-            counts=lib.catalog.counts(),
+            counts=counts,
             failed=[FailedFile(r.path, r.fail_reason or "") for r in lib.catalog.failed()],
             index_path=index_path,
             index_bytes=index_bytes,
             embedded_this_session=lib.indexer.embedded_total,
+            model_problem=problem,
+            other_models=others,
         )

@@ -61,6 +61,8 @@ class LibraryStatus:
     index_path: Path | None  # the folder holding the model's index files (one graph per shard); None before a save
     index_bytes: int
     embedded_this_session: int = 0  # photos this process embedded (proves skipped work in tests and logs)
+    model_problem: str | None = None  # why the search model cannot be used now (not downloaded, no weights...)
+    other_models: dict[str, int] = field(default_factory=dict)  # other models' names -> photos they indexed
 
 
 @dataclass(frozen=True)

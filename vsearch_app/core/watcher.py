@@ -267,7 +267,7 @@ class LibraryWatcher:
             lib.save_index()
 
     def _index_pending(self, stop: threading.Event) -> None:
-        if self.library.catalog.counts()["pending"]:
+        if self.library.counts()["pending"]:
             self.library.index(progress=self.progress, cancel=stop, reconcile=False)
 
     def _check_roots(self) -> ChangeReport:

@@ -17,12 +17,10 @@ from safetensors import SafetensorError, safe_open
 from torch import nn
 
 from vsearch_app.errors import CheckpointError
+from vsearch_app.modeling.checkpoint_files import weight_files
 
 log = logging.getLogger(__name__)
 
-SINGLE_FILE = "model.safetensors"
-SHARD_INDEX = "model.safetensors.index.json"
-PICKLE_FILES = ("pytorch_model.bin", "pytorch_model.bin.index.json", "model.pt", "model.ckpt")
 # Buffers that older `transformers` versions saved with the weights; they are recomputed, never parameters.
 IGNORED_KEY_SUFFIXES = ("position_ids",)
 
@@ -40,31 +38,6 @@ def read_config(folder: str | Path) -> dict:
     if not isinstance(data, dict):
         raise CheckpointError(f"{path}: expected a JSON object")
     return data
-
-
-def weight_files(folder: str | Path) -> list[Path]:
-    """The safetensors files of a checkpoint: one file, or the shards its index names."""
-    folder = Path(folder)
-    index = folder / SHARD_INDEX
-    if index.is_file():
-        try:
-            weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
-        except (OSError, KeyError, TypeError, json.JSONDecodeError) as exc:
-            raise CheckpointError(f"{index}: unreadable shard index ({exc})") from exc
-        shards = [folder / name for name in dict.fromkeys(weight_map.values())]
-        missing = [s.name for s in shards if not s.is_file()]
-        if missing:
-            raise CheckpointError(f"{folder}: shard(s) {', '.join(missing)} listed in {SHARD_INDEX} are missing")
-        return shards
-    single = folder / SINGLE_FILE
-    if single.is_file():
-        return [single]
-    if any((folder / name).exists() for name in PICKLE_FILES):
-        raise CheckpointError(
-            f"{folder}: this checkpoint only has pickle weights (pytorch_model.bin); VSearch loads safetensors only, "
-            "because pickle files can run code. Use a revision of the model that ships model.safetensors."
-        )
-    raise CheckpointError(f"{folder}: no {SINGLE_FILE} or {SHARD_INDEX} found")
 
 
 def read_safetensors(folder: str | Path) -> dict[str, torch.Tensor]:
