@@ -31,9 +31,9 @@ _Group = QPalette.ColorGroup
 
 # A neutral dark grey scheme with a blue accent; disabled text stays readable but clearly inactive.
 _DARK_ACTIVE = {
-    _Role.Window: "#25262a",
+    _Role.Window: "#2a2b2f",
     _Role.WindowText: "#e6e7e9",
-    _Role.Base: "#1c1d20",
+    _Role.Base: "#1d1e21",
     _Role.AlternateBase: "#2a2c30",
     _Role.ToolTipBase: "#303236",
     _Role.ToolTipText: "#e6e7e9",
