@@ -72,10 +72,12 @@ class Chip(QWidget):
         self._term = term
         self._provider = thumbnail_provider
         self._has_thumbnail = False
+        self._thumb_ratio = 0.0  # the devicePixelRatio the shown thumbnail (or placeholder) was made for
         self._hovered = False
         self._wheel_rest = 0  # high-resolution wheels send fractions of a notch
         self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
         self.setAttribute(Qt.WidgetAttribute.WA_Hover)
+        self.setCursor(Qt.CursorShape.ArrowCursor)  # not the text box's I-beam that the bar uses
 
         self._sign = self._tool_button()
         self._sign.clicked.connect(lambda: self.signToggleRequested.emit(self))
@@ -146,7 +148,7 @@ class Chip(QWidget):
         """Ask the provider again (the bar calls this when a thumbnail has been loaded)."""
         if not self._term.is_image:
             return
-        ratio = self.devicePixelRatioF()
+        ratio = self._thumb_ratio = self.devicePixelRatioF()
         pixmap = self._provider(self._term.value, round(THUMB_SIZE * ratio)) if self._provider else None
         self._has_thumbnail = pixmap is not None and not pixmap.isNull()
         if self._has_thumbnail:
@@ -234,6 +236,9 @@ class Chip(QWidget):
             self.update()
         elif event.type() == QEvent.Type.PaletteChange and self._term.is_image and not self._has_thumbnail:
             self.refresh_thumbnail()  # the placeholder icon is a pixmap in the old colour
+        elif (event.type() in (QEvent.Type.Show, QEvent.Type.DevicePixelRatioChange) and self._term.is_image
+              and self.devicePixelRatioF() != self._thumb_ratio):
+            self.refresh_thumbnail()  # made before the chip knew its screen, or moved to a denser one
         return super().event(event)
 
     def focusInEvent(self, event: QFocusEvent) -> None:
