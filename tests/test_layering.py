@@ -15,12 +15,13 @@ RULES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "errors": ((), ("torch", "numpy", "sqlite3", "hnswlib", *QT)),
     "settings": ((), ("torch", "numpy", "sqlite3", "hnswlib", *QT)),
     "log": ((), ("torch", "numpy", "sqlite3", "hnswlib", *QT)),
+    "resources": ((), ("torch", "numpy", "sqlite3", "hnswlib", *QT)),
     "modeling": (("modeling", "errors"), ("sqlite3", "hnswlib", "watchdog", "huggingface_hub", *QT)),
     "preprocessing": (("preprocessing", "errors"), ("sqlite3", "hnswlib", "watchdog", "huggingface_hub", *QT)),
     "core": (("core", "modeling", "preprocessing", "settings", "log", "errors"), QT),
     "training": (("training", "core", "modeling", "preprocessing", "settings", "log", "errors"), QT),
     "cli": (("cli", "core.service", "core.types", "training.api", "settings", "log", "errors"), QT),
-    "gui": (("gui", "core.service", "core.types", "settings", "log", "errors"), ()),
+    "gui": (("gui", "core.service", "core.types", "settings", "log", "errors", "resources"), ()),
 }
 
 

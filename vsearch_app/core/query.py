@@ -157,3 +157,75 @@ def combine(vectors: np.ndarray, weights: Sequence[float]) -> np.ndarray:
     if norm < 1e-6:
         raise InvalidArgumentError("the query's terms cancel each other out; change a weight or a term")
     return (total / norm).astype(np.float32)
+
+
+# --- writing terms back as query text (the inverse of parse_query) --------------------------------------------------
+
+# Text that starts like a weight ("2:", "0.5 :", "10:00") is quoted, so neither this parser nor a stricter one that
+# reads times as text can take it for a weight.
+_WEIGHT_LIKE_START = re.compile(r"[\d.]+\s*:")
+# Inside bare text an operator or a quote only counts after white space, as in _bare_end.
+_OPERATOR_AFTER_SPACE = re.compile(r"\s[+\-'\"]")
+
+
+def format_query(terms: Sequence[QueryTerm]) -> str:
+    """Query text that ``parse_query`` reads back as ``terms`` (same kinds, values and weights).
+
+    Terms are joined with " + " and " - ", weights other than 1 are written as ``0.5:``, and a value is quoted
+    only where bare text would be read differently. Accepts any objects with kind/value/weight (core.types.QueryTerm
+    too). Raises InvalidArgumentError for a term the syntax cannot express: a zero weight, an empty value, or a
+    value that needs quotes but contains both kinds of quote."""
+    parts: list[str] = []
+    for i, term in enumerate(terms):
+        sign = "-" if term.weight < 0 else "+"
+        written = format_term(term)
+        if i == 0:
+            parts.append(f"- {written}" if sign == "-" else written)
+        else:
+            parts.append(f"{sign} {written}")
+    return " ".join(parts)
+
+
+def format_term(term: QueryTerm) -> str:
+    """One term without its sign: ``[weight:]value`` with the value quoted where needed."""
+    if term.kind not in ("text", "image"):
+        raise InvalidArgumentError(f"unknown query term kind {term.kind!r}")
+    magnitude = abs(float(term.weight))
+    if not magnitude > 0 or magnitude == float("inf"):
+        raise InvalidArgumentError(f"query term {term.value!r} has weight {term.weight}; weights must be non-zero "
+                                   "finite numbers")
+    value = term.value
+    if not value.strip():
+        raise InvalidArgumentError("a query term cannot be empty")
+    written = _quote(value) if _needs_quotes(value, term.kind) else value
+    return written if magnitude == 1.0 else f"{_format_weight(magnitude)}:{written}"
+
+
+def _needs_quotes(value: str, kind: str) -> bool:
+    if value != value.strip() or value[0] in "+-" or value[0] in _QUOTES:
+        return True
+    if _WEIGHT_LIKE_START.match(value) or _OPERATOR_AFTER_SPACE.search(value):
+        return True
+    if kind == "image":
+        return any(ch.isspace() for ch in value)  # readable, and safe whatever follows the space
+    # Bare text with a photo extension is read as a path (or refused when no such file exists).
+    return is_photo_name(value)
+
+
+def _quote(value: str) -> str:
+    if '"' not in value:
+        return f'"{value}"'
+    if "'" not in value:
+        return f"'{value}'"
+    raise InvalidArgumentError(f"{value!r} contains both kinds of quote, so it cannot be written in a query; "
+                               "rename the file or remove one kind of quote")
+
+
+def _format_weight(magnitude: float) -> str:
+    """The shortest plain decimal that reads back as exactly ``magnitude`` (no exponent: the syntax has none)."""
+    from decimal import Decimal  # local: this section is appended to the module, its imports stay untouched
+
+    text = format(Decimal(repr(magnitude)), "f")  # repr is the shortest exact form; "f" spells out any exponent
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from vsearch_app.core import models
+from vsearch_app.core import query as query_syntax
 from vsearch_app.core.captioner import Captioner, CaptionResult
 from vsearch_app.core.embedder import Embedder
 from vsearch_app.core.library import Library
@@ -24,6 +25,7 @@ from vsearch_app.core.types import (
     IndexReport,
     LibraryStatus,
     ModelInfo,
+    QueryTerm,
     SearchHit,
 )
 from vsearch_app.errors import InvalidArgumentError, ModelNotFoundError, VSearchError
@@ -95,6 +97,21 @@ def embed_inputs(settings: AppSettings, inputs: Sequence[tuple[str, str]], *, ba
         vectors.update(zip(text_positions, text_vectors, strict=True))
     items = [EmbeddedItem(kind, value, vectors[i]) for i, (kind, value) in enumerate(inputs) if i in vectors]
     return EmbedReport(model=embedder.model_id, dim=embedder.dim, items=items, failures=failures)
+
+
+# --- query text <-> terms (the desktop app's chips) -----------------------------------------------------------------
+
+
+def parse_query_terms(text: str, cwd: str | Path | None = None) -> list[QueryTerm]:
+    """The terms of a query in the search syntax (what ``search`` accepts); relative image paths are resolved
+    against ``cwd`` (default: the working directory). Raises InvalidArgumentError with a one-line reason."""
+    return [QueryTerm(t.kind, t.value, t.weight) for t in query_syntax.parse_query(text, cwd=cwd)]
+
+
+def format_query(terms: Sequence[QueryTerm]) -> str:
+    """Query text that ``parse_query_terms`` reads back as ``terms``; raises InvalidArgumentError for a term the
+    syntax cannot express (zero weight, empty value, a path containing both kinds of quote)."""
+    return query_syntax.format_query(terms)
 
 
 # --- captions -------------------------------------------------------------------------------------------------------

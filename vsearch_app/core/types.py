@@ -81,3 +81,26 @@ class IndexReport:
     skipped: int = 0  # vanished or still changing while read; left pending
     cancelled: bool = False
     seconds: float = 0.0
+
+
+# --- queries (core.service.parse_query_terms / format_query) --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueryTerm:
+    """One term of a search: some text, or an example photo, with a signed weight.
+
+    The query vector is the weighted sum of the terms' unit vectors, so a negative weight pulls results away from
+    the term ("exclude"); its magnitude says how strongly."""
+
+    kind: str  # "text" or "image"
+    value: str  # the text, or the image's path as a string
+    weight: float = 1.0  # signed; never 0
+
+    @property
+    def is_image(self) -> bool:
+        return self.kind == "image"
+
+    @property
+    def excluded(self) -> bool:
+        return self.weight < 0
