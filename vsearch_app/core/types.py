@@ -79,3 +79,15 @@ class IndexReport:
     skipped: int = 0  # vanished or still changing while read; left pending
     cancelled: bool = False
     seconds: float = 0.0
+
+
+# --- thumbnails (core.thumbnails.ThumbnailCache, LibraryService.thumbnail) ------------------------------------------
+
+
+@dataclass(frozen=True)
+class Thumbnail:
+    """A photo made small for display: exactly one of ``image`` and ``reason`` is set."""
+
+    path: Path
+    image: np.ndarray | None  # H x W x 3 uint8 RGB, upright (EXIF applied), longest side <= the max_side asked for
+    reason: str | None = None  # why there is no image, in words: "file is missing", "cannot decode: ..."
