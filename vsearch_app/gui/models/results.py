@@ -24,6 +24,7 @@ import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from urllib.parse import quote_from_bytes, unquote_to_bytes
 
 from PySide6.QtCore import (
     QAbstractListModel,
@@ -263,8 +264,8 @@ class ResultsModel(QAbstractListModel):
 def paths_to_mime_data(paths: Sequence[Path]) -> QMimeData:
     """Drag data for photos: file URLs, the paths as text lines, and MIME_TYPE with the exact paths."""
     mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(path)) for path in paths])
-    mime.setText("\n".join(str(path) for path in paths))
+    mime.setUrls([file_url(path) for path in paths])
+    mime.setText("\n".join(_display(path) for path in paths))
     mime.setData(MIME_TYPE, QByteArray(b"\0".join(os.fsencode(path) for path in paths)))
     return mime
 
@@ -274,4 +275,27 @@ def paths_from_mime_data(mime: QMimeData) -> list[Path]:
     if mime.hasFormat(MIME_TYPE):
         raw = bytes(mime.data(MIME_TYPE).data())
         return [Path(os.fsdecode(part)) for part in raw.split(b"\0") if part]
-    return [Path(url.toLocalFile()) for url in mime.urls() if url.isLocalFile()]
+    return [_path_of_url(url) for url in mime.urls() if url.isLocalFile()]
+
+
+def file_url(path: Path) -> QUrl:
+    """A file:// URL for ``path``. A POSIX name that is not UTF-8 is percent-encoded byte by byte, as file managers
+    do: QUrl.fromLocalFile would silently drop its undecodable bytes and name a different file."""
+    text = str(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return QUrl.fromEncoded(QByteArray(b"file://" + quote_from_bytes(os.fsencode(path)).encode("ascii")))
+    return QUrl.fromLocalFile(text)
+
+
+def _path_of_url(url: QUrl) -> Path:
+    local = url.toLocalFile()
+    if "\ufffd" in local and os.name == "posix":  # percent-encoded bytes that are not UTF-8: keep them exactly
+        return Path(os.fsdecode(unquote_to_bytes(bytes(url.toEncoded(QUrl.ComponentFormattingOption.FullyEncoded))
+                                                 .removeprefix(b"file://"))))
+    return Path(local)
+
+
+def _display(path: Path) -> str:
+    return str(path).encode("utf-8", "replace").decode("utf-8")  # text is for people; MIME_TYPE keeps the bytes

@@ -181,7 +181,7 @@ class ResultsView(QListView):
         """As many columns as fit with at least MIN_GAP between tiles, the spare width shared out evenly, so the
         grid fills the window instead of leaving a ragged strip on the right."""
         tile = self._delegate.sizeHint(self._item_option(), QModelIndex())
-        available = max(1, self.viewport().width())
+        available = max(1, self.viewport().width() - 2)  # QListView wraps a row that reaches the last pixel
         columns = max(1, available // (tile.width() + MIN_GAP))
         self.setGridSize(QSize(max(tile.width(), available // columns), tile.height() + MIN_GAP))
 
