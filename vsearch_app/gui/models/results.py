@@ -4,14 +4,16 @@
     model.set_results(fetch, total)                   # fetch(offset, count) -> list[SearchHit]; a new query
     view.setModel(model)                              # the view reports visible rows: model.set_visible_range(a, b)
 
+The model uses the loader but does not own it: whoever made the loader calls ``loader.shutdown()`` on close.
+
 - Paged: ``set_results`` loads the first PAGE_SIZE hits; the view's canFetchMore/fetchMore asks for the next page when
   it scrolls near the end, so 100,000 hits never become 100,000 rows at once (the engine looks each page up in SQLite).
   ``fetch`` runs in the GUI thread and must be a quick page lookup; the query itself runs on the query lane.
 - Roles: Display/NAME_ROLE (file name), ToolTip (path, score, caption, offline, a thumbnail failure), PATH_ROLE (Path),
   SCORE_ROLE (float), Decoration/THUMBNAIL_ROLE (QPixmap, a null one until the loader delivers; asking for it
   requests it), THUMBNAIL_FAILURE_ROLE (str, "" when none), HIT_ROLE (the SearchHit). The roles a delegate reads never
-  return None for a valid index: PySide6 on Python 3.11 miscounts None's references when index.data() returns it
-  thousands of times (GUI.md), which aborts the process.
+  return None for a valid index: PySide6 6.12 drops a reference to None each time index.data() returns it (see
+  gui.qtfix, which makes that harmless); painting stays clear of it anyway.
 - SearchHit today is (path, score); fields added later (caption, online, ...) are read with getattr defaults.
 - Drag out: file URLs (any file manager or app), the paths as text, and MIME_TYPE with the exact paths (os.fsencode
   bytes, NUL-separated: no file name is lost to an encoding) for drops inside VSearch; ``paths_from_mime_data``
