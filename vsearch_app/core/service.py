@@ -27,6 +27,7 @@ from vsearch_app.core.types import (
     ModelInfo,
     QueryTerm,
     SearchHit,
+    Thumbnail,
 )
 from vsearch_app.errors import InvalidArgumentError, ModelNotFoundError, VSearchError
 from vsearch_app.modeling.sampling import GenerationParams
@@ -322,3 +323,19 @@ class LibraryService:
             model_problem=problem,
             other_models=others,
         )
+
+    # Thumbnails: the cache is made on first use, in the user's cache folder (a class-level lock guards only that).
+    _thumbnail_cache = None  # a core.thumbnails.ThumbnailCache once thumbnail() has been called
+    _thumbnail_cache_lock = threading.Lock()
+
+    def thumbnail(self, path: str | Path, max_side: int = 256) -> Thumbnail:
+        """The upright RGB thumbnail of the photo at ``path`` (longest side <= ``max_side``), from a disk cache in
+        ``settings.cache_dir / "thumbs"``, so a photo is decoded once. Thread-safe; a missing or undecodable file
+        gives a Thumbnail with ``reason`` set, never an exception."""
+        from vsearch_app.core.thumbnails import ThumbnailCache
+
+        with self._thumbnail_cache_lock:
+            if self._thumbnail_cache is None:
+                self._thumbnail_cache = ThumbnailCache(self.settings.cache_dir / "thumbs")
+            cache = self._thumbnail_cache
+        return cache.get(path, max_side)

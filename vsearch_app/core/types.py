@@ -104,3 +104,15 @@ class QueryTerm:
     @property
     def excluded(self) -> bool:
         return self.weight < 0
+
+
+# --- thumbnails (core.thumbnails.ThumbnailCache, LibraryService.thumbnail) ------------------------------------------
+
+
+@dataclass(frozen=True)
+class Thumbnail:
+    """A photo made small for display: exactly one of ``image`` and ``reason`` is set."""
+
+    path: Path
+    image: np.ndarray | None  # H x W x 3 uint8 RGB, upright (EXIF applied), longest side <= the max_side asked for
+    reason: str | None = None  # why there is no image, in words: "file is missing", "cannot decode: ..."

@@ -19,14 +19,16 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from PIL.JpegImagePlugin import JpegImageFile
 
 from vsearch_app.errors import CheckpointError, ImageDecodeError
+
+if TYPE_CHECKING:  # decoding must not load torch (seconds of import); only to_tensor needs it
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -316,6 +318,8 @@ class ImageTransform:
 
     def to_tensor(self, images: Sequence[Image.Image]) -> torch.Tensor:
         """Images to a float32 batch [B, 3, H, W]."""
+        import torch
+
         if not images:
             height, width = self.size
             return torch.zeros((0, 3, height, width), dtype=torch.float32)
