@@ -34,3 +34,11 @@ class InvalidArgumentError(VSearchError):
 
 class DownloadError(VSearchError):
     """Fetching a model from the hub failed (offline, gated, not found)."""
+
+
+class DataDirError(VSearchError):
+    """VSearch's data folder cannot be used: it is a file, or it cannot be created or written."""
+
+
+class LibraryBusyError(VSearchError):
+    """Another process is already indexing this data folder (core/writer_lock.py); searching still works."""

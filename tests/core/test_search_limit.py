@@ -81,7 +81,7 @@ def test_sharded_index_returns_min_k_and_n(tmp_path):
 
 class BurstEmbedder(FakeEmbedder):
     """One vector for every photo, as for a burst of near-identical shots: the graph hnswlib builds over them
-    cannot reach them all (before the exact fallback, a search for 239 of these 240 returned 139 to 160)."""
+    cannot reach them all (before the exact fallback, a search for 239 of these 240 returned as few as 139)."""
 
     def embed_images(self, sources, **kwargs):
         result = super().embed_images(sources, **kwargs)

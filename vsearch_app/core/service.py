@@ -12,6 +12,7 @@ from pathlib import Path
 
 from vsearch_app.core import models
 from vsearch_app.core.captioner import Captioner, CaptionResult
+from vsearch_app.core.data_dir import prepare_data_dir
 from vsearch_app.core.embedder import Embedder
 from vsearch_app.core.library import Library
 from vsearch_app.core.types import (
@@ -25,6 +26,7 @@ from vsearch_app.core.types import (
     ModelInfo,
     SearchHit,
 )
+from vsearch_app.core.writer_lock import WriterLock
 from vsearch_app.errors import InvalidArgumentError, ModelNotFoundError
 from vsearch_app.modeling.sampling import GenerationParams
 from vsearch_app.preprocessing.image import open_image
@@ -156,7 +158,7 @@ class LibraryService:
 
     @classmethod
     def open(cls, settings: AppSettings) -> LibraryService:
-        settings.ensure_data_dir()
+        prepare_data_dir(settings.data_dir)  # DataDirError, one line, for a file, /proc/x, no permission...
         library = Library(settings.data_dir, model_id=library_model_id(settings),
                           embedder_factory=lambda: load_embedder(settings))
         return cls(settings, library)
@@ -187,7 +189,8 @@ class LibraryService:
         cancel: threading.Event | None = None,
         pause: threading.Event | None = None,
     ) -> IndexReport:
-        return self._library.index(progress=progress, cancel=cancel, pause=pause)
+        with self._writer("indexing"):
+            return self._library.index(progress=progress, cancel=cancel, pause=pause)
 
     def watch(
         self,
@@ -200,7 +203,13 @@ class LibraryService:
         """Index, then keep the library current until ``stop`` is set (blocks; see core.watcher for options)."""
         from vsearch_app.core.watcher import LibraryWatcher
 
-        LibraryWatcher(self._library, progress=progress, **options).run(stop, initial_index=initial_index)
+        with self._writer("watching"):
+            LibraryWatcher(self._library, progress=progress, **options).run(stop, initial_index=initial_index)
+
+    def _writer(self, purpose: str) -> WriterLock:
+        """The data folder's writer lock (core/writer_lock.py), held for a whole index or watch run: a second
+        indexer is refused at once (LibraryBusyError) rather than embedding everything again. Readers never take it."""
+        return WriterLock(self._library.data_dir, purpose)
 
     def search(
         self,
