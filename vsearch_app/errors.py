@@ -51,3 +51,11 @@ class NothingToSearchError(VSearchError):
         self.model = model
         self.pending = pending
         self.other_models = dict(other_models or {})
+
+
+class DataDirError(VSearchError):
+    """VSearch's data folder cannot be used: it is a file, or it cannot be created or written."""
+
+
+class LibraryBusyError(VSearchError):
+    """Another process is already indexing this data folder (core/writer_lock.py); searching still works."""

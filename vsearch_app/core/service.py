@@ -13,6 +13,7 @@ from pathlib import Path
 from vsearch_app.core import models
 from vsearch_app.core import query as query_syntax
 from vsearch_app.core.captioner import Captioner, CaptionResult
+from vsearch_app.core.data_dir import prepare_data_dir
 from vsearch_app.core.embedder import Embedder
 from vsearch_app.core.library import Library
 from vsearch_app.core.model_identity import ModelIdentity, display_name, identify
@@ -29,6 +30,7 @@ from vsearch_app.core.types import (
     SearchHit,
     Thumbnail,
 )
+from vsearch_app.core.writer_lock import WriterLock
 from vsearch_app.errors import InvalidArgumentError, ModelNotFoundError, VSearchError
 from vsearch_app.modeling.sampling import GenerationParams
 from vsearch_app.preprocessing.image import open_image
@@ -192,7 +194,7 @@ class LibraryService:
 
     @classmethod
     def open(cls, settings: AppSettings) -> LibraryService:
-        settings.ensure_data_dir()
+        prepare_data_dir(settings.data_dir)  # DataDirError, one line, for a file, /proc/x, no permission...
         service: LibraryService | None = None
 
         def model_key() -> str:
@@ -271,9 +273,11 @@ class LibraryService:
         pause: threading.Event | None = None,
     ) -> IndexReport:
         """Scan the folders and embed what has no current vector of the search model. A model that cannot be
-        found or read raises before anything changes; a run that completes makes it the library's model."""
+        found or read raises before anything changes; a run that completes makes it the library's model. Another
+        process indexing the same data folder makes this raise LibraryBusyError."""
         self.model_identity()
-        return self._library.index(progress=progress, cancel=cancel, pause=pause)
+        with self._writer("indexing"):
+            return self._library.index(progress=progress, cancel=cancel, pause=pause)
 
     def watch(
         self,
@@ -287,7 +291,13 @@ class LibraryService:
         from vsearch_app.core.watcher import LibraryWatcher
 
         self.model_identity()  # a wrong model fails here, before anything changes
-        LibraryWatcher(self._library, progress=progress, **options).run(stop, initial_index=initial_index)
+        with self._writer("watching"):
+            LibraryWatcher(self._library, progress=progress, **options).run(stop, initial_index=initial_index)
+
+    def _writer(self, purpose: str) -> WriterLock:
+        """The data folder's writer lock (core/writer_lock.py), held for a whole index or watch run: a second
+        indexer is refused at once (LibraryBusyError) rather than embedding everything again. Readers never take it."""
+        return WriterLock(self._library.data_dir, purpose)
 
     def search(
         self,

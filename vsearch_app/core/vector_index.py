@@ -81,6 +81,7 @@ _HEADER = struct.Struct("<6Q i I 3Q d Q")  # hnswlib HierarchicalNSW::saveIndex 
 STALE_AFTER_S = 600  # leftover files older than this are removed on open
 COMPACT_MIN_DELETED = 10_000  # rebuild on open when deleted entries exceed this and the live count
 _EXACT_FILTER_LIMIT = 50_000  # a folder filter with at most this many ids is answered by exact search
+_EXACT_CHUNK = 8192  # vectors read at a time by an exact search
 WAYPOINT_BASE = 1 << 62  # graph labels from here up are waypoints (core/waypoints.py); catalog ids stay far below
 
 
@@ -703,38 +704,50 @@ class VectorIndex:
             self._pivots = pivots
 
     def _knn(
-        self, query: np.ndarray, k: int, wanted: int, accept: Callable[[int], bool] | None
+        self, query: np.ndarray, k: int, wanted: int, allowed: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """The best k of a search for ``wanted`` (>= k) results. hnswlib's beam is max(its ef, the results asked
-        for), so asking for more results than ef widens this one search exactly as raising ef would (the same
-        results), without touching the graph's shared ef: searches never need the write lock. The caller holds
-        the read lock."""
-        while wanted > 0:
-            try:
-                labels, distances = self._index.knn_query(query, k=wanted, num_threads=1, filter=accept)
-            except RuntimeError:
-                # hnswlib found fewer than asked (many deleted or filtered out): ask for fewer rather than fail
-                wanted //= 2
-                continue
-            return labels[0, :k].astype(np.int64), (1.0 - distances[0, :k]).astype(np.float32)
-        return _empty()
+        """The best k of a search for ``wanted`` (>= k) results, among ``allowed`` labels if given. hnswlib's beam
+        is max(its ef, the results asked for), so asking for more results than ef widens this one search exactly as
+        raising ef would (the same results), without touching the graph's shared ef: searches never need the write
+        lock. The caller holds the read lock.
+
+        hnswlib raises when its search reaches fewer than ``wanted`` live entries: near-duplicate photos (a burst of
+        shots) and replaced vectors leave parts of a graph unreachable from its entry point. Then the answer comes
+        from an exact search instead, so a search for k results gets k whenever the graph holds k (asking again for
+        fewer, as before, returned half of a 1,544-photo shard for --limit 5000)."""
+        accept = None if allowed is None else set(allowed.tolist()).__contains__
+        try:
+            labels, distances = self._index.knn_query(query, k=wanted, num_threads=1, filter=accept)
+        except RuntimeError:
+            log.debug("hnswlib reached fewer than %d entries; searching exactly", wanted)
+            return self._exact(query, k, self._live_labels() if allowed is None else allowed)
+        return labels[0, :k].astype(np.int64), (1.0 - distances[0, :k]).astype(np.float32)
+
+    def _exact(self, query: np.ndarray, k: int, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The k best of ``labels`` by exact cosine similarity, from the graph's stored vectors (labels not in the
+        graph are skipped; ties keep label order). Read in chunks, so a large shard never needs a full copy. The
+        caller holds a lock."""
+        unit = query / np.linalg.norm(query)
+        best_ids, best_scores = _empty()
+        for start in range(0, len(labels), _EXACT_CHUNK):
+            present, vectors = self._vectors_of(labels[start : start + _EXACT_CHUNK])
+            ids = np.concatenate([best_ids, present])
+            scores = np.concatenate([best_scores, (vectors @ unit).astype(np.float32)])
+            top = np.argsort(-scores, kind="stable")[:k]
+            best_ids, best_scores = ids[top], scores[top]
+        return best_ids, best_scores
 
     def _search_filtered(self, query: np.ndarray, k: int, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         with self._lock.read():
             if self._deleted:
                 allowed = allowed[~np.isin(allowed, np.fromiter(self._deleted, dtype=np.int64))]
+            allowed = np.unique(allowed)
             if len(allowed) == 0 or len(self) == 0:
                 return _empty()
             if len(allowed) <= _EXACT_FILTER_LIMIT:
-                present, mat = self._vectors_of(np.unique(allowed))
-                if len(present) == 0:
-                    return _empty()
-                scores = mat @ query
-                top = np.argsort(-scores, kind="stable")[:k]
-                return present[top], scores[top].astype(np.float32)
-            allowed_set = set(allowed.tolist())
-            k = min(k, len(allowed_set))
-            return self._knn(query, k, k, allowed_set.__contains__)
+                return self._exact(query, k, allowed)
+            k = min(k, len(allowed))
+            return self._knn(query, k, k, allowed)
 
     def _vectors_of(self, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(labels present in the graph, their stored vectors); caller holds a lock. hnswlib stores cosine-space
