@@ -249,7 +249,7 @@ class LibraryService:
         return stored
 
     def _remember_model(self) -> None:
-        name = self.model_identity().name
+        name = display_name(self._library.model_id)
         if self.remembered_model() != name:
             self._library.catalog.set_setting(MODEL_SETTING, name)
 
@@ -275,7 +275,6 @@ class LibraryService:
         """Scan the folders and embed what has no current vector of the search model. A model that cannot be
         found or read raises before anything changes; a run that completes makes it the library's model. Another
         process indexing the same data folder makes this raise LibraryBusyError."""
-        self.model_identity()
         with self._writer("indexing"):
             return self._library.index(progress=progress, cancel=cancel, pause=pause)
 
@@ -290,7 +289,7 @@ class LibraryService:
         """Index, then keep the library current until ``stop`` is set (blocks; see core.watcher for options)."""
         from vsearch_app.core.watcher import LibraryWatcher
 
-        self.model_identity()  # a wrong model fails here, before anything changes
+        self._library.model_id  # noqa: B018 - looks the model up: a wrong one fails here, before anything changes
         with self._writer("watching"):
             LibraryWatcher(self._library, progress=progress, **options).run(stop, initial_index=initial_index)
 
