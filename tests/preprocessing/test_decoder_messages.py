@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import io
 import logging
-import struct
 import sys
 import warnings
-import zlib
 from concurrent.futures import ThreadPoolExecutor
 
-import numpy as np
 import pytest
 from PIL import Image, features
 
+from tests.support.noisy_images import corrupt_deflate_tiff, png_with_a_broken_animation_chunk
 from vsearch_app.errors import ImageDecodeError
 from vsearch_app.preprocessing.decoder_messages import install, is_decoder_warning
 from vsearch_app.preprocessing.image import open_image
@@ -21,33 +18,9 @@ from vsearch_app.preprocessing.image import open_image
 LOGGER = "vsearch_app.preprocessing.decoder_messages"
 
 
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
-def _png_with_a_broken_animation_chunk(path) -> None:
-    """A good 4x4 PNG carrying an acTL chunk that claims 0 frames: Pillow warns "Invalid APNG" and shows the
-    still image."""
-    buffer = io.BytesIO()
-    Image.new("RGB", (4, 4), (10, 200, 30)).save(buffer, "PNG")
-    data = buffer.getvalue()
-    after_header = 8 + 25  # signature, then the IHDR chunk
-    path.write_bytes(data[:after_header] + _chunk(b"acTL", struct.pack(">II", 0, 0)) + data[after_header:])
-
-
-def _corrupt_deflate_tiff(path) -> None:
-    buffer = io.BytesIO()
-    pixels = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
-    Image.fromarray(pixels).save(buffer, "TIFF", compression="tiff_adobe_deflate")
-    data = bytearray(buffer.getvalue())
-    for i in range(20, 200):  # inside the compressed strip, which starts right after the 8-byte header
-        data[i] ^= 0x5A
-    path.write_bytes(bytes(data))
-
-
 def test_a_pillow_warning_is_logged_at_debug_with_the_file_not_printed(tmp_path, caplog, capfd):
     path = tmp_path / "odd.png"
-    _png_with_a_broken_animation_chunk(path)
+    png_with_a_broken_animation_chunk(path)
     caplog.set_level(logging.DEBUG, logger=LOGGER)
     with warnings.catch_warnings():
         warnings.simplefilter("always")  # the default filter shows a message once per place; show every time
@@ -94,7 +67,7 @@ def test_warnings_are_told_apart_by_where_they_come_from():
 @pytest.mark.skipif(sys.platform == "win32", reason="Windows wheels link libtiff into Pillow, out of reach")
 def test_libtiff_errors_go_to_the_debug_log_not_to_file_descriptor_2(tmp_path, caplog, capfd):
     path = tmp_path / "damaged.tif"
-    _corrupt_deflate_tiff(path)
+    corrupt_deflate_tiff(path)
     install()
     caplog.set_level(logging.DEBUG, logger=LOGGER)
     with pytest.raises(ImageDecodeError, match="truncated or corrupt"):
