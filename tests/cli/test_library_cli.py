@@ -20,7 +20,10 @@ import numpy as np
 import pytest
 
 from tests.core.library_fakes import TIMEOUT, Cli, embedded_count, make_photo
+from tests.support.noisy_images import corrupt_deflate_tiff, png_with_a_broken_animation_chunk
+from vsearch_app.cli.library_cmd import index_summary
 from vsearch_app.core.catalog import CATALOG_FILENAME
+from vsearch_app.core.types import FolderInfo, IndexReport, LibraryStatus
 
 
 @pytest.fixture
@@ -86,6 +89,67 @@ def test_user_errors_exit_2_without_a_traceback(tmp_path, cli):
     assert "not a folder" in proc.stderr
     proc = cli.run("search", "./nope.jpg", expect=2)
     assert "no image file" in proc.stderr
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="file names with a newline; libtiff is out of reach there")
+def test_print0_noisy_decoders_and_an_unreachable_folder(tmp_path, cli):
+    root, drive = tmp_path / "photos", tmp_path / "drive"
+    odd = make_photo(root / "two\nlines.png", 1)  # a newline in the name: only NUL-separated output survives it
+    plain = make_photo(root / "plain.png", 2)
+    noisy = png_with_a_broken_animation_chunk(root / "animated-but-not.png")  # Pillow warns "Invalid APNG"
+    damaged = corrupt_deflate_tiff(root / "damaged.tif")  # libtiff writes "ZIPDecode: ..." to fd 2 by default
+    make_photo(drive / "on-the-drive.png", 3)
+    cli.run("folders", "add", str(root))
+    cli.run("folders", "add", str(drive))
+    cli.run("index")
+    drive.rename(tmp_path / "drive-unplugged")
+
+    proc = cli.run("index")
+    lines = proc.stderr.splitlines()
+    assert f"vsearch: {drive} is offline (not reachable: unplugged, unmounted or moved?); its photos are kept, not " \
+           "deleted, and are back in search results when it is" in lines
+    # Decoders' chatter stayed in the debug log: no warning text, no libtiff message through the progress bar.
+    for word in ("Invalid APNG", "UserWarning", "ZIPDecode", "libtiff"):
+        assert word not in proc.stderr, proc.stderr
+    reasons = {f["path"]: f["reason"] for f in cli.json("status")["failed"]}
+    assert reasons == {str(damaged): "truncated or corrupt image data"}
+
+    out = subprocess.run(cli.args("search", str(plain), "--print0", "--limit", "10"), env=cli.env,
+                         capture_output=True, timeout=TIMEOUT, check=True).stdout
+    assert out.endswith(b"\0")
+    assert sorted(out.split(b"\0")[:-1]) == sorted(os.fsencode(p) for p in (odd, plain, noisy))
+    proc = cli.run("search", "sunset", "--print0", "--json", expect=2)
+    assert "not allowed with argument" in proc.stderr
+
+
+def test_index_summary_names_every_unreachable_folder():
+    status = LibraryStatus(model="m", roots=[FolderInfo(Path("/p/home"), True), FolderInfo(Path("/mnt/usb"), False)],
+                           counts={"indexed": 5, "pending": 1, "failed": 0, "offline": 3}, failed=[],
+                           index_path=None, index_bytes=0)
+    assert index_summary(IndexReport(embedded=2, failed=1), status) == [
+        "2 photo(s) embedded, 1 could not be read (see `vsearch status`); 5 indexed, 1 pending, 3 offline",
+        "/mnt/usb is offline (not reachable: unplugged, unmounted or moved?); its photos are kept, not deleted, and "
+        "are back in search results when it is",
+    ]
+
+
+def test_a_folder_that_vanishes_while_index_runs_is_named_in_its_summary(tmp_path, monkeypatch, capsys):
+    from tests.core.library_fakes import FakeEmbedder
+    from vsearch_app.cli import library_cmd
+    from vsearch_app.cli.main import main
+    from vsearch_app.core.library import Library
+
+    root = tmp_path / "usb"
+    for i in range(3):
+        make_photo(root / f"img{i}.png", i)
+    embedder = FakeEmbedder()
+    # The drive is unplugged after the scan, while the photos are being embedded.
+    embedder.before_batch = lambda paths: root.exists() and root.rename(tmp_path / "usb-gone")
+    library = Library(tmp_path / "data", model_id="fake-model", embedder_factory=lambda: embedder)
+    library.add_folder(root)
+    monkeypatch.setattr(library_cmd.LibraryService, "open", classmethod(lambda cls, settings: cls(settings, library)))
+    assert main(["index"]) == 0
+    assert f"vsearch: {root} is offline (not reachable" in capsys.readouterr().err
 
 
 def _wait(condition, what: str, timeout: float = TIMEOUT):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+import warnings
 
 import numpy as np
 import pytest
@@ -155,6 +157,17 @@ def test_photo_facts_read_exif_capture_time_and_upright_size(tmp_path):
     Image.new("RGB", (7, 5)).save(plain)
     assert read_photo_facts(str(plain)).captured_at is None
     assert read_photo_facts(str(plain)).width == 7
+
+
+def test_photo_facts_send_pillow_warnings_to_the_debug_log(tmp_path, monkeypatch, caplog):
+    path = tmp_path / "big.png"
+    Image.new("RGB", (8, 8)).save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 50)  # 64 pixels: Pillow warns (it refuses only above 2x)
+    caplog.set_level(logging.DEBUG, logger="vsearch_app.preprocessing.decoder_messages")
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        assert read_photo_facts(str(path)).width == 8
+    assert any(str(path) in r.getMessage() and "DecompressionBombWarning" in r.getMessage() for r in caplog.records)
 
 
 @pytest.mark.parametrize(("raw", "expected"), [

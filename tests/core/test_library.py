@@ -304,6 +304,56 @@ def test_vanished_rows_can_be_kept_for_a_late_move_partner(library, photos):
     assert library.forget_missing([str(elsewhere)]) == 1
 
 
+symlinks = pytest.mark.skipif(sys.platform == "win32", reason="creating symlinks needs privileges on Windows")
+
+
+def _paths_found(library, query_path) -> list[str]:
+    return sorted(str(hit.path) for hit in library.search(str(query_path), limit=100))
+
+
+@symlinks
+def test_a_symlinked_photo_is_indexed_and_found_once(library, embedder, photos, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    real = photos / "a" / "p0.jpg"
+    os.symlink(real, photos / "b" / "link-to-p0.jpg")  # link and target in one root
+    os.symlink(real, other / "link-in-another-root.jpg")  # link in another watched root
+    os.symlink(photos / "a", other / "linked-folder")
+    library.add_folder(photos)
+    library.add_folder(other)
+    library.index()
+    assert embedder.embedded_paths.count(str(real)) == 1 and len(embedder.embedded_paths) == 6
+    found = _paths_found(library, real)
+    assert len(found) == 6 and found.count(str(real)) == 1
+    # The watcher reports a new link: it adds nothing either.
+    late = photos / "b" / "late-link.jpg"
+    os.symlink(real, late)
+    assert not library.reconcile_paths([str(late)]).report.any
+    assert library.catalog.get_file(late) is None
+
+
+@symlinks
+def test_a_symlink_to_a_photo_outside_the_roots_is_indexed_once_under_the_link(library, photos, tmp_path):
+    outside = _photo(tmp_path / "elsewhere" / "sunset.jpg", "sunset")
+    os.symlink(outside, photos / "a" / "sunset.jpg")
+    os.symlink(outside, photos / "b" / "sunset-again.jpg")
+    library.add_folder(photos)
+    library.index()
+    found = _paths_found(library, outside)
+    assert len(found) == 7 and str(photos / "a" / "sunset.jpg") in found
+    assert library.catalog.get_file(photos / "b" / "sunset-again.jpg") is None
+
+
+def test_nas_thumbnail_folders_are_not_indexed_by_scans_or_watcher_reports(library, embedder, photos):
+    thumb = _photo(photos / "a" / "@eaDir" / "p0.jpg" / "SYNOPHOTO_THUMB_XL.jpg", "thumb")
+    library.add_folder(photos)
+    library.index()
+    assert library.catalog.counts()["indexed"] == 6 and library.catalog.get_file(thumb) is None
+    recycled = _photo(photos / "#recycle" / "old.jpg", "old")
+    result = library.reconcile_paths([str(recycled), str(recycled.parent), str(thumb), str(thumb.parent)])
+    assert not result.report.any and library.catalog.get_file(recycled) is None
+
+
 @pytest.mark.skipif(sys.platform in ("darwin", "win32"), reason="needs a file system that accepts any bytes")
 def test_file_name_that_is_not_utf8_is_indexed_and_found(library, photos):
     raw = os.fsencode(str(photos / "a")) + b"/caf\xe9.jpg"

@@ -65,6 +65,39 @@ def test_weights(photos):
 
 
 @pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        # A colon followed by a digit is a time or a ratio, never a weight.
+        ("10:00 meeting", [QueryTerm("text", "10:00 meeting", 1.0)]),
+        ("9:30pm", [QueryTerm("text", "9:30pm", 1.0)]),
+        ("16:9 beach", [QueryTerm("text", "16:9 beach", 1.0)]),
+        ("1.5:.5x zoom", [QueryTerm("text", "1.5:.5x zoom", 1.0)]),
+        ("dinner at 7:45 - 10:00 meeting", [QueryTerm("text", "dinner at 7:45", 1.0),
+                                            QueryTerm("text", "10:00 meeting", -1.0)]),
+        # Ratios and times inside text were never weights, and stay text.
+        ("a 4:3 photo of a clock at 12:15", [QueryTerm("text", "a 4:3 photo of a clock at 12:15", 1.0)]),
+        # Weights: the term right after the colon; a quoted term may start with a digit.
+        ("2:sunset", [QueryTerm("text", "sunset", 2.0)]),
+        ('2:"10:00 meeting"', [QueryTerm("text", "10:00 meeting", 2.0)]),
+        ("0.5:'4k tv' + 3.:dog", [QueryTerm("text", "4k tv", 0.5), QueryTerm("text", "dog", 3.0)]),
+        ("dog -2:cat", [QueryTerm("text", "dog", 1.0), QueryTerm("text", "cat", -2.0)]),
+        ("+.25:sky", [QueryTerm("text", "sky", 0.25)]),
+        # Not a number before the colon: plain text.
+        ("re:invent keynote", [QueryTerm("text", "re:invent keynote", 1.0)]),
+    ],
+)
+def test_weights_never_eat_times_or_ratios(photos, query, expected):
+    assert parse_query(query, cwd=photos) == expected
+
+
+def test_a_weighted_image_path(photos):
+    assert parse_query("2:beach.jpg + 3:'my photos/dog 1.png'", cwd=photos) == [
+        QueryTerm("image", str(photos / "beach.jpg"), 2.0),
+        QueryTerm("image", str(photos / "my photos" / "dog 1.png"), 3.0),
+    ]
+
+
+@pytest.mark.parametrize(
     ("query", "problem"),
     [
         ("", "empty query"),
@@ -78,7 +111,9 @@ def test_weights(photos):
         ('""', "empty quoted"),
         ("- people", "only negative"),
         ("./missing.jpg", "no image file"),
-        ("2:", "needs a term"),
+        ("2:", "right after the colon"),
+        ("2: sunset", "right after the colon"),
+        ("dog + 0.5: cat", "right after the colon"),
     ],
 )
 def test_parse_errors_name_the_problem(photos, query, problem):

@@ -12,8 +12,11 @@ from vsearch_app.core.scanner import (
     diff_root,
     fingerprint,
     is_photo_name,
+    is_skipped_below,
     walk_root,
 )
+
+symlinks = pytest.mark.skipif(sys.platform == "win32", reason="creating symlinks needs privileges on Windows")
 
 
 def _write(path, data=b"x" * 10):
@@ -52,7 +55,7 @@ def test_walk_finds_photos_and_skips_hidden_data_dir_and_other_files(tmp_path):
     assert result.errors == []
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="creating symlinks needs privileges on Windows")
+@symlinks
 def test_symlink_loop_does_not_trap_the_walk(tmp_path):
     root = tmp_path / "root"
     _write(root / "a" / "x.jpg")
@@ -64,7 +67,7 @@ def test_symlink_loop_does_not_trap_the_walk(tmp_path):
     assert result.errors == []
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="creating symlinks needs privileges on Windows")
+@symlinks
 def test_dangling_symlink_is_ignored(tmp_path):
     root = tmp_path / "root"
     _write(root / "x.jpg")
@@ -72,6 +75,101 @@ def test_dangling_symlink_is_ignored(tmp_path):
     result = walk_root(root)
     assert list(result.files) == [str(root / "x.jpg")]
     assert result.errors == []
+
+
+SYSTEM_FOLDERS = ["@eaDir", "@__thumb", ".@__thumb", "#recycle", "#snapshot", "$RECYCLE.BIN", "$Recycle.Bin",
+                  "System Volume Information", ".Trashes", ".thumbnails", "@Recycle", "@Recently-Snapshot",
+                  "RECYCLER", ".Trash-1000", "lost+found"]
+
+
+@pytest.mark.parametrize("name", SYSTEM_FOLDERS)
+def test_nas_and_os_thumbnail_trash_and_snapshot_folders_are_skipped(tmp_path, name):
+    root = tmp_path / "root"
+    keep = _write(root / "2023" / "IMG_0001.jpg")
+    _write(root / "2023" / name / "IMG_0001.jpg" / "SYNOPHOTO_THUMB_XL.jpg")  # Synology's layout
+    _write(root / name / "old.jpg")
+    assert list(walk_root(root).files) == [str(keep)]
+    assert is_skipped_below(str(root / "2023" / name / "IMG_0001.jpg"), str(root))
+
+
+def test_folders_that_only_resemble_system_folders_are_walked(tmp_path):
+    root = tmp_path / "root"
+    keep = sorted(str(_write(root / name / "a.jpg")) for name in ["eaDir", "recycle", "Thumbnails", "snapshot 2020"])
+    assert sorted(walk_root(root).files) == keep
+    assert not is_skipped_below(str(root / "recycle" / "a.jpg"), str(root))
+    assert not is_skipped_below(str(tmp_path / "@eaDir" / "x.jpg"), str(root))  # outside the root: not its business
+
+
+def test_a_root_inside_a_hidden_or_system_folder_is_still_walked(tmp_path):
+    root = tmp_path / ".local" / "#snapshot" / "photos"
+    keep = _write(root / "a.jpg")
+    assert list(walk_root(root).files) == [str(keep)]
+
+
+@symlinks
+def test_a_symlinked_photo_is_listed_once_under_the_real_path(tmp_path):
+    root = tmp_path / "root"
+    real = _write(root / "2023" / "beach.jpg")
+    os.symlink(real, root / "favourite.jpg")
+    os.symlink(real, root / "2023" / "also.jpg")
+    assert list(walk_root(root).files) == [str(real)]
+
+
+@symlinks
+def test_a_symlink_into_another_root_is_left_to_that_root(tmp_path):
+    left, right = tmp_path / "left", tmp_path / "right"
+    real = _write(right / "beach.jpg")
+    os.symlink(real, _mkdir(left) / "beach-link.jpg")
+    os.symlink(right, left / "right-folder")
+    assert walk_root(left, roots=[left, right]).files == {}
+    assert list(walk_root(right, roots=[left, right]).files) == [str(real)]
+    # Without knowing the other root, the link is all there is: it is listed (once).
+    assert sorted(walk_root(left).files) == [str(left / "beach-link.jpg")]
+
+
+@symlinks
+def test_a_symlink_to_a_photo_outside_the_roots_is_listed_once_under_the_link(tmp_path):
+    root = tmp_path / "root"
+    outside = _write(tmp_path / "elsewhere" / "sunset.jpg")
+    _mkdir(root)
+    os.symlink(outside, root / "b-sunset.jpg")
+    os.symlink(outside, root / "a-sunset.jpg")  # a second link to the same file: the first in name order wins
+    os.symlink(outside.parent, root / "c-elsewhere")  # and the folder holding it
+    assert list(walk_root(root).files) == [str(root / "a-sunset.jpg")]
+
+
+@symlinks
+def test_a_symlinked_folder_inside_the_root_is_walked_under_its_real_path(tmp_path):
+    root = tmp_path / "root"
+    real = _write(root / "zz-real" / "a.jpg")
+    os.symlink(root / "zz-real", root / "aa-link")  # walked first in name order, but it is only another name
+    assert list(walk_root(root).files) == [str(real)]
+
+
+@symlinks
+def test_a_symlink_to_a_photo_the_walk_does_not_list_is_kept(tmp_path):
+    root = tmp_path / "root"
+    hidden = _write(root / ".private" / "a.jpg")
+    thumb = _write(root / "@eaDir" / "b.jpg")
+    raw = _write(root / "c.raw")
+    for target, name in [(hidden, "a.jpg"), (thumb, "b.jpg"), (raw, "c.jpg")]:
+        os.symlink(target, root / name)
+    assert sorted(walk_root(root).files) == [str(root / n) for n in ("a.jpg", "b.jpg", "c.jpg")]
+
+
+@symlinks
+def test_a_symlinked_root_keeps_its_own_spelling(tmp_path):
+    real_root = tmp_path / "disk" / "photos"
+    real = _write(real_root / "a.jpg")
+    spelled = tmp_path / "Pictures"
+    os.symlink(real_root, spelled)
+    os.symlink(real, real_root / "link.jpg")
+    assert list(walk_root(spelled).files) == [str(spelled / "a.jpg")]
+
+
+def _mkdir(path):
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def _lock(monkeypatch, folder):

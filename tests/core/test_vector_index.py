@@ -13,6 +13,7 @@ import hnswlib
 import numpy as np
 import pytest
 
+from tests.support.file_modes import modes_of, posix_modes, umask
 from vsearch_app.core import vector_index as vi
 from vsearch_app.core.vector_index import IndexParams, RWLock, VectorIndex
 from vsearch_app.errors import InvalidArgumentError
@@ -172,6 +173,18 @@ def test_sync_falls_back_to_id_comparison_when_the_log_was_pruned(tmp_path, cat)
     index.sync(cat)
     assert len(index) == 20
     assert set(index.search(np.ones(DIM), k=30)[0].tolist()) == set(sorted(vecs)[10:])
+
+
+@posix_modes
+def test_index_files_and_manifest_get_the_users_normal_mode(tmp_path, cat):
+    _fill(cat, tmp_path, 30)
+    with umask(0o022) as normal:
+        index = _open(tmp_path, cat)
+        index.remove([next(iter(cat.embeddings(MODEL)[0].tolist()))])
+        assert index.save()
+    modes = modes_of(tmp_path / "index")
+    assert index.path.name in modes and index.manifest_path.name in modes
+    assert set(modes.values()) == {normal}, modes  # 0644 like the user's other files, not 0600
 
 
 def test_reopen_loads_and_catches_up_without_rebuilding(tmp_path, cat, monkeypatch):

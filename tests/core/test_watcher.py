@@ -9,6 +9,7 @@ import threading
 import time
 
 import pytest
+from watchdog.events import FileCreatedEvent, FileMovedEvent
 
 from tests.core.library_fakes import FakeEmbedder
 from vsearch_app.core import watcher as watcher_module
@@ -103,6 +104,30 @@ def test_follows_add_edit_rename_move_delete(tmp_path, library, embedder):
         assert running.watcher.polling_roots == set()
     assert library.catalog.counts()["indexed"] == 1
     assert len(library.vector_index()) == 1
+
+
+def test_events_from_thumbnail_trash_and_hidden_folders_are_dropped(tmp_path):
+    root = tmp_path / "photos"
+    noted = []
+    handler = watcher_module._Handler(noted.append, str(root))
+    for path in [root / "@eaDir" / "a.jpg" / "SYNOPHOTO_THUMB_M.jpg", root / "x" / "#recycle" / "b.jpg",
+                 root / "$RECYCLE.BIN" / "c.jpg", root / ".thumbnails" / "d.png", root / "@__thumb" / "e.jpg"]:
+        handler.on_any_event(FileCreatedEvent(str(path)))
+    handler.on_any_event(FileMovedEvent(str(root / "#recycle" / "f.jpg"), str(root / "back" / "f.jpg")))
+    handler.on_any_event(FileCreatedEvent(str(root / "2023" / "g.jpg")))
+    assert noted == [str(root / "back" / "f.jpg"), str(root / "2023" / "g.jpg")]
+
+
+def test_a_nas_writing_thumbnails_adds_nothing(tmp_path, library, embedder):
+    root = tmp_path / "photos"
+    first = _photo(root / "first.jpg", "first")
+    library.add_folder(root)
+    with Running(library):
+        wait_for(lambda: _state(library, first) == "indexed", what="initial index")
+        thumb = _photo(root / "@eaDir" / "first.jpg" / "SYNOPHOTO_THUMB_XL.jpg", "thumb")
+        later = _photo(root / "later.jpg", "later")
+        wait_for(lambda: _state(library, later) == "indexed", what="the photo added after the thumbnail")
+    assert _state(library, thumb) is None and library.catalog.counts()["indexed"] == 2
 
 
 def test_move_between_roots_keeps_the_vector(tmp_path, library, embedder):

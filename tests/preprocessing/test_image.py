@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import os
+import struct
 
 import numpy as np
 import pytest
@@ -291,6 +292,33 @@ def test_text_file_named_jpg(tmp_path):
     path = tmp_path / "notes.jpg"
     path.write_text("shopping list: milk, eggs\n" * 20)
     assert _reason_of(path) == f"{path}: not an image or unsupported format"
+
+
+def _bitfields_bmp(masks=(0x3FF00000, 0x000FFC00, 0x000003FF)) -> bytes:
+    """A valid 32-bit BI_BITFIELDS BMP with 10-bit channels (like the BMP suite's g/rgb32bf.bmp): Pillow reads only a
+    few fixed mask layouts and refuses this one."""
+    width = height = 2
+    pixels = b"\x00\x00\x00\x00" * width * height
+    offset = 14 + 40 + 12
+    header = struct.pack("<IiiHHIIiiII", 40, width, height, 1, 32, 3, len(pixels), 2835, 2835, 0, 0)
+    file_header = b"BM" + struct.pack("<IHHI", offset + len(pixels), 0, 0, offset)
+    return file_header + header + struct.pack("<III", *masks) + pixels
+
+
+def test_valid_image_in_a_variant_pillow_cannot_decode_is_not_called_corrupt(tmp_path):
+    path = tmp_path / "rgb32bf.bmp"
+    path.write_bytes(_bitfields_bmp())
+    assert _reason_of(path) == f"{path}: unsupported image variant (Pillow: Unsupported BMP bitfields layout)"
+    # The same header with a mask layout Pillow knows decodes fine: the words above are about the variant.
+    path.write_bytes(_bitfields_bmp((0xFF0000, 0xFF00, 0xFF)))
+    assert open_image(path).size == (2, 2)
+
+
+def test_empty_file(tmp_path):
+    path = tmp_path / "zero.jpg"
+    path.write_bytes(b"")
+    assert _reason_of(path) == f"{path}: empty file"
+    assert _reason_of(io.BytesIO(b"")) == "<image stream>: empty file"
 
 
 def test_truncated_jpeg(tmp_path):

@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
+from tests.support.file_modes import modes_of, posix_modes, umask
 from vsearch_app.errors import CheckpointError, InvalidArgumentError
 from vsearch_app.training.data import BadDataError, load_dataset
 from vsearch_app.training.shapes import ShapesRecipe, write_shapes_dataset
@@ -95,6 +96,20 @@ def test_resume_continues_exactly_where_the_interrupted_run_stopped(shapes, tmp_
     assert a.keys() == b.keys()
     worst = max(float((a[k] - b[k]).abs().max()) for k in a)
     assert worst < 1e-5
+
+
+@posix_modes
+def test_checkpoints_and_training_state_get_the_users_normal_mode(shapes, tmp_path):
+    out = tmp_path / "out"
+    with umask(0o027) as normal:  # a umask no default reproduces: the files must follow it
+        _train(shapes, out, should_stop=lambda: True)  # stops after its first step, leaving the resumable state
+        state = modes_of(out / "checkpoint")
+        _train(shapes, out, resume=True)
+    assert {"model.safetensors", "optimizer.safetensors", "trainer_state.json"} <= set(state)
+    assert set(state.values()) == {normal}, state
+    final = modes_of(out)
+    assert {"model.safetensors", "config.json", "tokenizer.json", "preprocessor_config.json"} <= set(final)
+    assert set(final.values()) == {normal}, final
 
 
 def test_resume_without_a_checkpoint_is_an_error(shapes, tmp_path):

@@ -2,8 +2,9 @@
 
 Output rules: progress goes to stderr, results to stdout. `vsearch search` prints `score  path` lines on a terminal;
 when stdout is not a terminal (a pipe or a file) it prints only the paths, one per line, as raw file-name bytes, so
-`vsearch search "red car" | xargs -d '\\n' open` works even for names that are not valid UTF-8. `--json` prints one
-JSON document instead, in both cases.
+`vsearch search "red car" | xargs -d '\\n' open` works even for names that are not valid UTF-8. `--print0` ends
+each path with a NUL byte instead (terminal or not), for names that contain a newline: `... --print0 | xargs -0`.
+`--json` prints one JSON document instead, in every case.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from contextlib import contextmanager
 
 from vsearch_app.cli.options import add_model_options, format_bytes, settings_from
 from vsearch_app.core.service import LibraryService
-from vsearch_app.core.types import IndexProgress, LibraryStatus
+from vsearch_app.core.types import IndexProgress, IndexReport, LibraryStatus
 from vsearch_app.errors import NothingToSearchError, VSearchError
 
 EXIT_INTERRUPTED = 130
@@ -70,7 +71,10 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
                         help="only results with a score of at least S (cosine similarity, -1..1)")
     search.add_argument("--in", dest="folder", default=None, metavar="FOLDER",
                         help="only photos inside FOLDER (a watched folder or a folder within one)")
-    search.add_argument("--json", action="store_true", help='print [{"path": ..., "score": ...}, ...]')
+    output = search.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help='print [{"path": ..., "score": ...}, ...]')
+    output.add_argument("--print0", action="store_true",
+                        help="print only the paths, each ended by a NUL byte (for xargs -0), even on a terminal")
     search.set_defaults(handler=run_search)
 
     status = subparsers.add_parser("status", parents=[common], help="folders, photo counts, failures and index")
@@ -198,17 +202,29 @@ def run_index(args: argparse.Namespace) -> int:
             return 0
         report = service.index(progress=progress, cancel=stop)
         bar.finish()
-        counts = service.status().counts
+        status = service.status()
         _say_if_model_changed(before, service.remembered_model())
-    summary = f"{report.embedded} photo(s) embedded"
-    if report.failed:
-        summary += f", {report.failed} could not be read (see `vsearch status`)"
-    print(f"vsearch: {summary}; {counts['indexed']} indexed, {counts['pending']} pending, "
-          f"{counts['offline']} offline", file=sys.stderr)
+    for line in index_summary(report, status):
+        print(f"vsearch: {line}", file=sys.stderr)
     if report.cancelled:
         print("vsearch: interrupted; what was embedded is saved, run `vsearch index` to finish", file=sys.stderr)
         return EXIT_INTERRUPTED
     return 0
+
+
+def index_summary(report: IndexReport, status: LibraryStatus) -> list[str]:
+    """The lines `vsearch index` ends with: what it did, the library's counts, and every watched folder it could
+    not reach (checked after the run, so a drive unplugged while indexing is named too)."""
+    counts = status.counts
+    summary = f"{report.embedded} photo(s) embedded"
+    if report.failed:
+        summary += f", {report.failed} could not be read (see `vsearch status`)"
+    lines = [f"{summary}; {counts['indexed']} indexed, {counts['pending']} pending, {counts['offline']} offline"]
+    for root in status.roots:
+        if not root.online:
+            lines.append(f"{_show(root.path)} is offline (not reachable: unplugged, unmounted or moved?); its photos "
+                         "are kept, not deleted, and are back in search results when it is")
+    return lines
 
 
 def _say_if_model_changed(before: str | None, after: str | None) -> None:
@@ -228,14 +244,16 @@ def run_search(args: argparse.Namespace) -> int:
             raise VSearchError(_what_to_do(exc)) from exc
     if args.json:
         _print_json([{"path": os.fsdecode(h.path), "score": round(float(h.score), 6)} for h in hits])
-    elif sys.stdout.isatty():
-        for hit in hits:
-            print(f"{hit.score:.4f}  {_show(hit.path)}")
-    else:
+    elif args.print0 or not sys.stdout.isatty():
+        # Raw file-name bytes: a name that is not valid UTF-8 (or holds a newline, with --print0) survives the trip.
+        end = b"\0" if args.print0 else b"\n"
         out = sys.stdout.buffer
         for hit in hits:
-            out.write(os.fsencode(hit.path) + b"\n")
+            out.write(os.fsencode(hit.path) + end)
         out.flush()
+    else:
+        for hit in hits:
+            print(f"{hit.score:.4f}  {_show(hit.path)}")
     return 0
 
 

@@ -1,6 +1,8 @@
 """Small file-system helpers for the storage layer: durable atomic writes and fast content fingerprints.
 
 - ``fsync_dir(path)``: make a rename inside ``path`` durable (no-op where directories cannot be opened, e.g. Windows).
+- ``temp_path_beside(path)``: a fresh temp file next to ``path``, with the mode of any new file (the umask's).
+- ``give_new_file_mode(path)``: the same mode for a file another library wrote privately (0600).
 - ``atomic_write_bytes(path, data)``: temp file in the same directory, fsync, ``os.replace``, fsync the directory.
   A crash leaves either the old file or the new one, never a mix.
 - ``file_fingerprint(path, size=None) -> str``: a content hash that stays cheap on 50 MB photos (see its docstring).
@@ -10,9 +12,11 @@ These only ever write VSearch's own files (data directory); user photos are open
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
-import tempfile
+import secrets
+import stat
 from pathlib import Path
 
 FINGERPRINT_CHUNK = 64 * 1024
@@ -32,12 +36,46 @@ def fsync_dir(path: str | os.PathLike[str]) -> None:
         os.close(fd)
 
 
+# O_EXCL: never reuse a name another writer holds; the rest keep the descriptor binary and out of child processes.
+_CREATE_FLAGS = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOINHERIT", 0)
+                 | getattr(os, "O_CLOEXEC", 0))
+_NAME_ATTEMPTS = 100
+
+
 def temp_path_beside(path: str | os.PathLike[str], suffix: str = ".tmp") -> Path:
-    """A fresh, closed temp file in the same directory as ``path`` (so ``os.replace`` never crosses devices)."""
+    """A fresh, closed, empty temp file in the same directory as ``path`` (so ``os.replace`` never crosses devices),
+    named ``.<name>.<random><suffix>``.
+
+    It is created with the mode every new file gets (0o666 less the umask), because it becomes the user's file
+    once replaced into place: ``mkstemp``'s private 0600 would leave index files, manifests and checkpoints unlike
+    everything else the user has (unreadable to a backup tool or a second account). The kernel applies the umask
+    itself, so it is never read (reading it means setting it, a race with other threads).
+    """
     target = Path(path)
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
-    os.close(fd)
-    return Path(name)
+    for _ in range(_NAME_ATTEMPTS):
+        candidate = target.parent / f".{target.name}.{secrets.token_hex(6)}{suffix}"
+        try:
+            fd = os.open(candidate, _CREATE_FLAGS, 0o666)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        return candidate
+    raise FileExistsError(errno.EEXIST, "no unused temporary file name", str(target.parent))
+
+
+def give_new_file_mode(path: str | os.PathLike[str]) -> None:
+    """Give ``path`` the permission bits a file newly created beside it gets (0o666 less the umask, and whatever a
+    default ACL of the folder adds). For files another library writes privately: safetensors' ``save_file`` writes
+    through its own temp file with mode 0600. The mode is learned from a probe file made by ``temp_path_beside``,
+    since reading the umask means setting it, a race with other threads."""
+    target = Path(path)
+    probe = temp_path_beside(target, suffix=".mode")
+    try:
+        mode = stat.S_IMODE(probe.stat().st_mode)
+    finally:
+        probe.unlink(missing_ok=True)
+    if stat.S_IMODE(target.stat().st_mode) != mode:
+        os.chmod(target, mode)
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:

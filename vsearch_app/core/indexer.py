@@ -32,6 +32,7 @@ from PIL import Image
 from vsearch_app.core.catalog import Catalog, FileRecord
 from vsearch_app.core.scanner import FileStat, fingerprint, stat_file
 from vsearch_app.core.types import IndexProgress, IndexReport
+from vsearch_app.preprocessing.decoder_messages import decoding
 from vsearch_app.preprocessing.image import register_optional_plugins
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ def read_photo_facts(path: str, size: int | None = None) -> PhotoFacts:
     captured = width = height = None
     try:
         register_optional_plugins()
-        with Image.open(path) as image:  # lazy: reads the header, not the pixels
+        with decoding(path), Image.open(path) as image:  # lazy: reads the header, not the pixels
             width, height = image.size
             exif = image.getexif()
             if exif.get(_ORIENTATION) in (5, 6, 7, 8):  # stored sideways; the user sees it turned

@@ -47,12 +47,13 @@ from vsearch_app.core.query import combine, parse_query
 from vsearch_app.core.scanner import (
     FileStat,
     KnownFile,
+    RootSet,
     ScanDiff,
     WalkResult,
     diff_root,
     fingerprint,
-    is_hidden_name,
     is_photo_name,
+    is_skipped_below,
     match_moves,
     stat_file,
     walk_root,
@@ -252,7 +253,7 @@ class Library:
 
     def _diff_root(self, root: RootRecord) -> tuple[ChangeReport, ScanDiff | None, list[tuple[str, str]]]:
         """Walk one root; an unreachable root is marked offline at once (and gives no diff)."""
-        walk = walk_root(root.path, exclude=[self.data_dir])
+        walk = walk_root(root.path, exclude=[self.data_dir], roots=[r.path for r in self.catalog.roots()])
         diff = diff_root(walk, [_known(r) for r in self.catalog.files_under(root.path)])
         if diff.root_offline:
             changed = 0
@@ -283,6 +284,7 @@ class Library:
         With ``keep_gone`` vanished rows are not deleted but returned in ``gone``: the watcher holds them for a
         moment, because the other half of a move (the new path) may be reported later or may not have settled."""
         roots = {str(r.path): r for r in self.catalog.roots()}
+        owners = RootSet(roots, [self.data_dir])
         disk: dict[str, FileStat] = {}
         known: dict[str, FileRecord] = {}
         errors: list[tuple[str, str]] = []
@@ -292,8 +294,10 @@ class Library:
             root = _root_of(path, roots)
             if root is None or not os.path.isdir(root) or not self._visible(path, root):
                 continue
+            if owners.listed_elsewhere(path, is_dir=os.path.isdir(path)):
+                continue  # a symlink to a photo (or folder) that is indexed under its real path
             if os.path.isdir(path):
-                walk = walk_root(path, exclude=[self.data_dir])
+                walk = walk_root(path, exclude=[self.data_dir], roots=roots)
                 disk.update(walk.files)
                 errors.extend(walk.errors)
             elif is_photo_name(path):
@@ -369,8 +373,7 @@ class Library:
     def _visible(self, path: str, root: str) -> bool:
         if _within(path, str(self.data_dir)):
             return False
-        rel = os.path.relpath(path, root)
-        return rel == "." or not any(is_hidden_name(part) for part in Path(rel).parts)
+        return not is_skipped_below(path, root)  # not hidden, not in a NAS/OS thumbnail or trash folder
 
     def _apply(self, diff: ScanDiff, errors: Sequence[tuple[str, str]] = ()) -> ChangeReport:
         """Record a diff in one catalog transaction."""

@@ -4,10 +4,16 @@ Syntax (what the README documents)::
 
     query  := [sign] term (sign term)*
     sign   := "+" | "-"            an operator only at the start or after white space, so "t-shirt" stays one word
-    term   := [weight ":"] (quoted | bare)
-    weight := a positive number such as 2 or 0.5
+    term   := [weight ":"] (quoted | bare)   no space on either side of the ":"
+    weight := a positive number such as 2, 0.5, .25 or 3.
     quoted := '"' any text without '"' '"'   (or single quotes)
     bare   := text up to the next operator or the end
+
+A number and a colon at the start of a term are a weight only when the term follows at once and does not start
+with a digit: "2:sunset" and '0.5:"golden hour"' are weighted, while "10:00 meeting", "9:30pm" and "16:9 frame" are
+plain text (times and ratios). "2: sunset" (a space after the colon) is an error rather than a guess. To weight a
+term that starts with a digit, quote it: '2:"4k tv"'. Quotes have no escapes; a term containing one kind of quote
+is written inside the other kind.
 
 A term whose text names an existing file with a photo extension (or any existing file when the text contains a
 path separator) is an image query ("query by example"); other terms are text. A bare term that looks like a photo
@@ -30,7 +36,8 @@ import numpy as np
 from vsearch_app.core.scanner import is_photo_name
 from vsearch_app.errors import InvalidArgumentError
 
-_WEIGHT = re.compile(r"(\d+(?:\.\d*)?|\.\d+):")
+# A weight: a number, a colon, and the term right after it; a digit there means a time or a ratio (10:00, 16:9).
+_WEIGHT = re.compile(r"(\d+(?:\.\d*)?|\.\d+):(?!\.?\d)")
 _QUOTES = "\"'"
 
 
@@ -102,6 +109,10 @@ def _read_term(text: str, pos: int, sign: float, base: Path) -> tuple[QueryTerm,
             raise InvalidArgumentError(f"query {text!r}: weight {match.group(1)} must be greater than 0 "
                                        "(use '-' to subtract a term)")
         pos = match.end()
+        if pos >= len(text) or text[pos].isspace():
+            raise InvalidArgumentError(f"query {text!r}: the weight {match.group(1)}: needs its term right after "
+                                       f"the colon, without a space (e.g. {match.group(1)}:sunset or "
+                                       f"{match.group(1)}:\"golden hour\")")
     if pos < len(text) and text[pos] in _QUOTES:
         quote = text[pos]
         end = text.find(quote, pos + 1)
@@ -114,8 +125,6 @@ def _read_term(text: str, pos: int, sign: float, base: Path) -> tuple[QueryTerm,
         return _classify(value, weight * sign, base, quoted=True), pos
     end = _bare_end(text, pos)
     value = text[pos:end].strip()
-    if not value:
-        raise InvalidArgumentError(f"query {text!r}: a weight at position {pos} needs a term after it")
     return _classify(value, weight * sign, base, quoted=False), end
 
 

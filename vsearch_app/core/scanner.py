@@ -1,9 +1,17 @@
 """Finding the photos under the watched roots and comparing them with what the catalog knows.
 
-``walk_root`` lists the photo files of one root: hidden files and folders and the data directory are skipped,
-directory symlinks are followed but every directory is entered at most once (tracked by ``(st_dev, st_ino)``), so
-a symlink loop cannot trap the walk; a folder that cannot be read is reported in ``WalkResult.errors``, never
-skipped silently. ``diff_root`` compares one walk with the catalog's rows for that root:
+``walk_root`` lists the photo files of one root: hidden files and folders, the thumbnail, trash and snapshot folders
+that NAS boxes and operating systems keep beside photos (``SYSTEM_FOLDER_NAMES``: Synology's ``@eaDir``, Windows'
+``$RECYCLE.BIN`` ...) and the data directory are skipped; a folder that cannot be read is reported in
+``WalkResult.errors``, never skipped silently. Symlinks are followed, but each photo is listed once:
+
+- a symlink (to a file or a folder) whose target a walk of a watched root lists under its real path is skipped, so
+  the photo is found once, under the real file's path;
+- a symlink to something outside the roots is followed and listed under the link's path; two links to the same
+  file outside the roots are listed once (the first in name order);
+- every directory is entered at most once (tracked by ``(st_dev, st_ino)``), so a symlink loop cannot trap the walk.
+
+``diff_root`` compares one walk with the catalog's rows for that root:
 
 - new / changed (size or mtime differ) / gone,
 - moved: a gone file and a new file with the same size and content fingerprint are one file renamed (its vector is
@@ -36,12 +44,41 @@ def is_photo_name(name: str) -> bool:
     return os.path.splitext(name)[1].lower() in PHOTO_EXTENSIONS
 
 
+# Folders that NAS systems and operating systems create for their own use: thumbnails and metadata of the photos
+# next to them, recycle bins, snapshots. Indexing them would return every photo several times (and deleted ones).
+# Compared case-insensitively (SMB shares and Windows drives are). Names starting with a dot (.@__thumb, .Trashes,
+# .thumbnails, .Trash-1000, .Spotlight-V100, .fseventsd ...) are skipped anyway, as hidden.
+SYSTEM_FOLDER_NAMES = frozenset(name.casefold() for name in (
+    "@eaDir", "#recycle", "#snapshot", "@tmp", "@sharebin",  # Synology
+    "@__thumb", "@Recycle", "@Recently-Snapshot",  # QNAP
+    "$RECYCLE.BIN", "RECYCLER", "System Volume Information",  # Windows (drives seen from elsewhere too)
+    "lost+found",  # ext file systems: fragments recovered by fsck, readable by root only
+))
+
+
 def is_hidden_name(name: str) -> bool:
     return name.startswith(".")
 
 
-def _is_hidden_entry(entry: os.DirEntry) -> bool:
-    if is_hidden_name(entry.name):
+def is_skipped_name(name: str) -> bool:
+    """A file or folder name the walk never enters or lists: hidden, or a system folder (SYSTEM_FOLDER_NAMES)."""
+    return is_hidden_name(name) or name.casefold() in SYSTEM_FOLDER_NAMES
+
+
+def is_skipped_below(path: str, root: str) -> bool:
+    """True when ``path`` lies below ``root`` in (or is) a hidden or system folder, which a walk of ``root`` never
+    enters. A path outside ``root`` is not skipped by it. (The watcher drops events from such folders.)"""
+    try:
+        rel = os.path.relpath(path, root)
+    except ValueError:  # another drive (Windows)
+        return False
+    if rel == "." or rel == os.pardir or rel.startswith(os.pardir + os.sep):
+        return False
+    return any(is_skipped_name(part) for part in rel.split(os.sep))
+
+
+def _is_skipped_entry(entry: os.DirEntry) -> bool:
+    if is_skipped_name(entry.name):
         return True
     # Windows marks hidden files with an attribute instead of a leading dot.
     attributes = getattr(entry.stat(follow_symlinks=False), "st_file_attributes", 0)
@@ -88,10 +125,44 @@ def stat_file(path: str) -> FileStat | None:
     return FileStat(path, st.st_size, st.st_mtime_ns)
 
 
-def walk_root(root: str | os.PathLike[str], *, exclude: Iterable[str | os.PathLike[str]] = ()) -> WalkResult:
-    """All photo files under ``root``. A root that is missing or unreadable comes back ``online=False``."""
+class RootSet:
+    """The watched roots, resolved once, to answer: does a walk of some root list this path under another name?"""
+
+    def __init__(self, roots: Iterable[str | os.PathLike[str]],
+                 exclude: Iterable[str | os.PathLike[str]] = ()) -> None:
+        spelled = [os.path.abspath(os.fsdecode(r)) for r in roots]
+        self._roots = [(r, os.path.realpath(r)) for r in dict.fromkeys(spelled)]
+        self._excluded = [os.path.realpath(os.fsdecode(p)) for p in exclude]
+
+    def listed_elsewhere(self, path: str, *, is_dir: bool) -> bool:
+        """True when ``path`` (reached through a symlink) is a file or folder that the walk of a root lists under
+        its real path, which differs from ``path``. Then ``path`` is left out, so the photo is listed once."""
+        real = os.path.realpath(path)
+        for spelled, resolved in self._roots:
+            if not _within(real, resolved):
+                continue
+            canonical = spelled if real == resolved else os.path.join(spelled, os.path.relpath(real, resolved))
+            if canonical == path or is_skipped_below(canonical, spelled):
+                return False
+            if any(_within(real, excluded) for excluded in self._excluded):
+                return False
+            return is_dir or is_photo_name(real)
+        return False
+
+
+def walk_root(
+    root: str | os.PathLike[str],
+    *,
+    exclude: Iterable[str | os.PathLike[str]] = (),
+    roots: Iterable[str | os.PathLike[str]] = (),
+) -> WalkResult:
+    """All photo files under ``root``. A root that is missing or unreadable comes back ``online=False``.
+
+    ``roots`` are the other watched roots (``root`` always counts as one): a symlink to a photo that one of them
+    lists under its real path is left out here (see the module docstring)."""
     root = os.path.abspath(os.fsdecode(root))
     excluded = [os.path.abspath(os.fsdecode(p)) for p in exclude]
+    owners = RootSet([root, *roots], excluded)
     result = WalkResult(root=root, online=True)
     try:
         root_stat = os.stat(root)
@@ -112,9 +183,12 @@ def walk_root(root: str | os.PathLike[str], *, exclude: Iterable[str | os.PathLi
         except OSError:
             continue
         visited.add((st_excluded.st_dev, st_excluded.st_ino))
-    stack = [root]
+    # Files reached through a symlink to outside the roots, by identity: two links to one file list it once.
+    linked_files: set[tuple[int, int]] = set()
+    # (folder, reached through a symlink): below a symlink every path is another spelling, so each is checked.
+    stack = [(root, False)]
     while stack:
-        folder = stack.pop()
+        folder, via_link = stack.pop()
         try:
             st = os.stat(folder)
         except OSError as exc:
@@ -126,24 +200,38 @@ def walk_root(root: str | os.PathLike[str], *, exclude: Iterable[str | os.PathLi
             continue
         visited.add(key)
         try:
-            with os.scandir(folder) as entries:
-                subfolders = []
-                for entry in entries:
-                    try:
-                        if _is_hidden_entry(entry):
+            with os.scandir(folder) as listing:
+                # Name order makes "the first of two links" the same at every scan.
+                entries = sorted(listing, key=lambda e: e.name)
+            subfolders = []
+            for entry in entries:
+                try:
+                    if _is_skipped_entry(entry):
+                        continue
+                    linked = via_link or entry.is_symlink()
+                    if entry.is_dir(follow_symlinks=True):
+                        if any(_within(os.path.abspath(entry.path), x) for x in excluded):
                             continue
-                        if entry.is_dir(follow_symlinks=True):
-                            if any(_within(os.path.abspath(entry.path), x) for x in excluded):
+                        if linked and owners.listed_elsewhere(entry.path, is_dir=True):
+                            log.debug("skipping %s: a link to a folder the walk lists under its own path", entry.path)
+                            continue
+                        subfolders.append((entry.path, linked))
+                    elif is_photo_name(entry.name) and entry.is_file(follow_symlinks=True):
+                        if linked:
+                            if owners.listed_elsewhere(entry.path, is_dir=False):
+                                continue  # listed under the real file's path
+                            st_target = os.stat(entry.path)  # DirEntry.stat has no inode on Windows
+                            identity = (st_target.st_dev, st_target.st_ino)
+                            if identity in linked_files:
                                 continue
-                            subfolders.append(entry.path)
-                        elif is_photo_name(entry.name) and entry.is_file(follow_symlinks=True):
-                            st_file = entry.stat(follow_symlinks=True)
-                            result.files[entry.path] = FileStat(entry.path, st_file.st_size, st_file.st_mtime_ns)
-                    except OSError as exc:  # a dangling symlink or a file removed while we list the folder
-                        if entry.is_symlink() and not os.path.exists(entry.path):
-                            continue
-                        result.errors.append((entry.path, _reason(exc)))
-                stack.extend(sorted(subfolders, reverse=True))
+                            linked_files.add(identity)
+                        st_file = entry.stat(follow_symlinks=True)
+                        result.files[entry.path] = FileStat(entry.path, st_file.st_size, st_file.st_mtime_ns)
+                except OSError as exc:  # a dangling symlink or a file removed while we list the folder
+                    if entry.is_symlink() and not os.path.exists(entry.path):
+                        continue
+                    result.errors.append((entry.path, _reason(exc)))
+            stack.extend(sorted(subfolders, reverse=True))
         except OSError as exc:
             log.warning("cannot read folder %s: %s", folder, exc)
             result.errors.append((folder, _reason(exc)))

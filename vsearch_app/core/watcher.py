@@ -42,7 +42,7 @@ from watchdog.observers.polling import PollingObserver
 
 from vsearch_app.core.indexer import IndexProgress
 from vsearch_app.core.library import ChangeReport, Library
-from vsearch_app.core.scanner import FileStat
+from vsearch_app.core.scanner import FileStat, is_skipped_below
 
 log = logging.getLogger(__name__)
 
@@ -81,18 +81,21 @@ def is_network_path(path: str | os.PathLike[str]) -> bool:
 
 
 class _Handler(FileSystemEventHandler):
-    def __init__(self, note: Callable[[str], None]) -> None:
+    def __init__(self, note: Callable[[str], None], root: str) -> None:
         self._note = note
+        self._root = root
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         # A directory's own "modified" fires for every change inside it (the file's event already covers that);
         # opening and reading a file changes nothing.
         if isinstance(event, DirModifiedEvent | FileOpenedEvent | FileClosedNoWriteEvent):
             return
-        self._note(os.fsdecode(event.src_path))
-        dest = getattr(event, "dest_path", "")
-        if dest:
-            self._note(os.fsdecode(dest))
+        for raw in (event.src_path, getattr(event, "dest_path", "")):
+            path = os.fsdecode(raw) if raw else ""
+            # Hidden, thumbnail and trash folders are never indexed: a NAS writing thumbnails into @eaDir must not
+            # cost a reconciliation. (A move out of such a folder still reports its destination.)
+            if path and not is_skipped_below(path, self._root):
+                self._note(path)
 
 
 class LibraryWatcher:
@@ -171,7 +174,7 @@ class LibraryWatcher:
     # --- observers ----------------------------------------------------------------------------------------------
 
     def _start_observer(self, root: str) -> None:
-        handler = _Handler(self.note)
+        handler = _Handler(self.note, root)
         if not self.force_polling and not is_network_path(root):
             observer = Observer()
             try:

@@ -2,7 +2,8 @@
 
 ``open_image`` is where user files meet Pillow, so it is defensive: every failure becomes an ``ImageDecodeError``
 that names the file and says why in words, Pillow's decompression-bomb limit is kept, and every pixel mode a
-camera, scanner or editor produces is turned into the RGB a person would see on screen.
+camera, scanner or editor produces is turned into the RGB a person would see on screen. What the decoders say
+while reading (Pillow's warnings, libtiff's messages) goes to the debug log, not the terminal (decoder_messages).
 
 ``ImageTransform`` reproduces the checkpoint's image processor (``transformers``' SiglipImageProcessor, PIL
 backend): a plain resize to exactly (height, width) with the configured filter on 8-bit pixels, ``x * rescale_factor``
@@ -14,6 +15,8 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
+import re
 import struct
 import threading
 from collections.abc import Sequence
@@ -26,6 +29,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from PIL.JpegImagePlugin import JpegImageFile
 
 from vsearch_app.errors import CheckpointError, ImageDecodeError
+from vsearch_app.preprocessing.decoder_messages import decoding
 
 if TYPE_CHECKING:  # decoding must not load torch (seconds of import); only to_tensor needs it
     import torch
@@ -85,7 +89,7 @@ def open_image(source: ImageSource, target_size: tuple[int, int] | None = None) 
     register_optional_plugins()
     name = _display_name(source)
     try:
-        with _open(source) as image:
+        with decoding(name), _open(source) as image:
             if target_size is not None:
                 _draft(image, target_size)
             image.load()
@@ -104,7 +108,7 @@ def open_image(source: ImageSource, target_size: tuple[int, int] | None = None) 
     except IsADirectoryError as exc:
         raise _failed(name, "is a folder, not an image file") from exc
     except UnidentifiedImageError as exc:
-        raise _failed(name, "not an image or unsupported format") from exc
+        raise _failed(name, "empty file" if _is_empty(source) else "not an image or unsupported format") from exc
     except MemoryError as exc:
         raise _failed(name, "not enough memory to decode this image") from exc
     except (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError, KeyError, RuntimeError) as exc:
@@ -113,11 +117,42 @@ def open_image(source: ImageSource, target_size: tuple[int, int] | None = None) 
         if isinstance(exc, OSError) and exc.errno is not None:
             raise _failed(name, f"could not read the file ({exc.strerror})") from exc
         log.debug("decoding %s failed", name, exc_info=True)
+        if _says_unsupported(exc):
+            # A valid file in a variant this Pillow cannot decode (a BMP bitfields layout, a codec it was built
+            # without): calling it corrupt would send the user looking for damage that is not there.
+            raise _failed(name, f"unsupported image variant (Pillow: {_short(exc)})") from exc
         raise _failed(name, "truncated or corrupt image data") from exc
 
 
 def _failed(name: str, reason: str) -> ImageDecodeError:
     return ImageDecodeError(f"{name}: {reason}", reason=reason)
+
+
+# Pillow's own words for "valid, but not something I can decode": "Unsupported BMP bitfields layout",
+# "Unsupported BMP compression (4)", "decoder jpeg2k not available", "... is not supported".
+_UNSUPPORTED = re.compile(r"\bunsupported\b|\bnot supported\b|\bnot available\b", re.IGNORECASE)
+
+
+def _says_unsupported(exc: BaseException) -> bool:
+    return bool(_UNSUPPORTED.search(str(exc)))
+
+
+def _short(exc: BaseException, limit: int = 160) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _is_empty(source: ImageSource) -> bool:
+    """True for a zero-byte file or stream (Pillow calls those unidentifiable, which sounds like a wrong format)."""
+    try:
+        if isinstance(source, (str, Path)):
+            return os.stat(source).st_size == 0
+        position = source.tell()
+        size = source.seek(0, os.SEEK_END)
+        source.seek(position)
+        return size == 0
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def _display_name(source: ImageSource) -> str:

@@ -21,6 +21,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from vsearch_app.core.fsutil import give_new_file_mode
 from vsearch_app.errors import CheckpointError
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ def export_hf_checkpoint(model: nn.Module, base_dir: Path, out_dir: Path) -> Pat
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = out_dir / (MODEL_FILE + ".tmp")
     save_file(_tensors_for_saving(model), str(tmp), metadata={"format": "pt"})
+    give_new_file_mode(tmp)  # safetensors writes 0600; the user's model is a file like any other
     os.replace(tmp, out_dir / MODEL_FILE)
     config = json.loads((base_dir / "config.json").read_text(encoding="utf-8"))
     config.setdefault("architectures", ["SiglipModel"])
@@ -107,6 +109,8 @@ def save_train_state(out_dir: Path, model: nn.Module, optimizer: torch.optim.Opt
     opt_tensors, opt_meta = _flatten_optimizer(optimizer)
     opt_tensors["rng.torch"] = torch.get_rng_state()
     save_file(opt_tensors, str(staging / OPTIMIZER_FILE))
+    for name in (MODEL_FILE, OPTIMIZER_FILE):
+        give_new_file_mode(staging / name)
     version, internal, gauss = random.getstate()
     document = {**state, "optimizer": opt_meta, "python_random": [version, list(internal), gauss]}
     (staging / STATE_FILE).write_text(json.dumps(document, indent=2), encoding="utf-8")
