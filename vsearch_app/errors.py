@@ -29,7 +29,12 @@ class ImageDecodeError(VSearchError):
 
 
 class InvalidArgumentError(VSearchError):
-    """A parameter is outside its allowed range."""
+    """A parameter is outside its allowed range. ``param`` names it (e.g. "max_tokens") so each front end can point
+    at its own control for it (a CLI flag, a form field); None when no single parameter is to blame."""
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
 
 
 class DownloadError(VSearchError):

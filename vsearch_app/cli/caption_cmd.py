@@ -1,4 +1,8 @@
-"""`vsearch caption IMAGE`: caption a photo (or answer a prompt about it) with PaliGemma, streaming the text."""
+"""`vsearch caption IMAGE`: caption a photo (or answer a prompt about it) with PaliGemma, streaming the text.
+
+It runs through the library session (core.service.caption -> LibraryService.caption), so a photo in a watched folder
+gets its caption stored in the library, as the desktop app does; any other photo is captioned and nothing is kept.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import sys
 
 from vsearch_app.cli.options import DEVICE_CHOICES, DTYPE_CHOICES, settings_from
 from vsearch_app.core import service
+from vsearch_app.core.types import CaptionSettings
 from vsearch_app.settings import DEFAULT_CAPTION_MODEL
 
 
@@ -41,15 +46,14 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = settings_from(args, caption_model=args.caption_model)
-    params = service.caption_params(max_tokens=args.max_tokens, sample=args.sample, temperature=args.temperature,
-                                    top_p=args.top_p, seed=args.seed)
+    caption_settings = CaptionSettings(prompt=args.prompt, max_tokens=args.max_tokens, sample=args.sample,
+                                       temperature=args.temperature, top_p=args.top_p, seed=args.seed)
 
     def stream(piece: str) -> None:
         sys.stdout.write(piece)
         sys.stdout.flush()
 
-    result = service.caption(settings, args.image, prompt=args.prompt, params=params,
-                             on_token=None if args.json else stream)
+    result = service.caption(settings, args.image, caption_settings, on_token=None if args.json else stream)
     if args.json:
         json.dump({
             "text": result.text,
@@ -58,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
             "prefill_s": round(result.prefill_s, 4),
             "decode_tokens_per_s": round(result.decode_tokens_per_s, 3),
             "stop_reason": result.stop_reason,
-            "model": result.model_id,
+            "model": result.model,
         }, sys.stdout, ensure_ascii=False)
     sys.stdout.write("\n")
     return 0

@@ -3,7 +3,8 @@
 ``Captioner.load`` reads a PaliGemma checkpoint folder (strictly), its tokenizer and image preprocessing; bf16 on
 CPUs with native bf16, where the decoder's weights are also prepacked for oneDNN. ``caption`` runs one image through
 the phases of ``modeling.generate`` and streams text pieces to ``on_token``. Calls are serialised by a lock (one
-model lane), so the desktop app may call it from a worker thread while another waits.
+model lane), so the desktop app may call it from a worker thread while another waits. The session
+(core.caption_session) owns the one Captioner of a LibraryService and stores what it writes.
 """
 
 from __future__ import annotations
@@ -11,13 +12,13 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from PIL import Image
 
 from vsearch_app.core.devices import resolve_device, resolve_dtype
+from vsearch_app.core.types import CaptionResult
 from vsearch_app.modeling.generate import generate
 from vsearch_app.modeling.paligemma import PaliGemmaForConditionalGeneration, load_paligemma
 from vsearch_app.modeling.sampling import GenerationParams
@@ -30,18 +31,8 @@ log = logging.getLogger(__name__)
 ImageSource = str | Path | Image.Image
 Cancel = threading.Event | Callable[[], bool] | None
 
-
-@dataclass(frozen=True)
-class CaptionResult:
-    text: str
-    token_ids: list[int]  # generated ids, the stop token (if one ended the answer) included
-    prompt: str
-    prefill_s: float  # image encoding + prefix prefill + first token
-    decode_s: float
-    decode_tokens_per_s: float
-    stop_reason: str  # "stop_token", "max_tokens" or "cancelled"
-    model_id: str = ""
-    timings: dict[str, float] = field(default_factory=dict)
+# The steps of Captioner.load, in order, as on_step reports them.
+LOAD_STEPS = ("reading weights", "preparing")
 
 
 class Captioner:
@@ -68,11 +59,17 @@ class Captioner:
         dtype: str = "auto",
         model_id: str | None = None,
         optimize: bool = True,
+        on_step: Callable[[str], None] | None = None,
     ) -> Captioner:
+        """Load a checkpoint folder. ``on_step(phase)`` is called before each of LOAD_STEPS (a caller may raise
+        there to abandon the load: nothing is kept)."""
+        step = on_step or (lambda phase: None)
         torch_device = resolve_device(device)
         torch_dtype = resolve_dtype(dtype, torch_device)
         folder = Path(model_dir)
+        step(LOAD_STEPS[0])
         model = load_paligemma(folder, device=torch_device, dtype=torch_dtype)
+        step(LOAD_STEPS[1])
         if optimize and model.language_model.optimize_for_inference():
             log.debug("decoder weights prepacked for oneDNN")
         tokenizer = TextTokenizer.from_folder(folder, lowercase=False)
@@ -122,12 +119,12 @@ class Captioner:
                               should_stop=should_stop)
         return CaptionResult(
             text=decoder.text(),
-            token_ids=output.token_ids,
             prompt=prompt,
+            model=self.model_id,
+            stop_reason=output.stop_reason,
+            token_count=len(output.token_ids),
+            token_ids=output.token_ids,
             prefill_s=output.prefill_s,
             decode_s=output.decode_s,
             decode_tokens_per_s=output.decode_tokens_per_s,
-            stop_reason=output.stop_reason,
-            model_id=self.model_id,
-            timings={"prefill_s": output.prefill_s, "decode_s": output.decode_s},
         )

@@ -45,6 +45,9 @@ as ``os.fsencode`` bytes, so names that are not valid UTF-8 survive; records giv
     cat.pending(model_id=None) -> list[FileRecord]        # with a model: also files without its current vector
     cat.models() -> dict[str, int]                        # model id -> current vectors of indexed files
 
+    # captions (table ``captions``, schema v4): read and written by core/caption_store.py through
+    # ``transaction()`` and ``query(sql, params)`` (read-only rows, no write lock)
+
     # the library's settings (its remembered search model)
     cat.get_setting(key) -> str | None   cat.set_setting(key, value | None)
 
@@ -98,7 +101,7 @@ from vsearch_app.errors import InvalidArgumentError, VSearchError
 log = logging.getLogger(__name__)
 
 CATALOG_FILENAME = "catalog.sqlite3"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 BUSY_TIMEOUT_MS = 10_000
 LOG_KEEP = 200_000  # deletion-log entries kept for incremental index catch-up (older -> full id comparison)
 
@@ -278,8 +281,38 @@ def _migrate_2_to_3(conn: sqlite3.Connection) -> None:
     )
 
 
+def _migrate_3_to_4(conn: sqlite3.Connection) -> None:
+    """v4: captions per photo, caption model and prompt (core/caption_store.py reads and writes them).
+
+    Keyed by file id, so a caption follows its photo through renames and moves and goes when the photo goes.
+    ``content_version`` is the file's content version the caption describes (a caption of older content is stale).
+    ``settings`` holds the generation settings as JSON. ``files.caption`` stays: it mirrors the latest finished
+    caption ("caption ..."/"describe ..." prompts) for search hits and full-text search."""
+    _run_script(
+        conn,
+        """
+        CREATE TABLE captions (
+            file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+            model TEXT NOT NULL,
+            prompt TEXT NOT NULL,
+            text TEXT NOT NULL,
+            token_count INTEGER NOT NULL,
+            stop_reason TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            settings TEXT NOT NULL DEFAULT '{}',
+            content_version INTEGER NOT NULL DEFAULT 0,
+            prefill_s REAL NOT NULL DEFAULT 0,
+            decode_tokens_per_s REAL NOT NULL DEFAULT 0,
+            PRIMARY KEY (file_id, model, prompt)
+        );
+        """,
+    )
+
+
 # MIGRATIONS[v] turns a version-v database into version v+1. Append; never edit a released step.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _migrate_1_to_2, 2: _migrate_2_to_3}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
+    1: _migrate_1_to_2, 2: _migrate_2_to_3, 3: _migrate_3_to_4,
+}
 
 
 def _create_v1(conn: sqlite3.Connection) -> None:
@@ -507,6 +540,11 @@ class Catalog:
 
     def _read(self, sql: str, params: Iterable = ()) -> list[tuple]:
         return self._conn().execute(sql, tuple(params)).fetchall()
+
+    def query(self, sql: str, params: Iterable = ()) -> list[tuple]:
+        """Rows of a read-only statement on this thread's connection (no write lock), for the stores beside the
+        catalog (core/caption_store.py); writes go through ``transaction()``."""
+        return self._read(sql, params)
 
     # -- roots --
 

@@ -12,12 +12,13 @@ from pathlib import Path
 
 from vsearch_app.core import models
 from vsearch_app.core import query as query_syntax
-from vsearch_app.core.captioner import Captioner, CaptionResult
 from vsearch_app.core.data_dir import prepare_data_dir
 from vsearch_app.core.embedder import Embedder
 from vsearch_app.core.library import Library
 from vsearch_app.core.model_identity import ModelIdentity, display_name, identify
 from vsearch_app.core.types import (
+    CaptionResult,
+    CaptionSettings,
     EmbeddedItem,
     EmbedReport,
     FailedFile,
@@ -26,15 +27,13 @@ from vsearch_app.core.types import (
     IndexReport,
     LibraryStatus,
     ModelInfo,
+    ModelLoadProgress,
     QueryTerm,
     SearchHit,
     Thumbnail,
 )
 from vsearch_app.core.writer_lock import WriterLock
 from vsearch_app.errors import InvalidArgumentError, ModelNotFoundError, VSearchError
-from vsearch_app.modeling.sampling import GenerationParams
-from vsearch_app.preprocessing.image import open_image
-from vsearch_app.preprocessing.prompts import DEFAULT_PROMPT, check_prompt
 from vsearch_app.settings import DEFAULT_MODEL, AppSettings
 
 # --- models ---------------------------------------------------------------------------------------------------------
@@ -136,39 +135,18 @@ def caption_model_dir(settings: AppSettings, model: str | None = None) -> Path:
         ) from exc
 
 
-def load_captioner(settings: AppSettings, model: str | None = None) -> Captioner:
-    model = model or settings.caption_model
-    folder = caption_model_dir(settings, model)
-    model_id = model if not Path(model).expanduser().is_dir() else str(folder)
-    return Captioner.load(folder, device=settings.device, dtype=settings.dtype, model_id=model_id)
-
-
-def caption_params(
-    *, max_tokens: int = 100, sample: bool = False, temperature: float = 0.8, top_p: float = 0.9,
-    seed: int | None = None,
-) -> GenerationParams:
-    """Validated generation settings (InvalidArgumentError says which value is wrong)."""
-    return GenerationParams(max_new_tokens=max_tokens, do_sample=sample, temperature=temperature, top_p=top_p,
-                            seed=seed)
-
-
 def caption(
     settings: AppSettings,
     image: str | Path,
+    caption_settings: CaptionSettings | None = None,
     *,
-    prompt: str = DEFAULT_PROMPT,
-    params: GenerationParams | None = None,
     on_token: Callable[[str], None] | None = None,
     cancel: threading.Event | None = None,
-    captioner: Captioner | None = None,
 ) -> CaptionResult:
-    """Caption (or answer ``prompt`` about) one image. Arguments and the image are checked before the model is
-    loaded, so mistakes fail fast; pass ``captioner`` to reuse a loaded model."""
-    params = params or GenerationParams()
-    check_prompt(prompt)
-    picture = open_image(image)
-    captioner = captioner or load_captioner(settings)
-    return captioner.caption(picture, prompt, params, on_token=on_token, cancel=cancel)
+    """Caption (or answer a prompt about) one photo in a short-lived session: ``LibraryService.caption`` with one
+    model load, storing the result when the photo is in the library. A long-lived caller keeps a LibraryService."""
+    with LibraryService.open(settings) as session:
+        return session.caption(image, caption_settings or CaptionSettings(), on_token=on_token, cancel=cancel)
 
 
 # --- the photo library ----------------------------------------------------------------------------------------------
@@ -208,6 +186,7 @@ class LibraryService:
         return service
 
     def close(self) -> None:
+        self._close_captions()
         self._library.close()
 
     def __enter__(self) -> LibraryService:
@@ -348,3 +327,59 @@ class LibraryService:
                 self._thumbnail_cache = ThumbnailCache(self.settings.cache_dir / "thumbs")
             cache = self._thumbnail_cache
         return cache.get(path, max_side)
+
+    # --- captions (core/caption_session.py): one captioner per session, results stored per photo ----------------
+
+    _captions = None  # the session's CaptionSession, made on first use (the class-level lock guards only that)
+    _captions_closed = False
+    _captions_guard = threading.Lock()
+
+    def _caption_session(self):
+        from vsearch_app.core.caption_session import CaptionSession
+
+        with self._captions_guard:
+            if self._captions is None:
+                self._captions = CaptionSession(self.settings, self._library.catalog, caption_model_dir)
+                if self._captions_closed:
+                    self._captions.close()  # so its calls say the session is closed
+            return self._captions
+
+    def load_captioner(
+        self,
+        progress: Callable[[ModelLoadProgress], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> bool:
+        """Load the caption model (``settings.caption_model``) once for this session, e.g. in the background when
+        the app starts; later calls return at once, concurrent ones share one load. True when it is ready, False
+        when ``cancel`` stopped it. A missing model raises ModelNotFoundError with the gated-model steps."""
+        return self._caption_session().load(progress, cancel)
+
+    def caption(
+        self,
+        path: str | Path,
+        settings: CaptionSettings = CaptionSettings(),  # noqa: B008 - frozen, so one shared default is safe
+        on_token: Callable[[str], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> CaptionResult:
+        """Caption the photo at ``path`` (or answer ``settings.prompt`` about it), streaming text pieces to
+        ``on_token`` from the calling thread. The settings and the photo are checked before the model loads
+        (InvalidArgumentError with ``param``, ImageDecodeError). When the photo is in the library the result is
+        stored for it, its caption model and prompt (``stored_at`` is set); a generation stopped by ``cancel``
+        keeps its partial text, marked stopped (``stop_reason`` "cancelled"), unless a finished caption exists."""
+        return self._caption_session().caption(path, settings, on_token=on_token, cancel=cancel)
+
+    def stored_caption(
+        self, path: str | Path, prompt: str | None = None, model: str | None = None
+    ) -> CaptionResult | None:
+        """The caption stored for the photo at ``path`` with ``prompt`` and caption ``model`` (None: any), without
+        loading a model; None when there is none for the photo's current content. A finished caption wins over a
+        stopped one, then the newest."""
+        return self._caption_session().stored(path, prompt=prompt, model=model)
+
+    def _close_captions(self) -> None:
+        """Stop a caption in progress, wait for it to be stored and release the caption model (called by close)."""
+        with self._captions_guard:
+            self._captions_closed = True
+            captions = self._captions
+        if captions is not None:
+            captions.close()

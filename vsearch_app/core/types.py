@@ -116,3 +116,51 @@ class Thumbnail:
     path: Path
     image: np.ndarray | None  # H x W x 3 uint8 RGB, upright (EXIF applied), longest side <= the max_side asked for
     reason: str | None = None  # why there is no image, in words: "file is missing", "cannot decode: ..."
+
+
+# --- captions (LibraryService.caption / stored_caption / load_captioner) --------------------------------------------
+
+
+@dataclass(frozen=True)
+class CaptionSettings:
+    """What to ask the caption model and how to choose its words; the service checks the values
+    (InvalidArgumentError with ``param`` set to the field's name)."""
+
+    prompt: str = "caption en"  # "caption en", "describe en", "question: what is this?", or a sentence start
+    max_tokens: int = 100  # longest answer, in tokens
+    sample: bool = False  # False: greedy (the most likely words); True: temperature + top-p sampling
+    temperature: float = 0.8  # used when sampling; must be > 0
+    top_p: float = 0.9  # nucleus size, in (0, 1]
+    seed: int | None = None  # makes sampling repeatable
+
+
+@dataclass(frozen=True)
+class CaptionResult:
+    """Text a caption model wrote about one photo: fresh from the model, or as stored in the library."""
+
+    text: str
+    prompt: str
+    model: str  # the caption model's hub id, or the absolute folder of a local checkpoint
+    stop_reason: str  # "stop_token" (the model finished), "max_tokens" or "cancelled" (stopped early: partial text)
+    token_count: int = 0  # tokens generated, the stop token included
+    token_ids: list[int] = field(default_factory=list)  # the generated ids (empty for a stored caption)
+    prefill_s: float = 0.0  # image encoding + prompt prefill + first token
+    decode_s: float = 0.0
+    decode_tokens_per_s: float = 0.0
+    settings: CaptionSettings | None = None  # the generation settings used (None when not known)
+    stored_at: float | None = None  # when the library stored it (seconds since the epoch); None: not stored
+
+    @property
+    def stopped(self) -> bool:
+        """True when the generation was stopped before the model finished (the text is partial)."""
+        return self.stop_reason == "cancelled"
+
+
+@dataclass(frozen=True)
+class ModelLoadProgress:
+    """A model being loaded, step by step (each step is a phase; weights are read in one step)."""
+
+    model: str
+    phase: str  # "locating", "reading weights", "preparing", "ready"
+    done: int  # steps finished
+    total: int
