@@ -104,3 +104,32 @@ def test_model_from_the_hub_cache_by_id(model_dir, photo, tmp_path, monkeypatch,
                  "--max-tokens", "3", "--json"])
     assert code == 0
     assert json.loads(capsys.readouterr().out)["model"] == "google/paligemma-3b-mix-224"
+
+
+def test_a_photo_in_the_library_gets_its_caption_stored(model_dir, tmp_path, capsys):
+    """Same output as for any photo, and the caption is kept in the library (the session's code path)."""
+    import os
+
+    from vsearch_app.core.catalog import CATALOG_FILENAME, Catalog
+    from vsearch_app.core.service import LibraryService
+    from vsearch_app.settings import AppSettings
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    inside = photos / "beach.png"
+    Image.fromarray(np.random.default_rng(3).integers(0, 255, (30, 40, 3), dtype=np.uint8)).save(inside)
+    data = tmp_path / "data"
+    with Catalog.open(data / CATALOG_FILENAME) as cat:  # as a scan of the folder leaves it
+        cat.add_root(photos)
+        cat.mark_pending(inside, os.stat(inside).st_size, os.stat(inside).st_mtime_ns)
+    args = ["caption", str(inside), "--data-dir", str(data), "--caption-model", str(model_dir), "--dtype", "float32",
+            "--max-tokens", "5", "--prompt", "describe en"]
+    assert main(args) == 0
+    streamed = capsys.readouterr().out
+    assert main([*args, "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert streamed == document["text"] + "\n" and document["model"] == str(model_dir.resolve())
+    with LibraryService.open(AppSettings.resolve(data)) as session:
+        stored = session.stored_caption(inside, prompt="describe en")
+    assert stored is not None and stored.text == document["text"] and stored.model == document["model"]
+    assert stored.token_count == len(document["token_ids"]) and stored.settings.max_tokens == 5
