@@ -441,7 +441,8 @@ class Catalog:
             if version > SCHEMA_VERSION:
                 raise CatalogError(
                     f"the catalog {self.path} was written by a newer VSearch (schema {version}, this version "
-                    f"understands up to {SCHEMA_VERSION}). Update VSearch, or use another --data-dir."
+                    f"understands up to {SCHEMA_VERSION}). Update VSearch, or use another data folder.",
+                    param="data_dir",
                 )
             if version < SCHEMA_VERSION:
                 if not fresh:
