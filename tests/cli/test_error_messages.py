@@ -52,14 +52,18 @@ def test_every_flag_named_exists():
         (["search", "dog", "--limit", "0"], "vsearch: the number of results must be at least 1, got 0 (--limit)"),
         (["search", "dog", "--threshold", "1.5"],
          "vsearch: the score threshold is a cosine similarity between -1 and 1, got 1.5 (--threshold)"),
-        (["search", "dog", "--in", "/no/such/folder"],
-         "vsearch: /no/such/folder is not inside a watched folder (--in)"),
     ],
 )
 def test_search_errors_name_the_flag(tmp_path, capsys, args, expected):
     assert main([*args, "--data-dir", str(tmp_path / "data")]) == 2
     err = capsys.readouterr().err
     assert err == expected + "\n"
+
+
+def test_a_folder_filter_outside_the_library_names_in(tmp_path, capsys):
+    elsewhere = tmp_path / "elsewhere"
+    assert main(["search", "dog", "--in", str(elsewhere), "--data-dir", str(tmp_path / "data")]) == 2
+    assert capsys.readouterr().err == f"vsearch: {elsewhere} is not inside a watched folder (--in)\n"
 
 
 def test_a_bad_data_folder_reads_as_before(tmp_path, capsys):
