@@ -8,7 +8,19 @@ from __future__ import annotations
 
 
 class VSearchError(Exception):
-    """Base class: the message is written for the user and says what to do."""
+    """Base class: the message is written for the user and says what to do.
+
+    ``param`` names the setting the error concerns, as the engine's API spells it ("limit", "threshold", "folder",
+    "model", "data_dir", ...), or None. Messages raised by the engine never name a command-line flag or a window's
+    field: each front end renders ``param`` in its own words (the CLI as its flag, see cli/options.py; the desktop
+    app as the field's label)."""
+
+    param: str | None = None
+
+    def __init__(self, *args: object, param: str | None = None) -> None:
+        super().__init__(*args)
+        if param is not None:
+            self.param = param
 
 
 class ModelNotFoundError(VSearchError):
@@ -29,12 +41,7 @@ class ImageDecodeError(VSearchError):
 
 
 class InvalidArgumentError(VSearchError):
-    """A parameter is outside its allowed range. ``param`` names it (e.g. "max_tokens") so each front end can point
-    at its own control for it (a CLI flag, a form field); None when no single parameter is to blame."""
-
-    def __init__(self, message: str, *, param: str | None = None) -> None:
-        super().__init__(message)
-        self.param = param
+    """A parameter is outside its allowed range: ``InvalidArgumentError("...", param="limit")``."""
 
 
 class DownloadError(VSearchError):

@@ -12,6 +12,7 @@ import importlib
 import sys
 
 from vsearch_app import __version__
+from vsearch_app.cli.options import error_message
 from vsearch_app.errors import VSearchError
 from vsearch_app.log import setup_logging
 
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             return _launch_desktop_app(args)
         return int(handler(args) or 0)
     except VSearchError as exc:
-        print(f"vsearch: {exc}", file=sys.stderr)
+        print(f"vsearch: {error_message(exc)}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("vsearch: interrupted", file=sys.stderr)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from vsearch_app.errors import VSearchError
 from vsearch_app.settings import AppSettings
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
@@ -38,3 +39,35 @@ def format_bytes(n: float) -> str:
         if n < 1000:
             return f"{n:.1f} {unit}"
     return f"{n / 1000:.1f} TB"
+
+
+# How the command line sets each engine parameter an error can name (VSearchError.param). The engine's messages
+# never name a flag; the CLI adds it, so the same message reads right in the desktop app.
+PARAM_FLAGS = {
+    "limit": "--limit",
+    "threshold": "--threshold",
+    "folder": "--in",
+    "model": "--model",
+    "caption_model": "--caption-model",
+    "device": "--device",
+    "dtype": "--dtype",
+    "data_dir": "--data-dir or VSEARCH_DATA_DIR",
+    "inputs": "--image or --text",
+    "prompt": "--prompt",
+    "max_tokens": "--max-tokens",
+    "temperature": "--temperature",
+    "top_p": "--top-p",
+    "seed": "--seed",
+}
+
+
+def error_message(exc: VSearchError) -> str:
+    """The one line the CLI prints for a user error: the message, then the flag that sets what it is about,
+    e.g. "the number of results must be at least 1, got 0 (--limit)"."""
+    message = str(exc)
+    flag = PARAM_FLAGS.get(exc.param or "")
+    if flag is None:
+        return message
+    if message.endswith("."):
+        return f"{message[:-1]} ({flag})."
+    return f"{message} ({flag})"

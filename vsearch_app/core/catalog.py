@@ -29,6 +29,8 @@ as ``os.fsencode`` bytes, so names that are not valid UTF-8 survive; records giv
     cat.files_under(root_or_folder) -> list[FileRecord]   # every row at or below a folder
     cat.get_file(path) -> FileRecord | None
     cat.get_file_by_id(file_id) -> FileRecord | None
+    cat.files_by_ids(ids) -> dict[int, FileRecord]        # the rows that exist, batched (a page of search hits)
+    cat.ids_in_states(states) -> np.ndarray int64         # sorted ids of files in those states
     cat.upsert_file(FileRecord) -> int                    # insert or update by path (id is kept on update)
     cat.mark_pending(path, size, mtime_ns, fingerprint=None) -> int
     cat.record_embedding(path, model_id, vector, *, size, mtime_ns, fingerprint=None, captured_at=None,
@@ -472,7 +474,8 @@ class Catalog:
             if version > SCHEMA_VERSION:
                 raise CatalogError(
                     f"the catalog {self.path} was written by a newer VSearch (schema {version}, this version "
-                    f"understands up to {SCHEMA_VERSION}). Update VSearch, or use another --data-dir."
+                    f"understands up to {SCHEMA_VERSION}). Update VSearch, or use another data folder.",
+                    param="data_dir",
                 )
             if version < SCHEMA_VERSION:
                 if not fresh:
@@ -666,6 +669,27 @@ class Catalog:
     def get_file_by_id(self, file_id: int) -> FileRecord | None:
         rows = self._read(f"SELECT {_FILE_COLUMNS} FROM files WHERE id = ?", (int(file_id),))
         return _file_from_row(rows[0]) if rows else None
+
+    def files_by_ids(self, ids: Iterable[int]) -> dict[int, FileRecord]:
+        """The rows of ``ids`` that still exist, by id, in a few queries (a page of search results at once)."""
+        id_list = [int(i) for i in ids]
+        found: dict[int, FileRecord] = {}
+        for start in range(0, len(id_list), 500):  # stay under SQLite's bound-parameter limit
+            part = id_list[start : start + 500]
+            marks = ",".join("?" * len(part))
+            for row in self._read(f"SELECT {_FILE_COLUMNS} FROM files WHERE id IN ({marks})", part):
+                record = _file_from_row(row)
+                found[record.id] = record
+        return found
+
+    def ids_in_states(self, states: Iterable[str]) -> np.ndarray:
+        """Sorted ids (int64) of the files in any of ``states`` (search leaves offline and failed files out)."""
+        wanted = list(states)
+        if not wanted:
+            return np.zeros(0, dtype=np.int64)
+        marks = ",".join("?" * len(wanted))
+        rows = self._read(f"SELECT id FROM files WHERE state IN ({marks}) ORDER BY id", wanted)
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
     def upsert_file(self, record: FileRecord) -> int:
         """Insert or update the row for ``record.path`` (its id is kept on update; ``record.id`` is ignored).

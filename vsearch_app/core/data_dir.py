@@ -14,20 +14,23 @@ from pathlib import Path
 
 from vsearch_app.errors import DataDirError
 
-_HINT = "choose another data folder (--data-dir or VSEARCH_DATA_DIR)"
+PARAM = "data_dir"
+
+_HINT = "choose another data folder"  # the front end says how (param "data_dir": the CLI adds its flag)
 
 
 def prepare_data_dir(path: str | os.PathLike[str]) -> Path:
     """Create ``path`` if needed and check that it is a folder VSearch can write in; returns it."""
     folder = Path(path)
     if folder.exists() and not folder.is_dir():
-        raise DataDirError(f"the data folder {folder} is a file, not a folder; {_HINT}")
+        raise DataDirError(f"the data folder {folder} is a file, not a folder; {_HINT}", param=PARAM)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise DataDirError(f"cannot create the data folder {folder}: {_why_not_created(folder, exc)}; {_HINT}") from exc
+        raise DataDirError(f"cannot create the data folder {folder}: {_why_not_created(folder, exc)}; {_HINT}",
+                           param=PARAM) from exc
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise DataDirError(f"the data folder {folder} is not writable: permission denied; {_HINT}")
+        raise DataDirError(f"the data folder {folder} is not writable: permission denied; {_HINT}", param=PARAM)
     return folder
 
 

@@ -39,7 +39,7 @@ def cpu_has_fast_bf16() -> bool:
 
 def resolve_device(name: str = "auto") -> torch.device:
     if name not in DEVICES:
-        raise InvalidArgumentError(f"unknown device {name!r}; choose one of {', '.join(DEVICES)}")
+        raise InvalidArgumentError(f"unknown device {name!r}; choose one of {', '.join(DEVICES)}", param="device")
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -47,9 +47,11 @@ def resolve_device(name: str = "auto") -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise InvalidArgumentError("--device cuda was asked for, but no CUDA GPU is available to PyTorch here")
+        raise InvalidArgumentError("the device cuda was asked for, but no CUDA GPU is available to PyTorch here",
+                                   param="device")
     if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise InvalidArgumentError("--device mps was asked for, but Apple's Metal backend is not available here")
+        raise InvalidArgumentError("the device mps was asked for, but Apple's Metal backend is not available here",
+                                   param="device")
     return torch.device(name)
 
 

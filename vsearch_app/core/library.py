@@ -1,9 +1,10 @@
 """The photo library: watched roots, reconciliation with the disk, indexing and search, over one data directory.
 
 ``Library`` ties the pieces together: the catalog (source of truth), the vector index (a cache of the catalog's
-embeddings, synced after every committed batch), the scanner, the indexer and the query parser. It is Qt-free and
-synchronous; ``core.service.LibraryService`` wraps it for the CLI and the desktop app, and ``core.watcher`` drives
-it from file-system events.
+embeddings, synced after every committed batch), the scanner, the indexer, the query parser and core.search (which
+ranks a query once and builds its hits a page at a time). It is Qt-free and synchronous;
+``core.service.LibraryService`` wraps it for the CLI and the desktop app, and ``core.watcher`` drives it from
+file-system events.
 
 Safety rules that live here:
 
@@ -43,7 +44,7 @@ from vsearch_app.core.catalog import (
 )
 from vsearch_app.core.indexer import Indexer, IndexProgress, IndexReport
 from vsearch_app.core.model_identity import display_name
-from vsearch_app.core.query import combine, parse_query
+from vsearch_app.core.query import as_terms, combine
 from vsearch_app.core.scanner import (
     FileStat,
     KnownFile,
@@ -58,7 +59,9 @@ from vsearch_app.core.scanner import (
     stat_file,
     walk_root,
 )
+from vsearch_app.core.search import MAX_RESULTS, SearchResults, check_limit, check_threshold, exact_ranker, index_ranker
 from vsearch_app.core.sharded_index import ShardedIndex, saved_index_bytes
+from vsearch_app.core.types import QueryTerm, SearchHit
 from vsearch_app.errors import ImageDecodeError, InvalidArgumentError, NothingToSearchError
 
 log = logging.getLogger(__name__)
@@ -94,12 +97,6 @@ class PathsReconciled:
     report: ChangeReport
     deferred: set[str]  # files not settled yet: look again later
     gone: set[str]  # vanished rows kept for now (keep_gone=True)
-
-
-@dataclass(frozen=True)
-class Hit:
-    path: Path
-    score: float
 
 
 class Library:
@@ -440,24 +437,32 @@ class Library:
 
     # --- search -------------------------------------------------------------------------------------------------
 
-    def query_vector(self, query: str | Sequence[str], *, cwd: str | os.PathLike[str] | None = None) -> np.ndarray:
-        terms = parse_query(query, cwd=cwd)
-        vectors = []
-        texts = [t.value for t in terms if not t.is_image]
-        text_vectors = iter(self.embedder().embed_texts(texts)) if texts else iter(())
-        for term in terms:
-            if not term.is_image:
-                vectors.append(next(text_vectors))
-                continue
-            stored = self._stored_vector(term.value)
-            if stored is not None:  # an indexed photo: no need to run the model again
-                vectors.append(stored)
+    def query_vector(self, query: str | Sequence[str] | Sequence[QueryTerm], *,
+                     cwd: str | os.PathLike[str] | None = None) -> np.ndarray:
+        return self.terms_vector(as_terms(query, cwd=cwd))
+
+    def terms_vector(self, terms: Sequence[QueryTerm]) -> np.ndarray:
+        """The query vector of checked terms. Stored vectors come first (photo terms, indexed unchanged images), so
+        a query made only of them never loads the model, and a photo without a vector fails before it loads."""
+        vectors: list[np.ndarray | None] = [None] * len(terms)
+        for i, term in enumerate(terms):
+            if term.is_photo:
+                vectors[i] = self._photo_vector(int(term.value))
+            elif term.is_image:
+                vectors[i] = self._stored_vector(term.value)  # an indexed photo: no need to run the model again
+        texts = [i for i, term in enumerate(terms) if term.kind == "text"]
+        if texts:
+            vectors_of_texts = self.embedder().embed_texts([terms[i].value for i in texts])
+            for i, vector in zip(texts, vectors_of_texts, strict=True):
+                vectors[i] = vector
+        for i, term in enumerate(terms):
+            if vectors[i] is not None:
                 continue
             result = self.embedder().embed_images([term.value], batch_size=1)
             if not len(result.indices):
                 reason = result.failures[0][1] if result.failures else "unknown error"
                 raise ImageDecodeError(f"cannot use {term.value} as a query image: {reason}", reason=reason)
-            vectors.append(result.vectors[0])
+            vectors[i] = result.vectors[0]
         return combine(np.stack(vectors), [t.weight for t in terms])
 
     def _stored_vector(self, path: str) -> np.ndarray | None:
@@ -467,62 +472,65 @@ class Library:
             return None
         return self.catalog.get_embedding(path, self.model_id)
 
+    def _photo_vector(self, file_id: int) -> np.ndarray:
+        """The stored vector of an indexed photo ("Find similar"): never runs the model."""
+        row = self.catalog.get_file_by_id(file_id)
+        if row is None:
+            raise InvalidArgumentError(f"photo #{file_id} is no longer in the library", param="query")
+        vector = self.catalog.get_embedding(row.path, self.model_id)
+        if vector is None:
+            raise InvalidArgumentError(f"{row.display} has no vector of the model {display_name(self.model_id)} "
+                                       "yet; index it first, or use the file as an image term", param="query")
+        return vector
+
     def search(
         self,
-        query: str | Sequence[str],
+        query: str | Sequence[str] | Sequence[QueryTerm],
         *,
         limit: int = 20,
         threshold: float | None = None,
         folder: str | os.PathLike[str] | None = None,
         cwd: str | os.PathLike[str] | None = None,
-    ) -> list[Hit]:
-        """Photos nearest to the query, best first. Offline and failed files are left out."""
-        if limit < 1:
-            raise InvalidArgumentError(f"--limit must be at least 1, got {limit}")
-        if threshold is not None and not -1.0 <= threshold <= 1.0:
-            raise InvalidArgumentError(f"--threshold is a cosine similarity between -1 and 1, got {threshold}")
+    ) -> list[SearchHit]:
+        """Up to ``limit`` photos nearest to the query, best first. Offline and failed files are left out."""
+        results = self.search_results(query, limit=limit, threshold=threshold, folder=folder, cwd=cwd)
+        return results.page(0, limit).hits
+
+    def search_results(
+        self,
+        query: str | Sequence[str] | Sequence[QueryTerm],
+        *,
+        limit: int = MAX_RESULTS,
+        threshold: float | None = None,
+        folder: str | os.PathLike[str] | None = None,
+        cwd: str | os.PathLike[str] | None = None,
+    ) -> SearchResults:
+        """The query's ranking, read a page at a time (core.search). ``query``: text in the query syntax, command
+        line words, or QueryTerm objects. The query vector is made here (the model runs here, if at all)."""
+        check_limit(limit)
+        check_threshold(threshold)
         filter_ids = None
         folder_path = None
         if folder is not None:
             folder_path = Path(os.path.abspath(os.path.expanduser(os.fspath(folder))))
             if self.catalog.root_for(folder_path) is None:
-                raise InvalidArgumentError(f"{folder_path} is not inside a watched folder")
+                raise InvalidArgumentError(f"{folder_path} is not inside a watched folder", param="folder")
             filter_ids = self.catalog.ids_under(folder_path)
+        terms = as_terms(query, cwd=cwd)  # a malformed query is reported before anything is loaded
         index = self.vector_index(create=False)
         if index is None or len(index) == 0:
-            parse_query(query, cwd=cwd)  # still report a malformed query, without loading the model
             raise self._nothing_to_search()
-        vector = self.query_vector(query, cwd=cwd)
+        vector = self.terms_vector(terms)
         if folder_path is not None and filter_ids is not None and len(filter_ids) <= EXACT_FOLDER_LIMIT:
             # Exact, from the catalog's vectors: the index's own exact path reads them through hnswlib's get_items
             # (~100 us each: 3 s for 50k), and its filtered graph search misses results when few photos match.
             ids, vectors = self.catalog.embeddings_under(folder_path, self.model_id)
-            scores = vectors @ (vector / np.linalg.norm(vector))
-            scores /= np.maximum(np.linalg.norm(vectors, axis=1), 1e-12)
-            order = np.argsort(-scores, kind="stable")
-            return self._hits(ids[order], scores[order].astype(np.float32), limit, threshold)[0]
-        k = limit
-        while True:
-            ids, scores = index.search(vector, k=k, filter_ids=filter_ids)
-            hits, done = self._hits(ids, scores, limit, threshold)
-            if done or len(ids) < k:
-                return hits
-            k *= 4  # some hits were offline: look further
-
-    def _hits(self, ids: np.ndarray, scores: np.ndarray, limit: int, threshold: float | None) -> tuple[list[Hit], bool]:
-        """Up to ``limit`` hits from candidates ordered best first, skipping offline and failed files. The flag
-        says whether the candidates sufficed (``limit`` hits, or one fell below ``threshold``)."""
-        hits: list[Hit] = []
-        for fid, score in zip(ids.tolist(), scores.tolist(), strict=True):
-            if threshold is not None and score < threshold:
-                return hits, True
-            record = self.catalog.get_file_by_id(fid)
-            if record is None or record.state in (OFFLINE, "failed"):
-                continue  # offline photos cannot be opened; failed ones have no current vector
-            hits.append(Hit(record.path, float(score)))
-            if len(hits) == limit:
-                return hits, True
-        return hits, False
+            ranker, candidates = exact_ranker(ids, vectors, vector), len(ids)
+        else:
+            ranker = index_ranker(index, vector, filter_ids)
+            candidates = len(filter_ids) if filter_ids is not None else len(index)
+        return SearchResults(self.catalog, ranker, limit=limit, threshold=threshold, candidates=candidates,
+                             roots_online=lambda: {root.id: online for root, online in self.roots_online()})
 
     def _nothing_to_search(self) -> NothingToSearchError:
         """Why this model has nothing to search, for the user."""

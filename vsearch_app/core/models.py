@@ -53,23 +53,24 @@ def _gated_hint(repo_id: str) -> str:
     )
 
 
-def resolve_model_dir(model: str, hub_cache_dir: str | Path) -> Path:
-    """The local folder holding ``model`` (a folder path or a hub id), without touching the network."""
+def resolve_model_dir(model: str, hub_cache_dir: str | Path, *, param: str = "model") -> Path:
+    """The local folder holding ``model`` (a folder path or a hub id), without touching the network. ``param``: the
+    setting that named the model, for the errors (VSearchError.param)."""
     candidate = Path(model).expanduser()
     if candidate.is_dir():
         if not (candidate / "config.json").is_file():
             raise CheckpointError(f"{candidate}: this folder has no config.json; it is not a model checkpoint")
         return candidate.resolve()
     if not looks_like_repo_id(model):
-        raise ModelNotFoundError(f"model folder {model!r} does not exist")
+        raise ModelNotFoundError(f"model folder {model!r} does not exist", param=param)
     from huggingface_hub import try_to_load_from_cache
 
     cached = try_to_load_from_cache(model, "config.json", cache_dir=str(hub_cache_dir))
     if isinstance(cached, str):
         return Path(cached).parent
     raise ModelNotFoundError(
-        f"model {model} is not downloaded yet. Run `vsearch models download {model}` once (needs internet), "
-        f"or pass --model with a local checkpoint folder.{_gated_hint(model)}"
+        f"model {model} is not downloaded yet.{_gated_hint(model)} Run `vsearch models download {model}` once "
+        "(needs internet), or use a local checkpoint folder as the model.", param=param
     )
 
 
@@ -103,7 +104,8 @@ def download_model(repo_id: str, hub_cache_dir: str | Path, *, token: str | None
     except LocalEntryNotFoundError as exc:
         raise DownloadError(
             f"cannot download {repo_id}: no connection to huggingface.co (offline, HF_HUB_OFFLINE set, or a proxy "
-            "blocks it). Connect and try again, or copy a checkpoint folder here and pass it with --model."
+            "blocks it). Connect and try again, or copy a checkpoint folder here and use it as the model.",
+            param="model",
         ) from exc
     except HfHubHTTPError as exc:
         raise DownloadError(f"downloading {repo_id} failed: {exc}") from exc

@@ -1,7 +1,8 @@
 """The one API the CLI and the desktop app use.
 
 Synchronous and thread-agnostic; it returns small frozen dataclasses (core.types) and numpy arrays, never tensors,
-Qt objects or sqlite rows.
+Qt objects or sqlite rows. Importing it does not import torch: the model code loads when a model is first needed, so
+`vsearch --help` and the desktop app's first window do not wait for it.
 """
 
 from __future__ import annotations
@@ -9,13 +10,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vsearch_app.core import models
 from vsearch_app.core import query as query_syntax
 from vsearch_app.core.data_dir import prepare_data_dir
-from vsearch_app.core.embedder import Embedder
 from vsearch_app.core.library import Library
 from vsearch_app.core.model_identity import ModelIdentity, display_name, identify
+from vsearch_app.core.search import MAX_RESULTS, SearchResults  # SearchResults: front ends annotate with it from here
 from vsearch_app.core.types import (
     CaptionResult,
     CaptionSettings,
@@ -30,11 +32,15 @@ from vsearch_app.core.types import (
     ModelLoadProgress,
     QueryTerm,
     SearchHit,
+    SearchPage,
     Thumbnail,
 )
 from vsearch_app.core.writer_lock import WriterLock
 from vsearch_app.errors import InvalidArgumentError, ModelNotFoundError, VSearchError
 from vsearch_app.settings import DEFAULT_MODEL, AppSettings
+
+if TYPE_CHECKING:  # torch-heavy: imported where a model is loaded (see the module docstring)
+    from vsearch_app.core.embedder import Embedder
 
 # --- models ---------------------------------------------------------------------------------------------------------
 
@@ -60,6 +66,8 @@ def model_identity(settings: AppSettings, model: str | None = None) -> ModelIden
 
 
 def load_embedder(settings: AppSettings, model: str | None = None, *, model_id: str | None = None) -> Embedder:
+    from vsearch_app.core.embedder import Embedder
+
     return Embedder.load(model_dir(settings, model), device=settings.device, dtype=settings.dtype,
                          model_id=model_id or model_name(settings, model))
 
@@ -83,7 +91,7 @@ def embed_inputs(settings: AppSettings, inputs: Sequence[tuple[str, str]], *, ba
         if kind not in ("image", "text"):
             raise InvalidArgumentError(f"unknown input kind {kind!r}")
     if not inputs:
-        raise InvalidArgumentError("nothing to embed: give at least one --image or --text")
+        raise InvalidArgumentError("nothing to embed: give at least one image or text", param="inputs")
     embedder = load_embedder(settings)
     image_positions = [i for i, (kind, _) in enumerate(inputs) if kind == "image"]
     text_positions = [i for i, (kind, _) in enumerate(inputs) if kind == "text"]
@@ -106,13 +114,14 @@ def embed_inputs(settings: AppSettings, inputs: Sequence[tuple[str, str]], *, ba
 
 def parse_query_terms(text: str, cwd: str | Path | None = None) -> list[QueryTerm]:
     """The terms of a query in the search syntax (what ``search`` accepts); relative image paths are resolved
-    against ``cwd`` (default: the working directory). Raises InvalidArgumentError with a one-line reason."""
-    return [QueryTerm(t.kind, t.value, t.weight) for t in query_syntax.parse_query(text, cwd=cwd)]
+    against ``cwd`` (default: the working directory). Raises InvalidArgumentError (param "query") with a one-line
+    reason."""
+    return query_syntax.parse_query(text, cwd=cwd)
 
 
 def format_query(terms: Sequence[QueryTerm]) -> str:
     """Query text that ``parse_query_terms`` reads back as ``terms``; raises InvalidArgumentError for a term the
-    syntax cannot express (zero weight, empty value, a path containing both kinds of quote)."""
+    syntax cannot express (zero weight, empty value, a path containing both kinds of quote, a "photo" term)."""
     return query_syntax.format_query(terms)
 
 
@@ -123,7 +132,7 @@ def caption_model_dir(settings: AppSettings, model: str | None = None) -> Path:
     """Local folder of the caption model; a missing PaliGemma gets the gated-repo how-to."""
     model = model or settings.caption_model
     try:
-        return models.resolve_model_dir(model, settings.hub_cache_dir)
+        return models.resolve_model_dir(model, settings.hub_cache_dir, param="caption_model")
     except ModelNotFoundError as exc:
         if Path(model).expanduser().exists() or "/" not in model or model.startswith((".", "~", "/")):
             raise
@@ -131,7 +140,7 @@ def caption_model_dir(settings: AppSettings, model: str | None = None) -> Path:
             f"caption model {model} is not downloaded yet. PaliGemma models are gated: accept the licence at "
             f"https://huggingface.co/{model} while logged in to huggingface.co, then run "
             f"`vsearch models download {model}` with a token (set HF_TOKEN, or run `hf auth login` first). "
-            "Or pass --caption-model with a local checkpoint folder."
+            "Or use a local checkpoint folder as the caption model.", param="caption_model"
         ) from exc
 
 
@@ -154,6 +163,8 @@ def caption(
 
 MODEL_SETTING = "model"  # the library's remembered search model (catalog setting)
 
+Query = str | Sequence[str] | Sequence[QueryTerm]  # query text, command-line words, or structured terms
+
 
 class LibraryService:
     """Watched folders, indexing, watching and search over one data directory. Open with ``LibraryService.open``;
@@ -168,6 +179,9 @@ class LibraryService:
         self.settings = settings
         self._library = library
         self._identity: ModelIdentity | None = None
+        self._page_lock = threading.Lock()  # guards the ranking search_page keeps for the next page
+        self._last_results_key: tuple | None = None
+        self._last_results: SearchResults | None = None
         library.on_index_done = self._remember_model
 
     @classmethod
@@ -179,6 +193,8 @@ class LibraryService:
             return service.model_identity().key
 
         def embedder() -> Embedder:
+            from vsearch_app.core.embedder import Embedder
+
             identity = service.model_identity()
             return Embedder.load(identity.folder, device=settings.device, dtype=settings.dtype, model_id=identity.key)
 
@@ -277,15 +293,59 @@ class LibraryService:
         indexer is refused at once (LibraryBusyError) rather than embedding everything again. Readers never take it."""
         return WriterLock(self._library.data_dir, purpose)
 
+    # --- search -------------------------------------------------------------------------------------------------
+    #
+    # A query is text in the query syntax (core.query), command-line words, or a list of QueryTerm (the desktop
+    # app's chips, dropped files, and "Find similar": QueryTerm.of_photo(hit.file_id), which uses the photo's stored
+    # vector). Hits carry what the catalog knows of each photo (core.types.SearchHit). Errors say which argument
+    # they concern (VSearchError.param: "query", "limit", "threshold", "folder", "offset", "count").
+
     def search(
         self,
-        query: str | Sequence[str],
+        query: Query,
         limit: int = 20,
         threshold: float | None = None,
         folder: str | Path | None = None,
     ) -> list[SearchHit]:
-        hits = self._library.search(query, limit=limit, threshold=threshold, folder=folder)
-        return [SearchHit(hit.path, hit.score) for hit in hits]
+        """The best ``limit`` hits at once (what the CLI prints)."""
+        return self._library.search(query, limit=limit, threshold=threshold, folder=folder)
+
+    def search_results(
+        self,
+        query: Query,
+        *,
+        threshold: float | None = None,
+        folder: str | Path | None = None,
+        limit: int = MAX_RESULTS,
+    ) -> SearchResults:
+        """The query's ranking, to read a page at a time: ``results.page(offset, count)`` -> SearchPage, or
+        ``results.hits(offset, count)`` -> list[SearchHit]; ``results.max_total`` bounds the number of hits.
+        The query vector is made here (a text or new image query runs the model: call it off the GUI thread);
+        pages are cheap (ranked ids are kept as arrays, a page's rows are read in one batched lookup), and a page
+        beyond the candidates ranked so far widens the search without reordering earlier pages."""
+        return self._library.search_results(query, limit=limit, threshold=threshold, folder=folder)
+
+    def search_page(
+        self,
+        query: Query,
+        offset: int,
+        count: int,
+        *,
+        threshold: float | None = None,
+        folder: str | Path | None = None,
+    ) -> SearchPage:
+        """One page of a query's hits, for callers that keep no state between pages. Offset 0 always searches
+        afresh; a later offset of the same query (same terms, threshold and folder) reuses the ranking that offset
+        0 made, so paging costs no new model run and pages stay consistent with each other."""
+        terms = tuple(query_syntax.as_terms(query))
+        key = (terms, threshold, None if folder is None else str(folder))
+        with self._page_lock:
+            cached = self._last_results if offset > 0 and self._last_results_key == key else None
+        if cached is None:
+            cached = self.search_results(list(terms), threshold=threshold, folder=folder)
+            with self._page_lock:
+                self._last_results_key, self._last_results = key, cached
+        return cached.page(offset, count)
 
     def status(self) -> LibraryStatus:
         """Folders, counts and failures. Counts are the search model's view ('indexed': has its vector); when the

@@ -42,8 +42,36 @@ class FolderInfo:
 
 @dataclass(frozen=True)
 class SearchHit:
+    """One search result, with what the catalog knows of the photo (read in the same lookup as its path)."""
+
     path: Path
     score: float  # cosine similarity of the photo to the query vector, in [-1, 1]
+    file_id: int = -1  # the catalog's id of the photo (QueryTerm.of_photo(file_id) finds similar ones); -1: unknown
+    size: int = 0  # bytes
+    width: int | None = None  # pixels as the photo is shown (EXIF rotation applied); None when unknown
+    height: int | None = None
+    taken_at: str | None = None  # ISO 8601 local time without zone, "2021-05-03T14:22:01"; None when unknown
+    taken_at_source: str | None = None  # "exif" (DateTimeOriginal) or "mtime" (the file's modification time)
+    caption: str = ""  # the caption stored in the catalog, "" when there is none
+    online: bool = True  # False when the photo's folder is not reachable now (unplugged drive, unmounted share)
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    """Hits ``offset`` .. ``offset + len(hits) - 1`` of a query's ranking (core.service.SearchResults.page).
+
+    ``total_known`` is how many hits the ranking holds so far; while ``exhausted`` is False there may be more (the
+    engine widens its search as later pages are asked for); once it is True, ``total_known`` is the final count."""
+
+    hits: list[SearchHit]
+    offset: int
+    total_known: int
+    exhausted: bool
+
+    @property
+    def has_more(self) -> bool:
+        """Whether a page after this one may hold hits."""
+        return not self.exhausted or self.offset + len(self.hits) < self.total_known
 
 
 @dataclass(frozen=True)
@@ -86,20 +114,38 @@ class IndexReport:
 # --- queries (core.service.parse_query_terms / format_query) --------------------------------------------------------
 
 
+TERM_KINDS = ("text", "image", "photo")
+
+
 @dataclass(frozen=True)
 class QueryTerm:
-    """One term of a search: some text, or an example photo, with a signed weight.
+    """One term of a search: some text, an example image file, or an indexed photo, with a signed weight.
 
     The query vector is the weighted sum of the terms' unit vectors, so a negative weight pulls results away from
-    the term ("exclude"); its magnitude says how strongly."""
+    the term ("exclude"); its magnitude says how strongly. Kinds:
 
-    kind: str  # "text" or "image"
-    value: str  # the text, or the image's path as a string
+    - "text": ``value`` is the text;
+    - "image": ``value`` is the path of an image file (an indexed, unchanged photo reuses its stored vector; any
+      other image is embedded by the model);
+    - "photo": ``value`` is a catalog file id as text (``SearchHit.file_id``): that photo's stored vector, no model
+      run ("Find similar"). The query text syntax cannot write this kind (format_query refuses it)."""
+
+    kind: str  # one of TERM_KINDS
+    value: str
     weight: float = 1.0  # signed; never 0
+
+    @classmethod
+    def of_photo(cls, file_id: int, weight: float = 1.0) -> QueryTerm:
+        """The "photo" term of an indexed photo (e.g. a hit's ``file_id``)."""
+        return cls("photo", str(int(file_id)), weight)
 
     @property
     def is_image(self) -> bool:
         return self.kind == "image"
+
+    @property
+    def is_photo(self) -> bool:
+        return self.kind == "photo"
 
     @property
     def excluded(self) -> bool:

@@ -9,9 +9,12 @@ processor does after the ``<bos>`` special token.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from vsearch_app.errors import CheckpointError, InvalidArgumentError
-from vsearch_app.preprocessing.text import TextTokenizer
+
+if TYPE_CHECKING:  # only annotations here; text.py imports torch, and core.service imports this module
+    from vsearch_app.preprocessing.text import TextTokenizer
 
 IMAGE_TOKEN = "<image>"
 DEFAULT_PROMPT = "caption en"

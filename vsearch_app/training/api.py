@@ -2,24 +2,31 @@
 
 Models are named as everywhere else in VSearch: a local checkpoint folder, or a Hugging Face id already in the hub
 cache (``settings.hub_cache_dir``); nothing here touches the network.
+
+Importing this module does not import torch (the CLI builds its parser from it): the trainer and the embedder are
+imported by the calls that need them, and TrainProgress, TrainResult and TrainingDiverged on first access.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vsearch_app.core import models
-from vsearch_app.core.devices import resolve_device
-from vsearch_app.core.embedder import Embedder
 from vsearch_app.errors import InvalidArgumentError
 from vsearch_app.settings import AppSettings
 from vsearch_app.training.data import BAD_DATA_POLICIES, BadDataError, check_policy, load_dataset
 from vsearch_app.training.evaluate import RetrievalReport, evaluate_embedder
 from vsearch_app.training.shapes import ShapesRecipe, write_shapes_dataset
-from vsearch_app.training.trainer import TrainConfig, TrainingDiverged, TrainProgress, TrainResult, train_model
+
+if TYPE_CHECKING:
+    from vsearch_app.training.trainer import TrainingDiverged, TrainProgress, TrainResult
+
+_FROM_TRAINER = ("TrainProgress", "TrainResult", "TrainingDiverged")  # torch-heavy: see __getattr__
 
 __all__ = [
     "BAD_DATA_POLICIES", "BadDataError", "RetrievalReport", "TrainProgress", "TrainRequest", "TrainResult",
@@ -27,6 +34,13 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+
+def __getattr__(name: str) -> object:
+    """The trainer's public classes, imported (with torch) when first used."""
+    if name in _FROM_TRAINER:
+        return getattr(importlib.import_module("vsearch_app.training.trainer"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -63,6 +77,9 @@ def train(
     should_stop: Callable[[], bool] | None = None,
 ) -> TrainResult:
     """Train as ``request`` says and write a Hugging Face SigLIP checkpoint into ``request.out``."""
+    from vsearch_app.core.devices import resolve_device
+    from vsearch_app.training.trainer import TrainConfig, train_model
+
     check_policy(request.on_bad_data)
     model_dir = _model_dir(settings, request.model)
     out = Path(request.out).expanduser()
@@ -95,6 +112,8 @@ def evaluate(
     on_progress: Callable[[int, int], None] | None = None,
 ) -> RetrievalReport:
     """Image->text and text->image Recall@1/5/10 and ranks of ``model`` on ``data``, through our search engine."""
+    from vsearch_app.core.embedder import Embedder
+
     check_policy(on_bad_data)
     dataset = load_dataset(data, splits=splits, image_root=image_root, on_bad_data=on_bad_data)
     embedder = Embedder.load(_model_dir(settings, model), device=device, dtype=dtype, model_id=model)

@@ -1,0 +1,191 @@
+"""Search results: a query's ranking is computed once, as cheap arrays; hits are built a page at a time.
+
+``Library.search_results`` turns the query into one vector and a *ranker*: ``ranker(k)`` returns the best ``k``
+candidates (file ids and scores, best first) and whether that is all there are. ``SearchResults`` asks it for as
+many candidates as the pages requested so far need, and builds SearchHit rows only for the page asked for, from one
+batched catalog lookup. So the desktop app can page through 100,000 results without ever holding 100,000 rows, and
+``vsearch search --limit 20`` does the same work as before (one ranking of 20, one page of 20).
+
+Paging rules:
+
+- a page past the candidates known so far widens the search (``k`` times WIDEN) and keeps the order of everything
+  ranked before, so pages never repeat or skip a hit even though a wider approximate search may order its
+  neighbours slightly differently;
+- photos that are offline or failed when the results are made are left out (as search always did); a photo deleted
+  since is skipped when its page is built, and the hits after it move up;
+- ``threshold`` ends the ranking at the first candidate scoring below it; ``limit`` caps the number of hits.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+import numpy as np
+
+from vsearch_app.core.catalog import FAILED, OFFLINE, Catalog, FileRecord
+from vsearch_app.core.types import SearchHit, SearchPage
+from vsearch_app.errors import InvalidArgumentError
+
+MAX_RESULTS = 100_000  # the most hits one query gives (what the desktop app shows)
+WIDEN = 4  # how much further a search looks when the candidates so far do not fill the page asked for
+
+Ranker = Callable[[int], tuple[np.ndarray, np.ndarray, bool]]
+
+
+def check_limit(limit: int) -> int:
+    if not isinstance(limit, int) or limit < 1:
+        raise InvalidArgumentError(f"the number of results must be at least 1, got {limit}", param="limit")
+    return limit
+
+
+def check_threshold(threshold: float | None) -> float | None:
+    if threshold is not None and not -1.0 <= threshold <= 1.0:
+        raise InvalidArgumentError(f"the score threshold is a cosine similarity between -1 and 1, got {threshold}",
+                                   param="threshold")
+    return threshold
+
+
+def index_ranker(index, vector: np.ndarray, filter_ids: np.ndarray | None = None) -> Ranker:
+    """Candidates from the vector index (core.sharded_index.ShardedIndex), ``k`` at a time."""
+
+    def rank(k: int) -> tuple[np.ndarray, np.ndarray, bool]:
+        ids, scores = index.search(vector, k=k, filter_ids=filter_ids)
+        return np.asarray(ids, dtype=np.int64), np.asarray(scores, dtype=np.float32), len(ids) < k
+
+    return rank
+
+
+def exact_ranker(ids: np.ndarray, vectors: np.ndarray, vector: np.ndarray) -> Ranker:
+    """Every candidate scored exactly (cosine similarity) and sorted once; ``k`` does not matter."""
+    scores = vectors @ (vector / max(float(np.linalg.norm(vector)), 1e-12))
+    scores = scores / np.maximum(np.linalg.norm(vectors, axis=1), 1e-12)
+    order = np.argsort(-scores, kind="stable")
+    ranked_ids, ranked_scores = ids[order].astype(np.int64), scores[order].astype(np.float32)
+    return lambda k: (ranked_ids, ranked_scores, True)
+
+
+def taken_at(record: FileRecord) -> tuple[str | None, str | None]:
+    """When the photo was taken, as ISO 8601 local time, and where that came from ("exif" or "mtime")."""
+    if record.captured_at:
+        return record.captured_at, "exif"
+    try:
+        moment = datetime.fromtimestamp(record.mtime_ns // 1_000_000_000)
+    except (OverflowError, OSError, ValueError):  # a nonsense timestamp on a damaged file system
+        return None, None
+    return moment.isoformat(timespec="seconds"), "mtime"
+
+
+def hit_from_record(record: FileRecord, score: float, *, root_online: bool) -> SearchHit:
+    when, source = taken_at(record)
+    return SearchHit(path=record.path, score=float(score), file_id=int(record.id), size=int(record.size),
+                     width=record.width, height=record.height, taken_at=when, taken_at_source=source,
+                     caption=record.caption or "", online=root_online and record.state != OFFLINE)
+
+
+class SearchResults:
+    """One query's hits, best first, read a page at a time: ``page(offset, count)`` or ``hits(offset, count)``.
+
+    Thread-safe (one page is built at a time). The hits are those of the library when the results were made; a
+    photo deleted since is skipped. Reading a page after the library was closed raises a VSearchError."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        ranker: Ranker,
+        *,
+        limit: int = MAX_RESULTS,
+        threshold: float | None = None,
+        candidates: int | None = None,
+        roots_online: Callable[[], dict[int, bool]] = dict,
+    ) -> None:
+        self.limit = check_limit(limit)
+        self.threshold = check_threshold(threshold)
+        self._catalog = catalog
+        self._ranker = ranker
+        self._candidates = candidates  # how many photos the ranker can return at most, when known
+        self._roots_online = roots_online  # root id -> reachable now
+        self._lock = threading.Lock()
+        self._excluded = catalog.ids_in_states((OFFLINE, FAILED))  # sorted, fixed for these results
+        self._ids = np.zeros(0, dtype=np.int64)  # every candidate ranked so far, best first
+        self._scores = np.zeros(0, dtype=np.float32)
+        self._valid = np.zeros(0, dtype=np.int64)  # positions in _ids of the candidates that are hits
+        self._k = 0  # how many candidates the ranker was last asked for
+        self._complete = False  # the ranker has nothing more
+
+    # --- what is known ------------------------------------------------------------------------------------------
+
+    @property
+    def total_known(self) -> int:
+        """Hits ranked so far (the final count once ``exhausted``)."""
+        return min(len(self._valid), self.limit)
+
+    @property
+    def exhausted(self) -> bool:
+        """Whether every hit is ranked: ``total_known`` is then the final count."""
+        return self._complete or len(self._valid) >= self.limit
+
+    @property
+    def max_total(self) -> int:
+        """An upper bound of the number of hits (exact once ``exhausted``): what a view may size its paging by."""
+        if self.exhausted:
+            return self.total_known
+        bound = self.limit if self._candidates is None else min(self.limit, self._candidates)
+        return max(bound, self.total_known)
+
+    # --- pages --------------------------------------------------------------------------------------------------
+
+    def page(self, offset: int, count: int) -> SearchPage:
+        """Hits ``offset`` .. ``offset + count - 1`` (fewer at the end of the ranking)."""
+        if offset < 0:
+            raise InvalidArgumentError(f"a page starts at 0 or later, not {offset}", param="offset")
+        if count < 0:
+            raise InvalidArgumentError(f"a page holds 0 or more hits, not {count}", param="count")
+        with self._lock:
+            end = min(offset + count, self.limit)
+            while True:
+                self._rank_until(end)
+                positions = self._valid[offset:end]
+                ids = self._ids[positions].tolist()
+                rows = self._catalog.files_by_ids(ids) if ids else {}
+                gone = [fid for fid in ids if fid not in rows]
+                if not gone:
+                    break
+                self._exclude(gone)  # deleted since: the hits after them move up, and the page is read again
+            online = self._roots_online() if ids else {}
+            scores = self._scores[positions].tolist()
+            hits = [hit_from_record(rows[fid], score, root_online=online.get(rows[fid].root_id, False))
+                    for fid, score in zip(ids, scores, strict=True)]
+            return SearchPage(hits=hits, offset=offset, total_known=self.total_known, exhausted=self.exhausted)
+
+    def hits(self, offset: int, count: int) -> list[SearchHit]:
+        """``page(offset, count).hits``: the fetch(offset, count) a paged list view asks for."""
+        return self.page(offset, count).hits
+
+    # --- internals ----------------------------------------------------------------------------------------------
+
+    def _rank_until(self, needed: int) -> None:
+        """Ask the ranker for more candidates until ``needed`` hits are known or there are no more."""
+        while len(self._valid) < needed and not self._complete:
+            k = needed if self._k == 0 else max(needed, self._k * WIDEN)
+            ids, scores, complete = self._ranker(k)
+            self._k = k
+            self._merge(ids, scores, complete)
+
+    def _merge(self, ids: np.ndarray, scores: np.ndarray, complete: bool) -> None:
+        if self.threshold is not None:
+            below = np.flatnonzero(scores < self.threshold)
+            if below.size:  # best first: everything from the first one below the threshold is out
+                ids, scores, complete = ids[: below[0]], scores[: below[0]], True
+        if self._ids.size:  # keep what was ranked before in its place; append only what is new
+            fresh = ~np.isin(ids, self._ids)
+            ids = np.concatenate([self._ids, ids[fresh]])
+            scores = np.concatenate([self._scores, scores[fresh]])
+        self._ids, self._scores, self._complete = ids, scores, complete
+        self._valid = np.flatnonzero(~np.isin(ids, self._excluded))
+
+    def _exclude(self, ids: Sequence[int]) -> None:
+        self._excluded = np.union1d(self._excluded, np.asarray(ids, dtype=np.int64))
+        self._valid = np.flatnonzero(~np.isin(self._ids, self._excluded))
+
