@@ -106,7 +106,6 @@ class _FileTransfer:
 
     def __init__(self) -> None:
         self.done = 0
-        self.total: int | None = None
         self.stopping = threading.Event()
 
     def bar_class(self) -> type:
@@ -119,7 +118,6 @@ class _FileTransfer:
             def __init__(self, *args, total: int | None = None, initial: int = 0, **kwargs) -> None:
                 self.n = initial
                 self.total = total
-                transfer.total = total
                 transfer.done = initial  # bytes an older huggingface_hub resumed from a .incomplete file
 
             def update(self, n: float | None = 1) -> None:
