@@ -48,6 +48,11 @@ class DownloadError(VSearchError):
     """Fetching a model from the hub failed (offline, gated, not found)."""
 
 
+class DownloadCancelled(VSearchError):
+    """The user stopped a model download. Files already fetched stay in the hub cache; a later download fetches
+    only the rest, and the model is not usable until one completes."""
+
+
 class NothingToSearchError(VSearchError):
     """A search that cannot find anything, and why, so each front end can say what to do in its own words.
 

@@ -21,6 +21,7 @@ from vsearch_app.core.search import MAX_RESULTS, SearchResults  # SearchResults:
 from vsearch_app.core.types import (
     CaptionResult,
     CaptionSettings,
+    DownloadProgress,
     EmbeddedItem,
     EmbedReport,
     FailedFile,
@@ -77,8 +78,13 @@ def list_models(settings: AppSettings) -> list[ModelInfo]:
     return [ModelInfo(m.repo_id, m.kind, m.size_bytes, m.path) for m in cached]
 
 
-def download_model(settings: AppSettings, repo_id: str, token: str | None = None) -> Path:
-    return models.download_model(repo_id, settings.hub_cache_dir, token=token)
+def download_model(settings: AppSettings, repo_id: str, token: str | None = None,
+                   progress: Callable[[DownloadProgress], None] | None = None,
+                   cancel: threading.Event | None = None) -> Path:
+    """Fetch a model into the hub cache (the only call that uses the network) and return its folder. ``progress``
+    gets DownloadProgress a few times a second; setting ``cancel`` raises DownloadCancelled promptly, keeping the
+    files already fetched for the next try. Offline, gated or unknown models raise DownloadError saying what to do."""
+    return models.download_model(repo_id, settings.hub_cache_dir, token=token, progress=progress, cancel=cancel)
 
 
 # --- embedding ------------------------------------------------------------------------------------------------------

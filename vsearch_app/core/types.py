@@ -31,6 +31,17 @@ class ModelInfo:
     path: Path
 
 
+@dataclass(frozen=True)
+class DownloadProgress:
+    """Where a model download stands (core.service.download_model): bytes of the model's needed files already in the
+    hub cache, of how many in all. ``current_file`` is the repo file being fetched, None before the first and after
+    the last."""
+
+    done_bytes: int
+    total_bytes: int
+    current_file: str | None = None
+
+
 # --- the photo library (core.service.LibraryService) ----------------------------------------------------------------
 
 
