@@ -151,7 +151,7 @@ def settings_dialog(qtbot, tmp_path):
 def test_settings_dialog_shows_and_returns_every_choice(settings_dialog):
     dialog, _ = settings_dialog
     assert dialog.preferences() == Preferences(device="cpu", color_scheme="dark", thumbnail_size=192)
-    assert dialog.search_model.lineEdit().placeholderText().startswith("Default: the library's model")
+    assert dialog.search_model.lineEdit().placeholderText() == "Automatic: the library's own model"
     dialog.search_model.setCurrentIndex(1)
     dialog.caption_model.setCurrentText("google/paligemma-3b-mix-448")
     dialog.device.setCurrentIndex(dialog.device.findData("cuda"))

@@ -327,3 +327,12 @@ def test_the_picture_is_rendered_again_after_a_palette_change(empty, qapp, qtbot
 def test_a_click_outside_the_button_does_nothing(empty, qtbot):
     with qtbot.assertNotEmitted(empty.addFolderRequested):
         qtbot.mouseClick(empty, Qt.MouseButton.LeftButton, pos=QPoint(5, 5))
+
+
+def test_locations_inside_the_home_folder_read_as_tilde():
+    from vsearch_app.gui.views.folders_panel import location_label
+
+    home = Path("/home/anna")
+    assert location_label(Path("/home/anna/Pictures"), home) == str(Path("~", "Pictures"))
+    assert location_label(home, home) == "~"
+    assert location_label(Path("/mnt/nas"), home) == "/mnt/nas"

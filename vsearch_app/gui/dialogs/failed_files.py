@@ -77,6 +77,7 @@ class FailedFilesDialog(QDialog):
         self._table.verticalHeader().setDefaultSectionSize(self._table.fontMetrics().height() + 10)
         header = self._table.horizontalHeader()
         header.setHighlightSections(False)
+        header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Interactive)

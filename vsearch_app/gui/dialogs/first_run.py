@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -130,6 +131,7 @@ class ModelDialog(QDialog):
         column = QVBoxLayout(self)
         column.setContentsMargins(20, 20, 20, 16)
         column.addWidget(self._pages)
+        self._show_page(self._intro)
 
         self._poll = QTimer(self)
         self._poll.setInterval(PROGRESS_INTERVAL_MS)
@@ -190,15 +192,18 @@ class ModelDialog(QDialog):
 
     def _build_progress(self) -> QWidget:
         page = QWidget(self)
-        self._progress_title = _header(f"Downloading {self.model_id}", page)
+        what = "caption" if self._purpose == "caption" else "search"
+        self._progress_title = _header(f"Downloading the {what} model", page)
         self.progress_bar = QProgressBar(page)
         self.progress_bar.setRange(0, 0)
         self.progress_bar.setTextVisible(False)
         self._progress_text = _secondary(page)
         self._progress_text.setText("Connecting to Hugging Face…")
+        source = _secondary(page)
+        source.setText(f"{self.model_id}, from Hugging Face")
         self.cancel_button = QPushButton("Cancel", page)
         self.cancel_button.clicked.connect(self.cancel_download)
-        return _page(page, [self._progress_title, self.progress_bar, self._progress_text],
+        return _page(page, [self._progress_title, source, self.progress_bar, self._progress_text],
                      [None, self.cancel_button])
 
     def _build_failed(self) -> QWidget:
@@ -260,7 +265,7 @@ class ModelDialog(QDialog):
         self._progress_text.setText("Connecting to Hugging Face…")
         self.cancel_button.setEnabled(True)
         self.cancel_button.setText("Cancel")
-        self._pages.setCurrentWidget(self._progress_page)
+        self._show_page(self._progress_page)
         self._thread.start()
         self._poll.start()
 
@@ -280,7 +285,7 @@ class ModelDialog(QDialog):
         problem = self._check_folder(folder)
         if problem:
             self._intro_status.setText(problem)
-            self._pages.setCurrentWidget(self._intro)
+            self._show_page(self._intro)
             return
         self._finish(folder)
 
@@ -326,7 +331,7 @@ class ModelDialog(QDialog):
                 explanation = ("Check that you accepted the licence on the model's page with the same account as "
                                "the token, and that the token is correct. Also check the internet connection.")
             else:
-                explanation = ("VSearch could not reach Hugging Face, where the model is published: this computer "
+                explanation = ("VSearch could not reach Hugging Face, where the model is published; this computer "
                                "may be offline. Check the connection and try again, or choose a model folder "
                                "copied from another computer.")
         else:
@@ -337,9 +342,18 @@ class ModelDialog(QDialog):
                         "model is here." if self._purpose == "search" else "")
         self._failed_text.setText(explanation)
         self._failed_detail.setText(message)
-        self._pages.setCurrentWidget(self._failed_page)
+        self._show_page(self._failed_page)
 
     # --- internals -----------------------------------------------------------------------------------------------
+
+    def _show_page(self, page: QWidget) -> None:
+        # A stack is as big as its biggest page; size the dialog to the page shown, wrapped text included.
+        for other in (self._intro, self._progress_page, self._failed_page):
+            policy = QSizePolicy.Policy.Preferred if other is page else QSizePolicy.Policy.Ignored
+            other.setSizePolicy(policy, policy)
+        self._pages.setCurrentWidget(page)
+        page.adjustSize()
+        self.adjustSize()
 
     def _show_latest_progress(self) -> None:
         if self._worker is None:
@@ -379,10 +393,10 @@ class ModelDialog(QDialog):
             super().reject()
             return
         self._intro_status.setText("Download cancelled.")
-        self._pages.setCurrentWidget(self._intro)
+        self._show_page(self._intro)
 
     def _retry(self) -> None:
-        self._pages.setCurrentWidget(self._intro)
+        self._show_page(self._intro)
         if not self._gated or self.token.text().strip():
             self.start_download()
 

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QSizePolicy,
     QSlider,
     QSpinBox,
     QVBoxLayout,
@@ -71,7 +72,9 @@ class SettingsDialog(QDialog):
         self._data_dir = Path(data_dir)
 
         # Models
-        self.search_model = _model_combo(search_models, f"Default: the library's model, else {DEFAULT_MODEL}")
+        self.search_model = _model_combo(search_models, "Automatic: the library's own model")
+        self.search_model.setToolTip(f"Leave empty to use the model the library was indexed with (at first, "
+                                     f"{DEFAULT_MODEL}).")
         self.caption_model = _model_combo(caption_models, "")
         self.device = _choice_combo(DEVICES, DEVICE_LABELS)
         self.dtype = _choice_combo(DTYPES, DTYPE_LABELS)
@@ -134,9 +137,14 @@ class SettingsDialog(QDialog):
         buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults).clicked.connect(self.restore_defaults)
         self.buttons = buttons
 
+        forms = (models, display, library)
+        for combo in (self.device, self.dtype, self.color_scheme):
+            _fixed_width(combo, 260)
+        _fixed_width(self.result_limit, 160)
+        _align_label_columns(forms)
         column = QVBoxLayout(self)
         column.setSpacing(12)
-        for title, form in (("Models", models), ("Display", display), ("Library", library)):
+        for title, form in zip(("Models", "Display", "Library"), forms, strict=True):
             column.addWidget(_group(title, form, self))
         column.addStretch(1)
         column.addWidget(buttons)
@@ -261,6 +269,22 @@ def _secondary_label(text: str, parent: QWidget) -> QLabel:
     label.setWordWrap(True)
     label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
     return label
+
+
+def _fixed_width(widget: QWidget, width: int) -> None:
+    widget.setFixedWidth(width)
+    widget.setSizePolicy(QSizePolicy.Policy.Fixed, widget.sizePolicy().verticalPolicy())
+
+
+def _align_label_columns(forms: Sequence[QFormLayout]) -> None:
+    """One label column width for all the groups, so their fields line up as one form."""
+    labels = [form.itemAt(row, QFormLayout.ItemRole.LabelRole).widget()
+              for form in forms for row in range(form.rowCount())
+              if form.itemAt(row, QFormLayout.ItemRole.LabelRole) is not None]
+    width = max((label.sizeHint().width() for label in labels), default=0)
+    for label in labels:
+        label.setMinimumWidth(width)
+        label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 
 
 def _group(title: str, form: QFormLayout, parent: QWidget) -> QGroupBox:

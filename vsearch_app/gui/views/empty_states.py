@@ -17,8 +17,8 @@ of detail and at most one button. The states:
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QSize, Qt, Signal
-from PySide6.QtGui import QFont, QIcon, QPalette
-from PySide6.QtWidgets import QLabel, QProgressBar, QPushButton, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtGui import QFont, QIcon, QPalette, QResizeEvent
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
 from vsearch_app.gui import formatting, icons
 
@@ -26,6 +26,7 @@ STATES = ("no_folders", "loading_model", "indexing", "ready", "no_matches", "mod
 
 _PICTURE_SIDE = 96
 _TEXT_WIDTH = 440
+_MARGIN = 24
 
 
 class EmptyState(QWidget):
@@ -39,6 +40,7 @@ class EmptyState(QWidget):
         super().__init__(parent)
         self._state = ""
         self._picture_icon = QIcon()
+        self._button_icon = "add-folder"
         self.setBackgroundRole(QPalette.ColorRole.Base)
         self.setAutoFillBackground(True)
 
@@ -68,7 +70,12 @@ class EmptyState(QWidget):
         self._button = QPushButton(self)
         self._button.setDefault(True)
         self._button.setIconSize(QSize(18, 18))
-        self._button.setMinimumHeight(36)
+        self._button.setMinimumHeight(40)
+        self._button.setMinimumWidth(200)
+        button_font = self._button.font()
+        if button_font.pointSizeF() > 0:
+            button_font.setPointSizeF(button_font.pointSizeF() * 1.1)
+        self._button.setFont(button_font)
         self._button.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         self._button.clicked.connect(self._on_button)
 
@@ -76,24 +83,32 @@ class EmptyState(QWidget):
         self._hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self._hint.setForegroundRole(QPalette.ColorRole.PlaceholderText)
 
-        column = QVBoxLayout(self)
-        column.setContentsMargins(24, 24, 24, 24)
+        # The text sits in a column of at most _TEXT_WIDTH, centred: wrapped labels need a definite width to wrap to.
+        self._content = QWidget(self)
+        column = QVBoxLayout(self._content)
+        column.setContentsMargins(0, 0, 0, 0)
         column.setSpacing(0)
-        column.addStretch(3)
         column.addWidget(self._picture, 0, Qt.AlignmentFlag.AlignHCenter)
         column.addSpacing(18)
-        column.addWidget(self._headline, 0, Qt.AlignmentFlag.AlignHCenter)
+        column.addWidget(self._headline)
         column.addSpacing(8)
-        column.addWidget(self._detail, 0, Qt.AlignmentFlag.AlignHCenter)
-        column.addSpacing(18)
+        column.addWidget(self._detail)
+        column.addSpacing(20)
         column.addWidget(self._bar, 0, Qt.AlignmentFlag.AlignHCenter)
         column.addWidget(self._button, 0, Qt.AlignmentFlag.AlignHCenter)
         column.addSpacing(8)
         column.addWidget(self._hint, 0, Qt.AlignmentFlag.AlignHCenter)
-        column.addStretch(4)
-        for label in (self._headline, self._detail):
-            label.setMaximumWidth(_TEXT_WIDTH)
-            label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
+
+        centred = QHBoxLayout()
+        centred.addStretch(1)
+        centred.addWidget(self._content)
+        centred.addStretch(1)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(_MARGIN, _MARGIN, _MARGIN, _MARGIN)
+        outer.addStretch(3)
+        outer.addLayout(centred)
+        outer.addStretch(4)
+        self._fit_content()
         self.show_no_folders()
 
     # --- states --------------------------------------------------------------------------------------------------
@@ -176,10 +191,23 @@ class EmptyState(QWidget):
             self._bar.setValue(bar[0])
         self._button.setVisible(button is not None)
         if button is not None:
-            self._button.setIcon(icons.icon(button[0], QPalette.ColorRole.ButtonText))
+            self._button_icon = button[0]
+            self._style_button()
             self._button.setText(f"  {button[1]}")
         self._hint.setVisible(bool(hint))
         self._hint.setText(hint)
+
+    def _style_button(self) -> None:
+        # The bar's groove is drawn in Base, the page's own colour: give it Midlight so the empty part shows.
+        groove = self.palette()
+        groove.setColor(QPalette.ColorRole.Base, groove.color(QPalette.ColorRole.Midlight))
+        self._bar.setPalette(groove)
+        # The one thing to do here, so it wears the accent colour (palette roles, so it follows light and dark).
+        palette = self.palette()
+        palette.setColor(QPalette.ColorRole.Button, palette.color(QPalette.ColorRole.Highlight))
+        palette.setColor(QPalette.ColorRole.ButtonText, palette.color(QPalette.ColorRole.HighlightedText))
+        self._button.setPalette(palette)
+        self._button.setIcon(icons.icon(self._button_icon, QPalette.ColorRole.HighlightedText))
 
     def _render_picture(self) -> None:
         # A pixmap at the screen's pixel ratio, re-rendered when the palette changes (themed icons change colour).
@@ -192,8 +220,16 @@ class EmptyState(QWidget):
         elif self._state == "model_missing":
             self.modelRequested.emit()
 
+    def _fit_content(self) -> None:
+        self._content.setFixedWidth(max(120, min(_TEXT_WIDTH, self.width() - 2 * _MARGIN)))
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        self._fit_content()
+        super().resizeEvent(event)
+
     def changeEvent(self, event: QEvent) -> None:
         if self._picture is not None and event.type() in (QEvent.Type.PaletteChange,
                                                           QEvent.Type.ApplicationPaletteChange):
             self._render_picture()
+            self._style_button()
         super().changeEvent(event)

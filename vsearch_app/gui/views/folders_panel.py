@@ -62,6 +62,16 @@ def folder_label(path: Path) -> str:
     return path.name or str(path)
 
 
+def location_label(path: Path, home: Path | None = None) -> str:
+    """Where a folder is, shortened the way people read it: "~/Pictures" for a folder inside the home folder."""
+    home = home if home is not None else Path.home()
+    try:
+        inside = path.relative_to(home)
+    except ValueError:
+        return str(path)
+    return "~" if not inside.parts else str(Path("~", inside))
+
+
 class FoldersPanel(QWidget):
     """The watched folders, with Add, Reveal and Remove. See the module docstring for the signals."""
 
@@ -81,7 +91,8 @@ class FoldersPanel(QWidget):
 
         self._add_button = self._tool_button("add-folder", "Add a folder to watch…", self.choose_folder_to_add)
         self._reveal_button = self._tool_button("reveal", "Show in the file manager", self._reveal_current)
-        self._remove_button = self._tool_button("remove", "Stop watching this folder…", self._remove_current)
+        # A minus, not a bin: stopping watching a folder deletes nothing, and the icon must not suggest otherwise.
+        self._remove_button = self._tool_button("minus", "Stop watching this folder…", self._remove_current)
 
         header = QHBoxLayout()
         header.setContentsMargins(_PAD + 2, 4, 4, 2)
@@ -189,7 +200,7 @@ class FoldersPanel(QWidget):
         if index.isValid():
             self._list.setCurrentIndex(index)
             menu.addAction(icons.icon("reveal"), "Show in File Manager", self._reveal_current)
-            menu.addAction(icons.icon("remove"), "Stop Watching…", self._remove_current)
+            menu.addAction(icons.icon("minus"), "Stop Watching…", self._remove_current)
             menu.addSeparator()
         menu.addAction(icons.icon("add-folder"), "Add Folder…", self.choose_folder_to_add)
         menu.popup(global_pos)  # popup, not exec: the event loop (and tests) keep running
@@ -330,7 +341,7 @@ class _FolderDelegate(QStyledItemDelegate):
         small = _small_font(option.font)
         small_metrics = QFontMetrics(small)
         detail_rect = QRect(text_left, rect.top() + line_height + 2, rect.right() - text_left, small_metrics.height())
-        detail = str(path.parent) if online and path.parent != path else ("" if online else OFFLINE_REASON)
+        detail = location_label(path.parent) if online and path.parent != path else ("" if online else OFFLINE_REASON)
         painter.setFont(small)
         painter.setPen(secondary)
         painter.drawText(detail_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,

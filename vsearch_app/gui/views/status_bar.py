@@ -85,6 +85,7 @@ class StatusBar(QStatusBar):
 
         self._text = QLabel(self)
         self._text.setTextInteractionFlags(Qt.TextInteractionFlag.NoTextInteraction)
+        self._text.setContentsMargins(6, 0, 0, 0)
         self._text.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # long text never widens
         self._bar = QProgressBar(self)
         self._bar.setTextVisible(False)
@@ -107,8 +108,8 @@ class StatusBar(QStatusBar):
         self._failed.clicked.connect(self.failedRequested)
         self._failed.hide()
 
-        self.addWidget(self._bar)
         self.addWidget(self._text, 1)
+        self.addPermanentWidget(self._bar)
         self.addPermanentWidget(self._pause)
         self.addPermanentWidget(self._failed)
 
@@ -189,6 +190,7 @@ class StatusBar(QStatusBar):
         value, maximum = view.bar
         self._bar.setRange(0, maximum)
         self._bar.setValue(min(value, maximum) if maximum else 0)
+        self._bar.setEnabled(not self._paused)  # a paused bar is drawn in the disabled colours
         self._bar.show()
         self._update_pause_button()
 
