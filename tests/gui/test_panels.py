@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -336,3 +339,17 @@ def test_locations_inside_the_home_folder_read_as_tilde():
     assert location_label(Path("/home/anna/Pictures"), home) == str(Path("~", "Pictures"))
     assert location_label(home, home) == "~"
     assert location_label(Path("/mnt/nas"), home) == "/mnt/nas"
+
+
+def test_the_panels_and_dialogs_load_without_the_engine():
+    """They are built before the window shows, so importing them must not pull in torch (via core.service)."""
+
+    modules = ["desktop", "settings_model", "views.folders_panel", "views.status_bar", "views.empty_states",
+               "dialogs.failed_files", "dialogs.settings", "dialogs.first_run"]
+    code = ("import sys\n" + "".join(f"import vsearch_app.gui.{m}\n" for m in modules)
+            + "print(sorted(m for m in ('torch', 'vsearch_app.core.service') if m in sys.modules))")
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(root), "QT_QPA_PLATFORM": "offscreen"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
