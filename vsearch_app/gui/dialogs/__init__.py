@@ -1,0 +1,1 @@
+"""Dialogs of the desktop app: first run (model download), settings, failed files."""
