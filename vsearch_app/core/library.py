@@ -224,7 +224,10 @@ class Library:
             self.save_index()
 
     def sync_index(self) -> None:
-        index = self.vector_index(create=False)
+        """Bring the open index up to date with the catalog. One not open yet is left alone: it catches up from the
+        catalog when it opens (so a scan or a folder change never loads, or rebuilds, an index by the way)."""
+        with self._index_lock:
+            index = self._index
         if index is not None and index.sync(self.catalog):
             self._dirty_index = True
 
@@ -482,17 +485,17 @@ class Library:
         """Bring the catalog up to date with the disk, then embed every file that has no current vector of this
         model (committed batch by batch). The model is identified first, so a wrong model changes nothing.
 
-        ``progress`` gets the phases in order: "scanning", "rebuilding" (the index is opened), "embedding",
-        "saving". ``cancel`` stops the scan, the index rebuild or the embedding (after the batch in flight, which
-        is committed); the report then says ``cancelled``."""
+        ``progress`` gets the phases in order: "scanning", "rebuilding" (the index is opened, unless the model
+        has no vectors yet), "embedding", "saving". ``cancel`` stops the scan, the index rebuild or the embedding
+        (after the batch in flight, which is committed); the report then says ``cancelled``."""
         model_id = self.model_id
         run = RunReporter(progress)
         try:
             if reconcile:
                 self.reconcile(progress=progress, cancel=cancel)
             pending = self.catalog.pending(model_id)
-            if pending or self.catalog.model_dim(model_id) is not None:
-                self.vector_index(progress=progress, cancel=cancel)  # now, with progress, not at the first batch
+            if self.catalog.model_dim(model_id) is not None:  # (a first run makes its index at its first batch)
+                self.vector_index(progress=progress, cancel=cancel)  # now, with progress: it may need a rebuild
         except OperationCancelled:
             report = IndexReport(cancelled=True)
         else:
