@@ -76,3 +76,11 @@ class DataDirError(VSearchError):
 
 class LibraryBusyError(VSearchError):
     """Another process is already indexing this data folder (core/writer_lock.py); searching still works."""
+
+
+class OperationCancelled(VSearchError):
+    """A long operation (a folder scan, an index rebuild, a model warm-up) stopped because it was asked to."""
+
+
+class LibraryClosedError(VSearchError):
+    """The library session was closed; nothing more can be done with it (open a new one)."""

@@ -186,6 +186,8 @@ def run_index(args: argparse.Namespace) -> int:
     bar = _ProgressBar()
 
     def progress(p: IndexProgress) -> None:
+        if p.phase != "embedding":  # the bar counts photos; scanning, index upkeep and idle are not drawn
+            return
         bar(p)
         if p.done == p.total:
             bar.finish()

@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -155,7 +156,8 @@ class Indexer:
                 if progress is not None:
                     elapsed = max(time.monotonic() - started, 1e-9)
                     rate = done / elapsed
-                    progress(IndexProgress(done, total, failed, rate, (total - done) / rate if rate > 0 else None))
+                    progress(IndexProgress(done, total, failed, rate, (total - done) / rate if rate > 0 else None,
+                                           current=Path(batch[-1].path)))
                 if outcome.cancelled:
                     cancelled = True
                     break

@@ -17,6 +17,12 @@ Safety rules that live here:
 The model is loaded lazily (``embedder_factory``): reconciling a library where nothing changed never loads it.
 Vectors are per model (``model_id``, see core.model_identity): each model sees its own pending work and counts, and
 switching models never discards another model's vectors.
+
+Threads: ``save_index`` never holds the lock a search takes (see its docstring); ``close`` waits for a save in
+progress and then makes every further use raise LibraryClosedError. Long steps report phases (core/phases.py).
+
+(Over 600 lines: lifecycle, reconciliation and search are still one class here; issue 11 plans to carve
+reconciliation and search out into modules of their own.)
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ from vsearch_app.core.catalog import (
 )
 from vsearch_app.core.indexer import Indexer, IndexProgress, IndexReport
 from vsearch_app.core.model_identity import display_name
+from vsearch_app.core.phases import RunReporter, ScanReporter, check_cancel, rebuild_reporter
 from vsearch_app.core.query import as_terms, combine
 from vsearch_app.core.scanner import (
     FileStat,
@@ -62,7 +69,13 @@ from vsearch_app.core.scanner import (
 from vsearch_app.core.search import MAX_RESULTS, SearchResults, check_limit, check_threshold, exact_ranker, index_ranker
 from vsearch_app.core.sharded_index import ShardedIndex, saved_index_bytes
 from vsearch_app.core.types import QueryTerm, SearchHit
-from vsearch_app.errors import ImageDecodeError, InvalidArgumentError, NothingToSearchError
+from vsearch_app.errors import (
+    ImageDecodeError,
+    InvalidArgumentError,
+    LibraryClosedError,
+    NothingToSearchError,
+    OperationCancelled,
+)
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +135,9 @@ class Library:
         self._embedder: Any = None
         self._embedder_lock = threading.Lock()
         self._index: ShardedIndex | None = None
-        self._index_lock = threading.Lock()
+        self._index_lock = threading.Lock()  # guards _index (finding, opening, closing it); never held for a save
+        self._save_lock = threading.Lock()  # one save at a time; close() waits for a save in progress
+        self._closed = False
         self._dirty_index = False
         self.save_every_s = save_every_s
         self._last_save = time.monotonic()
@@ -138,14 +153,19 @@ class Library:
     # --- lifecycle ----------------------------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Save the index if it changed, release it, close the catalog and stop the embedder's threads."""
-        with self._index_lock:
-            if self._index is not None:
+        """Save the index if it changed, release it, close the catalog and stop the embedder's threads. Safe to call
+        twice; afterwards every use raises LibraryClosedError (rather than quietly finding nothing)."""
+        with self._save_lock, self._index_lock:
+            if self._closed:
+                return
+            self._closed = True
+            index, self._index = self._index, None
+            if index is not None:
                 if self._dirty_index:
-                    self._index.save()
-                self._index.close()
-                self._index = None
+                    index.save()
+                index.close()
         self.catalog.close()
+        self.catalog = _ClosedCatalog()
         with self._embedder_lock:
             close_embedder = getattr(self._embedder, "close", None)  # test doubles may not have one
             if close_embedder is not None:
@@ -153,6 +173,8 @@ class Library:
 
     def embedder(self) -> Any:
         with self._embedder_lock:
+            if self._closed:
+                raise _ClosedCatalog.error()
             if self._embedder is None:
                 self._embedder = self._embedder_factory()
                 if self._embedder.model_id != self.model_id:
@@ -163,17 +185,29 @@ class Library:
     def embedder_loaded(self) -> bool:
         return self._embedder is not None
 
-    def vector_index(self, *, create: bool = True) -> ShardedIndex | None:
+    def vector_index(
+        self,
+        *,
+        create: bool = True,
+        progress: Callable[[IndexProgress], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> ShardedIndex | None:
         """The model's vector index, opened (checked, caught up or rebuilt) on first use. None while the catalog
-        has no embedding of this model and ``create`` is False."""
+        has no embedding of this model and ``create`` is False. An open reports "rebuilding" to ``progress``, and
+        ``cancel`` stops it (OperationCancelled); searches wait for an open, never for a save."""
         with self._index_lock:
+            if self._closed:
+                raise _ClosedCatalog.error()
             if self._index is None:
                 dim = self.catalog.model_dim(self.model_id)
                 if dim is None:
                     if not create:
                         return None
                     dim = int(self.embedder().dim)
-                self._index = ShardedIndex.open_or_rebuild(self.index_dir, self.model_id, dim, self.catalog)
+                check_cancel(cancel, "opening the search index")
+                self._index = ShardedIndex.open_or_rebuild(self.index_dir, self.model_id, dim, self.catalog,
+                                                           progress=rebuild_reporter(progress, self.index_dir),
+                                                           cancel=cancel)
             return self._index
 
     def _after_batch(self, *_: object) -> None:
@@ -187,16 +221,29 @@ class Library:
             self.save_index()
 
     def sync_index(self) -> None:
-        index = self.vector_index(create=False)
+        """Bring the open index up to date with the catalog. One not open yet is left alone: it catches up from the
+        catalog when it opens (so a scan or a folder change never loads, or rebuilds, an index by the way)."""
+        with self._index_lock:
+            index = self._index
         if index is not None and index.sync(self.catalog):
             self._dirty_index = True
 
-    def save_index(self) -> bool:
-        with self._index_lock:
-            if self._index is None or not self._dirty_index:
-                return True
-            ok = self._index.save()
-            self._dirty_index = not ok
+    def save_index(self, progress: Callable[[], None] | None = None) -> bool:
+        """Write the index if it changed (``progress()`` is called when a save starts). Searches go on meanwhile:
+        the index lock, which a search takes to find the index, is held only to look at it; each shard writes its
+        graph under its read lock (searches share it), then fsyncs, hashes and checks the new file without any lock
+        and swaps it in by renaming (core/vector_index.py)."""
+        with self._save_lock:
+            with self._index_lock:
+                index = self._index
+                if index is None or not self._dirty_index:
+                    return True
+                self._dirty_index = False  # a sync during the save sets it again, so that change is saved later
+            if progress is not None:
+                progress()
+            ok = index.save()
+            if not ok:
+                self._dirty_index = True
             self._last_save = time.monotonic()
             return ok
 
@@ -226,16 +273,25 @@ class Library:
 
     # --- reconciliation -----------------------------------------------------------------------------------------
 
-    def reconcile(self, roots: Iterable[RootRecord] | None = None) -> ChangeReport:
-        """Compare whole roots with the disk and record every difference (no embedding happens here).
+    def reconcile(
+        self,
+        roots: Iterable[RootRecord] | None = None,
+        *,
+        progress: Callable[[IndexProgress], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> ChangeReport:
+        """Compare whole roots with the disk and record every difference (no embedding happens here). Reports
+        "scanning" to ``progress``; ``cancel`` stops the walk (OperationCancelled) before anything is recorded,
+        except roots found unreachable, which are marked offline as soon as they are seen.
 
         The roots' diffs are merged before they are applied, so a photo moved from one root to another is
         recognised as a move (its vector kept), not as a deletion plus a new photo."""
         report = ChangeReport()
         merged = ScanDiff()
         errors: list[tuple[str, str]] = []
+        scan = ScanReporter(progress, cancel)
         for root in list(roots) if roots is not None else self.catalog.roots():
-            part, diff, walk_errors = self._diff_root(root)
+            part, diff, walk_errors = self._diff_root(root, scan)
             report = report + part
             errors.extend(walk_errors)
             if diff is not None:
@@ -248,9 +304,14 @@ class Library:
         self.sync_index()
         return report
 
-    def _diff_root(self, root: RootRecord) -> tuple[ChangeReport, ScanDiff | None, list[tuple[str, str]]]:
+    def _diff_root(
+        self, root: RootRecord, scan: ScanReporter | None = None
+    ) -> tuple[ChangeReport, ScanDiff | None, list[tuple[str, str]]]:
         """Walk one root; an unreachable root is marked offline at once (and gives no diff)."""
-        walk = walk_root(root.path, exclude=[self.data_dir], roots=[r.path for r in self.catalog.roots()])
+        walk = walk_root(root.path, exclude=[self.data_dir], roots=[r.path for r in self.catalog.roots()],
+                         visit=scan)
+        if scan is not None:
+            scan.root_done(len(walk.files))
         diff = diff_root(walk, [_known(r) for r in self.catalog.files_under(root.path)])
         if diff.root_offline:
             changed = 0
@@ -419,14 +480,26 @@ class Library:
         reconcile: bool = True,
     ) -> IndexReport:
         """Bring the catalog up to date with the disk, then embed every file that has no current vector of this
-        model (committed batch by batch). The model is identified first, so a wrong model changes nothing."""
+        model (committed batch by batch). The model is identified first, so a wrong model changes nothing.
+
+        ``progress`` gets the phases in order: "scanning", "rebuilding" (the index is opened, unless the model
+        has no vectors yet), "embedding", "saving". ``cancel`` stops the scan, the index rebuild or the embedding
+        (after the batch in flight, which is committed); the report then says ``cancelled``."""
         model_id = self.model_id
-        if reconcile:
-            self.reconcile()
-        report = self.indexer.run(self.catalog.pending(model_id), model_id=model_id, progress=progress,
-                                  cancel=cancel, pause=pause)
+        run = RunReporter(progress)
+        try:
+            if reconcile:
+                self.reconcile(progress=progress, cancel=cancel)
+            pending = self.catalog.pending(model_id)
+            if self.catalog.model_dim(model_id) is not None:  # (a first run makes its index at its first batch)
+                self.vector_index(progress=progress, cancel=cancel)  # now, with progress: it may need a rebuild
+        except OperationCancelled:
+            report = IndexReport(cancelled=True)
+        else:
+            report = self.indexer.run(pending, model_id=model_id, progress=run.embedding if progress else None,
+                                      cancel=cancel, pause=pause)
         self.sync_index()
-        self.save_index()
+        self.save_index(progress=run.saving_callback(self.index_dir))
         if self.on_index_done is not None:
             self.on_index_done()
         return report
@@ -590,3 +663,17 @@ def _root_of(path: str, roots: dict[str, RootRecord]) -> str | None:
         if _within(path, root):
             return root
     return None
+
+
+class _ClosedCatalog:
+    """Stands in for the catalog after Library.close(): any use raises LibraryClosedError, not an sqlite error."""
+
+    @staticmethod
+    def error() -> LibraryClosedError:
+        return LibraryClosedError("this photo library was closed; open it again to use it")
+
+    def __getattr__(self, name: str) -> Any:
+        raise self.error()
+
+    def close(self) -> None:
+        pass

@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from vsearch_app.core.fsutil import file_fingerprint
@@ -155,11 +155,13 @@ def walk_root(
     *,
     exclude: Iterable[str | os.PathLike[str]] = (),
     roots: Iterable[str | os.PathLike[str]] = (),
+    visit: Callable[[str, int], None] | None = None,
 ) -> WalkResult:
     """All photo files under ``root``. A root that is missing or unreadable comes back ``online=False``.
 
     ``roots`` are the other watched roots (``root`` always counts as one): a symlink to a photo that one of them
-    lists under its real path is left out here (see the module docstring)."""
+    lists under its real path is left out here (see the module docstring). ``visit(folder, photos_so_far)`` is
+    called before each folder is read (progress); an exception it raises (a cancel) abandons the walk."""
     root = os.path.abspath(os.fsdecode(root))
     excluded = [os.path.abspath(os.fsdecode(p)) for p in exclude]
     owners = RootSet([root, *roots], excluded)
@@ -189,6 +191,8 @@ def walk_root(
     stack = [(root, False)]
     while stack:
         folder, via_link = stack.pop()
+        if visit is not None:
+            visit(folder, len(result.files))
         try:
             st = os.stat(folder)
         except OSError as exc:

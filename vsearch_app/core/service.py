@@ -15,12 +15,15 @@ from typing import TYPE_CHECKING
 from vsearch_app.core import models
 from vsearch_app.core import query as query_syntax
 from vsearch_app.core.data_dir import prepare_data_dir
+from vsearch_app.core.index_writer import IndexWriter
 from vsearch_app.core.library import Library
 from vsearch_app.core.model_identity import ModelIdentity, display_name, identify
+from vsearch_app.core.phases import AnyEvent, check_cancel
 from vsearch_app.core.search import MAX_RESULTS, SearchResults  # SearchResults: front ends annotate with it from here
 from vsearch_app.core.types import (
     CaptionResult,
     CaptionSettings,
+    ChangeEvent,
     DownloadProgress,
     EmbeddedItem,
     EmbedReport,
@@ -36,8 +39,7 @@ from vsearch_app.core.types import (
     SearchPage,
     Thumbnail,
 )
-from vsearch_app.core.writer_lock import WriterLock
-from vsearch_app.errors import InvalidArgumentError, ModelNotFoundError, VSearchError
+from vsearch_app.errors import InvalidArgumentError, ModelNotFoundError, OperationCancelled, VSearchError
 from vsearch_app.settings import DEFAULT_MODEL, AppSettings
 
 if TYPE_CHECKING:  # torch-heavy: imported where a model is loaded (see the module docstring)
@@ -173,8 +175,15 @@ Query = str | Sequence[str] | Sequence[QueryTerm]  # query text, command-line wo
 
 
 class LibraryService:
-    """Watched folders, indexing, watching and search over one data directory. Open with ``LibraryService.open``;
-    ``close`` saves the index and joins every thread. The model is loaded only when something needs it.
+    """Watched folders, indexing, watching and search over one data directory: a session that a desktop app keeps
+    open for weeks and a CLI command for one call. Open with ``LibraryService.open``; ``close`` stops and joins every
+    thread it started, saves what was embedded and releases the data folder; afterwards calls raise
+    LibraryClosedError. The model is loaded once, when something first needs it (or by ``prepare``), and shared.
+
+    One writer (core/index_writer.py): ``index()`` runs on a thread of the session's and its caller waits; a second
+    ``index()`` meanwhile joins the same run, and ``index()`` while the session watches (``start_watching``) asks
+    the watcher for a full pass and waits for it; no photo is ever embedded twice. ``pause_indexing()`` holds the
+    embedding of either between batches. Searches never wait for an index save.
 
     The search model is the one chosen for this run (``settings.model``: flag or VSEARCH_MODEL), else the one the
     library remembers, else the default. An index run that succeeds remembers its model, so later commands use it
@@ -189,6 +198,7 @@ class LibraryService:
         self._last_results_key: tuple | None = None
         self._last_results: SearchResults | None = None
         library.on_index_done = self._remember_model
+        self._writer = IndexWriter(library)  # every thread this session starts is one of its
 
     @classmethod
     def open(cls, settings: AppSettings) -> LibraryService:
@@ -208,8 +218,36 @@ class LibraryService:
         return service
 
     def close(self) -> None:
+        """Cancel an index run, stop the watcher, wait for calls in progress (a ``prepare``), join every thread the
+        session started (its model streams too), stop captioning (what was generated is stored), commit and save
+        what was embedded, release the writer lock and close the catalog. Safe to call twice. Not from the
+        session's own callbacks (LibraryBusyError)."""
+        self._writer.close()
         self._close_captions()
         self._library.close()
+
+    def prepare(
+        self,
+        progress: Callable[[IndexProgress], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> bool:
+        """Get ready so that the first search is fast: load the search model and run its text tower once (torch
+        sets itself up on the first call), then open the vector index, rebuilding it from the catalog if its files
+        are missing or damaged (``progress``: "rebuilding"). Returns False when ``cancel`` or ``close()`` stopped
+        it; the checks come between the steps and during a rebuild (reading the weights, a few seconds, is not
+        interrupted). Raises ModelNotFoundError or CheckpointError when the model cannot be used."""
+        with self._writer.operation():
+            stop = AnyEvent(cancel, self._writer.closing)
+            try:
+                self._library.model_id  # noqa: B018 - looks the model up (a missing one raises here)
+                check_cancel(stop, "loading the search model")
+                embedder = self._library.embedder()
+                check_cancel(stop, "warming up the search model")
+                embedder.embed_texts(["a photo"])
+                self._library.vector_index(create=False, progress=progress, cancel=stop)
+            except OperationCancelled:
+                return False
+        return True
 
     def __enter__(self) -> LibraryService:
         return self
@@ -273,11 +311,16 @@ class LibraryService:
         cancel: threading.Event | None = None,
         pause: threading.Event | None = None,
     ) -> IndexReport:
-        """Scan the folders and embed what has no current vector of the search model. A model that cannot be
-        found or read raises before anything changes; a run that completes makes it the library's model. Another
-        process indexing the same data folder makes this raise LibraryBusyError."""
-        with self._writer("indexing"):
-            return self._library.index(progress=progress, cancel=cancel, pause=pause)
+        """Scan the folders and embed what has no current vector of the search model; blocks until done (the work
+        runs on a session thread). ``progress`` gets phases: "scanning", "rebuilding", "embedding", "saving".
+        A model that cannot be found or read raises before anything changes; a run that completes makes it the
+        library's model. Another process writing the same data folder makes this raise LibraryBusyError (the data
+        folder's writer lock, core/writer_lock.py, is held for the whole run; readers never take it).
+
+        In this process nothing is embedded twice: a call while another ``index()`` runs joins that run (same
+        report; its ``cancel`` cancels the shared run, its ``pause`` pauses it); a call while the session watches
+        asks the watcher for a full pass now and returns that pass's report (its ``cancel`` only stops waiting)."""
+        return self._writer.index(progress, cancel, pause)
 
     def watch(
         self,
@@ -287,17 +330,59 @@ class LibraryService:
         initial_index: bool = True,
         **options: float | bool,
     ) -> None:
-        """Index, then keep the library current until ``stop`` is set (blocks; see core.watcher for options)."""
-        from vsearch_app.core.watcher import LibraryWatcher
+        """Index, then keep the library current until ``stop`` is set: ``start_watching``, wait, ``stop_watching``
+        (what `vsearch index --watch` does). Blocks; raises what made the watcher stop early."""
+        self.start_watching(progress, initial_index=initial_index, **options)
+        try:
+            while not stop.wait(0.1) and self.is_watching:
+                pass
+        finally:
+            self.stop_watching()
+        if self.watch_error is not None:
+            raise self.watch_error
 
+    def start_watching(
+        self,
+        progress: Callable[[IndexProgress], None] | None = None,
+        on_change: Callable[[ChangeEvent], None] | None = None,
+        *,
+        initial_index: bool = True,
+        **options: float | bool,
+    ) -> None:
+        """Keep the library current on a session thread: index first (unless ``initial_index`` is False), then
+        follow file-system events until ``stop_watching`` or ``close``. ``progress`` gets every phase ("idle" when
+        caught up); ``on_change(ChangeEvent)`` is called after the watcher recorded changes on disk (new photos are
+        embedded by then, unless paused). Both are called on the watcher's thread. The writer lock is held while it
+        watches (LibraryBusyError, raised here, when another process writes); a model that cannot be used raises
+        here too. A second start while watching raises LibraryBusyError. ``options``: see core.watcher."""
         self._library.model_id  # noqa: B018 - looks the model up: a wrong one fails here, before anything changes
-        with self._writer("watching"):
-            LibraryWatcher(self._library, progress=progress, **options).run(stop, initial_index=initial_index)
+        self._writer.start_watching(progress, on_change, initial_index, options)
 
-    def _writer(self, purpose: str) -> WriterLock:
-        """The data folder's writer lock (core/writer_lock.py), held for a whole index or watch run: a second
-        indexer is refused at once (LibraryBusyError) rather than embedding everything again. Readers never take it."""
-        return WriterLock(self._library.data_dir, purpose)
+    def stop_watching(self, timeout: float | None = None) -> bool:
+        """Stop watching after the batch in flight (committed and saved) and wait up to ``timeout`` seconds for the
+        watcher's thread to end; True once it has. Nothing happens when not watching."""
+        return self._writer.stop_watching(timeout)
+
+    @property
+    def is_watching(self) -> bool:
+        return self._writer.is_watching
+
+    @property
+    def watch_error(self) -> BaseException | None:
+        """The error that stopped the last watcher on its own (e.g. the model went missing), else None."""
+        return self._writer.watch_error
+
+    def pause_indexing(self) -> None:
+        """Hold embedding between batches (an index run waits; the watcher keeps recording changes and embeds them
+        after ``resume_indexing``)."""
+        self._writer.pause()
+
+    def resume_indexing(self) -> None:
+        self._writer.resume()
+
+    @property
+    def indexing_paused(self) -> bool:
+        return self._writer.paused.is_set()
 
     # --- search -------------------------------------------------------------------------------------------------
     #

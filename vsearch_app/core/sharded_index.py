@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -36,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from vsearch_app.core.vector_index import EmbeddingSource, IndexParams, VectorIndex, model_slug
-from vsearch_app.errors import InvalidArgumentError
+from vsearch_app.errors import InvalidArgumentError, OperationCancelled
 
 log = logging.getLogger(__name__)
 
@@ -116,9 +117,12 @@ class ShardedIndex:
         catalog: EmbeddingSource,
         params: IndexParams | None = None,
         progress: Callable[[int, int], None] | None = None,
+        cancel: threading.Event | None = None,
     ) -> ShardedIndex:
         """Open every shard (each loaded if its manifest and file check out, else rebuilt from the catalog and
-        saved), caught up with the catalog. ``progress(done, total)`` counts rebuilt vectors over all shards."""
+        saved), caught up with the catalog. ``progress(done, total)`` counts rebuilt vectors over all shards.
+        ``cancel`` is checked between shards and during a rebuild: OperationCancelled (shards already rebuilt
+        were saved and load quickly next time)."""
         params = params or IndexParams()
         if dim <= 0:
             raise InvalidArgumentError(f"vector dimension must be positive, got {dim}")
@@ -138,8 +142,11 @@ class ShardedIndex:
 
         try:
             for i in range(count):
+                if cancel is not None and cancel.is_set():
+                    raise OperationCancelled("opening the search index was cancelled")
                 view, slug = ShardOfCatalog(catalog, i, count), shard_slug(model_id, i, count)
-                shard = VectorIndex.open_or_rebuild(index_dir, model_id, dim, view, params, shard_progress, slug)
+                shard = VectorIndex.open_or_rebuild(index_dir, model_id, dim, view, params, shard_progress, slug,
+                                                    cancel)
                 shards.append(shard)
                 rebuilt[0] += len(shard)
         except BaseException:
@@ -228,14 +235,20 @@ class ShardedIndex:
         count = len(self._shards)
         return sum(shard.sync(ShardOfCatalog(catalog, i, count)) for i, shard in enumerate(self._shards))
 
-    def rebuild(self, catalog: EmbeddingSource, progress: Callable[[int, int], None] | None = None) -> int:
-        """Rebuild every shard from the catalog; ``progress(done, total)`` counts over all shards."""
+    def rebuild(
+        self,
+        catalog: EmbeddingSource,
+        progress: Callable[[int, int], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> int:
+        """Rebuild every shard from the catalog; ``progress(done, total)`` counts over all shards. ``cancel``:
+        OperationCancelled; shards already rebuilt keep their new graph, the others their old one."""
         count = len(self._shards)
         total = len(catalog.embedding_ids(self.model_id)) if progress is not None else 0
         done = 0
         for i, shard in enumerate(self._shards):
             report = None if progress is None else (lambda d, _t, before=done: progress(before + d, total))
-            done += shard.rebuild(ShardOfCatalog(catalog, i, count), report)
+            done += shard.rebuild(ShardOfCatalog(catalog, i, count), report, cancel)
         return done
 
     # -- search --

@@ -104,13 +104,46 @@ class LibraryStatus:
     other_models: dict[str, int] = field(default_factory=dict)  # other models' names -> photos they indexed
 
 
+PHASES = ("scanning", "embedding", "rebuilding", "saving", "idle")  # IndexProgress.phase, in the order a run goes
+
+
 @dataclass(frozen=True)
 class IndexProgress:
+    """Where an index run (or the watcher) is. ``done``/``total`` count the phase's own units:
+
+    - "scanning": the folders are compared with the disk; ``done`` photos seen so far, ``total`` 0 (unknown until
+      the scan ends), ``current`` the folder being read;
+    - "embedding": photos embedded (or failed) of those waiting; ``current`` the last photo of the committed batch;
+    - "rebuilding": the vector index is opened (0 of 0 while a saved one is loaded), or rebuilt from the catalog
+      (vectors done of total);
+    - "saving": the vector index is written; the counters of the run it follows are kept, so a bar stays put;
+    - "idle": the watcher has caught up and waits for changes (the counters of its last run, else 0 of 0).
+    """
+
     done: int
     total: int
     failed: int
-    rate: float  # files per second so far
+    rate: float  # files per second so far (embedding; 0.0 in the other phases)
     eta_s: float | None  # None until the rate is known
+    phase: str = "embedding"  # one of PHASES
+    current: Path | None = None
+
+
+@dataclass(frozen=True)
+class ChangeEvent:
+    """What the watcher found changed on disk since its last report (LibraryService.start_watching's on_change),
+    after the new photos were embedded (unless indexing is paused): a GUI can offer "3 new photos: refresh"."""
+
+    new: int = 0
+    changed: int = 0
+    gone: int = 0
+    moved: int = 0
+    offline: int = 0
+    returned: int = 0
+
+    @property
+    def any(self) -> bool:
+        return bool(self.new or self.changed or self.gone or self.moved or self.offline or self.returned)
 
 
 @dataclass(frozen=True)

@@ -71,7 +71,7 @@ import numpy as np
 
 from vsearch_app.core.fsutil import fsync_dir, temp_path_beside
 from vsearch_app.core.waypoints import WaypointMaker
-from vsearch_app.errors import InvalidArgumentError
+from vsearch_app.errors import InvalidArgumentError, OperationCancelled
 
 log = logging.getLogger(__name__)
 
@@ -327,9 +327,11 @@ class VectorIndex:
         params: IndexParams | None = None,
         progress: Callable[[int, int], None] | None = None,
         slug: str | None = None,
+        cancel: threading.Event | None = None,
     ) -> VectorIndex:
         """Load the saved index if its manifest and file check out, else rebuild it from ``catalog``; either way
-        it is brought up to date with the catalog before returning. A rebuilt index is saved at once."""
+        it is brought up to date with the catalog before returning. A rebuilt index is saved at once. ``cancel``
+        stops a rebuild (OperationCancelled; nothing is saved, the next open starts again)."""
         self = cls.create_empty(index_dir, model_id, dim, params, slug)
         try:
             self._load()
@@ -342,7 +344,7 @@ class VectorIndex:
                             model_id, self.index_dir, exc)  # fmt: skip
             else:
                 log.info("no search index for %s yet; building it from the catalog", model_id)
-            self.rebuild(catalog, progress=progress)
+            self.rebuild(catalog, progress=progress, cancel=cancel)
             self.save()
         else:
             changed = self.sync(catalog)
@@ -439,8 +441,15 @@ class VectorIndex:
         self._waypoints, self._waypoint_maker = waypoints, self._new_waypoint_maker(seeded=False)  # see add()
         log.debug("loaded search index %s: %d vectors (%d deleted)", file.name, count, len(deleted))
 
-    def rebuild(self, catalog: EmbeddingSource, progress: Callable[[int, int], None] | None = None) -> int:
-        """Replace the graph with one built from every catalog embedding of this model. Returns the count."""
+    def rebuild(
+        self,
+        catalog: EmbeddingSource,
+        progress: Callable[[int, int], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> int:
+        """Replace the graph with one built from every catalog embedding of this model. Returns the count.
+        ``cancel`` is checked after every chunk of 8,192 vectors (a few seconds): OperationCancelled, and the
+        graph in use is left as it was."""
         seq = catalog.embedding_seq()  # read first: changes made during the rebuild are caught by the next sync
         total = len(catalog.embedding_ids(self.model_id))
         with_waypoints = self._wants_waypoints(total)
@@ -454,6 +463,8 @@ class VectorIndex:
             done += len(ids)
             if progress is not None:
                 progress(done, total)
+            if cancel is not None and cancel.is_set():
+                raise OperationCancelled("rebuilding the search index was cancelled")
         with self._lock.write():
             self._index, self._deleted, self._synced_seq = graph, set(), seq
             self._waypoints, self._waypoint_maker = waypoints, maker

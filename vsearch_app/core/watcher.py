@@ -11,6 +11,12 @@ so a long copy cannot starve it), then reconciles exactly the reported paths wit
   it so) as a delete plus a create; both end in the same batch and the scanner pairs them by fingerprint;
 - new and changed files become 'pending' and are embedded right away, in small committed batches.
 
+While ``pause`` is set the watcher keeps following events and recording them in the catalog (``on_change`` still
+fires), but embeds nothing: a run in progress stops after its batch in flight, and the pending photos are embedded
+once ``pause`` is cleared. ``request_pass()`` asks for a full reconciliation and indexing pass now (an "Index now"
+while watching) and gives a Future of its IndexReport. Progress events have phases (core.types.IndexProgress);
+"idle" follows every completed indexing pass.
+
 Events are hints: inotify drops events when its queue overflows and Windows when its buffer does, so a full
 reconciliation runs at start and every ``reconcile_every`` seconds. Roots are checked for presence every
 ``root_check_every`` seconds: a root that disappears (an unplugged drive) goes offline and its observer stops; when
@@ -29,6 +35,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 
 from watchdog.events import (
     DirModifiedEvent,
@@ -40,9 +47,11 @@ from watchdog.events import (
 from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
-from vsearch_app.core.indexer import IndexProgress
+from vsearch_app.core.indexer import IndexProgress, IndexReport
 from vsearch_app.core.library import ChangeReport, Library
+from vsearch_app.core.phases import AnyEvent
 from vsearch_app.core.scanner import FileStat, is_skipped_below
+from vsearch_app.errors import OperationCancelled
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +121,7 @@ class LibraryWatcher:
         force_polling: bool = False,
         progress: Callable[[IndexProgress], None] | None = None,
         on_change: Callable[[ChangeReport], None] | None = None,
+        pause: threading.Event | AnyEvent | None = None,
     ) -> None:
         self.library = library
         self.debounce = debounce
@@ -123,6 +133,10 @@ class LibraryWatcher:
         self.force_polling = force_polling
         self.progress = progress
         self.on_change = on_change
+        self.pause = pause
+        self._owed = False  # changes were recorded that may have left photos to embed
+        self._requests: list[Future] = []  # request_pass() calls not started yet
+        self._answering: list[Future] = []  # ... and those whose pass has reconciled and waits to index
         self._lock = threading.Lock()
         self._dirty: set[str] = set()
         self._first_event = 0.0
@@ -208,8 +222,45 @@ class LibraryWatcher:
 
     # --- the loop -----------------------------------------------------------------------------------------------
 
+    def request_pass(self) -> Future:
+        """Ask for a full reconciliation and an indexing pass as soon as possible (thread-safe). The Future gets the
+        pass's IndexReport; a watcher that stops first gives IndexReport(cancelled=True) (or its error)."""
+        future: Future = Future()
+        with self._lock:
+            self._requests.append(future)
+        return future
+
+    def _paused(self) -> bool:
+        return self.pause is not None and self.pause.is_set()
+
     def run(self, stop: threading.Event, *, initial_index: bool = True) -> None:
         """Watch until ``stop`` is set. Blocks; every thread it starts is joined before it returns."""
+        try:
+            self._run(stop, initial_index)
+        except OperationCancelled:  # a scan stopped by ``stop``
+            if not stop.is_set():
+                raise
+            self._answer(IndexReport(cancelled=True))
+        except BaseException as exc:
+            self._answer(None, exc)
+            raise
+        else:
+            self._answer(IndexReport(cancelled=True))
+
+    def _answer(self, report: IndexReport | None, error: BaseException | None = None) -> None:
+        """Settle the requested passes waiting for an answer (all of them when the watcher ends)."""
+        with self._lock:
+            waiting = self._answering + (self._requests if report is None or report.cancelled else [])
+            self._answering = []
+            if report is None or report.cancelled:
+                self._requests = []
+        for future in waiting:
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(report)
+
+    def _run(self, stop: threading.Event, initial_index: bool) -> None:
         lib = self.library
         try:
             # Observers first: a file that lands during the initial index is then reported, not missed.
@@ -218,7 +269,9 @@ class LibraryWatcher:
                 if online:
                     self._start_observer(str(root.path))
             if initial_index:
-                lib.index(progress=self.progress, cancel=stop)
+                first = lib.reconcile(progress=self.progress, cancel=stop)
+                self._owed = True
+                self._caught_up(self._index_owed(stop), first)
             now = time.monotonic()
             next_reconcile = now + self.reconcile_every
             next_root_check = now + self.root_check_every
@@ -227,12 +280,16 @@ class LibraryWatcher:
             while not stop.wait(tick):
                 now = time.monotonic()
                 report = ChangeReport()
+                if not self._paused() and self._take_requests():
+                    report = report + lib.reconcile(progress=self.progress, cancel=stop)
+                    next_reconcile = now + self.reconcile_every
+                    self._owed = True
                 if now >= next_root_check:
                     report = report + self._check_roots()
                     next_root_check = now + self.root_check_every
                 if now >= next_reconcile:
                     log.debug("periodic reconciliation")
-                    report = report + lib.reconcile()
+                    report = report + lib.reconcile(cancel=stop)
                     next_reconcile = now + self.reconcile_every
                 ready = self._take_ready(now)
                 if ready:
@@ -259,9 +316,8 @@ class LibraryWatcher:
                         del self._held[path]
                     report = report + ChangeReport(gone=removed)
                 if report.any:
-                    self._index_pending(stop)
-                    if self.on_change is not None:
-                        self.on_change(report)
+                    self._owed = True
+                self._caught_up(self._index_owed(stop), report)  # _index_owed: also work left by a lifted pause
                 if now - last_save >= self.save_every:
                     lib.save_index()
                     last_save = now
@@ -269,9 +325,35 @@ class LibraryWatcher:
             self._stop_all()
             lib.save_index()
 
-    def _index_pending(self, stop: threading.Event) -> None:
+    def _take_requests(self) -> bool:
+        with self._lock:
+            taken, self._requests = self._requests, []
+            self._answering.extend(taken)
+        return bool(taken)
+
+    def _index_owed(self, stop: threading.Event) -> IndexReport | None:
+        """Embed what the recorded changes left pending, unless paused (then later). A pause during the run stops
+        it after its batch in flight: the rest stays owed, and the watcher goes on following events meanwhile.
+        Returns the report of a pass that ended, None when none ran or it was paused."""
+        if not self._owed or self._paused() or stop.is_set():
+            return None
+        self._owed = False
+        report = IndexReport()
         if self.library.counts()["pending"]:
-            self.library.index(progress=self.progress, cancel=stop, reconcile=False)
+            report = self.library.index(progress=self.progress, cancel=AnyEvent(stop, self.pause), reconcile=False)
+        if report.cancelled and not stop.is_set():
+            self._owed = True  # paused: finish after resume_indexing()
+            return None
+        self._answer(report)
+        return report
+
+    def _caught_up(self, indexed: IndexReport | None, changes: ChangeReport) -> None:
+        """Tell the listeners: ``on_change`` for recorded changes, then "idle" after a pass that ended."""
+        if changes.any and self.on_change is not None:
+            self.on_change(changes)
+        if indexed is not None and self.progress is not None:
+            count = indexed.embedded + indexed.failed
+            self.progress(IndexProgress(count, count, indexed.failed, 0.0, None, phase="idle"))
 
     def _check_roots(self) -> ChangeReport:
         report = ChangeReport()
@@ -303,8 +385,4 @@ def _stop_quietly(observer) -> None:
     except (OSError, RuntimeError) as exc:
         log.debug("stopping an observer: %s", exc)
 
-
-def watch_library(library: Library, stop: threading.Event, **options) -> None:
-    """Convenience: ``LibraryWatcher(library, **options).run(stop)``."""
-    LibraryWatcher(library, **options).run(stop)
 
