@@ -22,6 +22,7 @@ exits without waiting for the thread (WAL has every committed batch). Threads ar
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -43,6 +44,7 @@ log = logging.getLogger(__name__)
 
 PROGRESS_EVERY_MS = 200
 STATUS_EVERY_MS = 2000
+STATUS_WHILE_INDEXING_S = 0.5
 SHUTDOWN_TIMEOUT_S = 30.0
 THUMBNAIL_WAIT_S = 120.0  # a thumbnail asked for before the library is open waits this long for it
 
@@ -81,6 +83,7 @@ class EngineController(QObject):
         self._started = False
         self._stopping = False
         self._stopped = False
+        self._last_progress_status = 0.0
         self.timed_out = False
         self._progress_timer = QTimer(self)
         self._progress_timer.setInterval(PROGRESS_EVERY_MS)
@@ -267,6 +270,11 @@ class EngineController(QObject):
         latest = self._library.latest_progress.take()
         if latest is not None:
             self.progress.emit(latest)
+            # Keep the counts in step with the progress while indexing (the status poll alone lags by seconds).
+            now = time.monotonic()
+            if now - self._last_progress_status >= STATUS_WHILE_INDEXING_S:
+                self._last_progress_status = now
+                self.refresh_status()
 
 
 __all__ = ["EngineController", "states"]

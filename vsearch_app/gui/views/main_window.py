@@ -200,7 +200,7 @@ class MainWindow(QMainWindow):
         self.results_view.setFrameShape(ResultsView.Shape.NoFrame)
 
         self._summary = QLabel(surface)
-        window_parts._muted(self._summary)
+        window_parts.muted(self._summary)
         self._refresh = QToolButton(surface)
         self._refresh.setIcon(icons.icon("refresh", QPalette.ColorRole.Highlight))
         self._refresh.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
@@ -439,9 +439,10 @@ class MainWindow(QMainWindow):
         if not indexed:
             return ("no_photos", "No photos yet", "The watched folders hold no photos VSearch can read yet. "
                     "Photos copied into them appear here by themselves.", "")
+        so_far = ("Indexing is still running: search already works on the photos done so far." if pending
+                  else f"{count_text(indexed, 'photo')} indexed.")
         return ("ready", "Search your photos",
-                f"Describe what you are looking for, or drop a photo to find similar ones. "
-                f"{count_text(indexed, 'photo')} indexed.", "")
+                f"Describe what you are looking for, or drop a photo here to find similar ones. {so_far}", "")
 
     def _failure_page(self, failure: SearchFailure) -> tuple[str, str, str, str]:
         if failure.reason == "no_folders":

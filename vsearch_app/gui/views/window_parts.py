@@ -43,6 +43,7 @@ from vsearch_app.gui import icons
 from vsearch_app.gui.engine import library_lane as lane_states
 
 PATH_ROLE = int(Qt.ItemDataRole.UserRole) + 1
+TEXT_WIDTH = 460  # the empty page's lines wrap at this width
 
 
 def _scaled_font(widget: QWidget, factor: float, weight: QFont.Weight = QFont.Weight.Normal) -> QFont:
@@ -52,19 +53,24 @@ def _scaled_font(widget: QWidget, factor: float, weight: QFont.Weight = QFont.We
     return font
 
 
-def _muted(widget: QWidget) -> None:
-    palette = widget.palette()
-    palette.setColor(QPalette.ColorRole.WindowText, palette.color(QPalette.ColorRole.PlaceholderText))
-    widget.setPalette(palette)
+def muted(widget: QWidget) -> None:
+    """Secondary text: drawn in the palette's placeholder colour (a role, so a switch to dark mode follows)."""
+    widget.setForegroundRole(QPalette.ColorRole.PlaceholderText)
 
 
 def count_text(n: int, one: str, many: str | None = None) -> str:
     return f"{n:,} {one if n == 1 else (many or one + 's')}"
 
 
+def time_left_text(seconds: float) -> str:
+    if seconds < 60:
+        return "less than a minute left"
+    return f"about {duration_text(seconds)} left"
+
+
 def duration_text(seconds: float) -> str:
     if seconds < 60:
-        return "less than a minute"
+        return f"{max(1, round(seconds))} s"
     minutes = math.ceil(seconds / 60)
     if minutes < 60:
         return count_text(minutes, "min", "min")
@@ -87,7 +93,7 @@ class FoldersPanel(QWidget):
         self.setMinimumWidth(170)
         header = QLabel("Folders", self)
         header.setFont(_scaled_font(self, 0.92, QFont.Weight.DemiBold))
-        _muted(header)
+        muted(header)
         self._add = QToolButton(self)
         self._add.setIcon(icons.icon("add-folder"))
         self._add.setToolTip("Add a photo folder")
@@ -113,7 +119,7 @@ class FoldersPanel(QWidget):
         self._hint = QLabel("No folders yet.\nAdd one to start.", self)
         self._hint.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         self._hint.setContentsMargins(14, 4, 8, 0)
-        _muted(self._hint)
+        muted(self._hint)
 
         column = QVBoxLayout(self)
         column.setContentsMargins(0, 0, 0, 8)
@@ -252,7 +258,7 @@ class StatusPanel(QWidget):
             if p.rate > 0:
                 text += f" · {p.rate:.1f} photos/s"
             if p.eta_s is not None:
-                text += f" · about {duration_text(p.eta_s)} left"
+                text += f" · {time_left_text(p.eta_s)}"
             bar = True
             self._bar.setRange(0, max(1, p.total))
             self._bar.setValue(p.done)
@@ -265,7 +271,8 @@ class StatusPanel(QWidget):
         self._text.setText(text)
         self._text.setToolTip(tooltip or text)
         self._bar.setVisible(bar)
-        running = self._state in (lane_states.WATCHING, lane_states.BUSY)
+        has_folders = self._status is not None and bool(self._status.roots)
+        running = self._state in (lane_states.WATCHING, lane_states.BUSY) and has_folders
         self._pause.setVisible(running or self._state == lane_states.PAUSED)
         if self._state == lane_states.PAUSED:
             self._pause.setIcon(icons.icon("play"))
@@ -297,31 +304,44 @@ class EmptyState(QWidget):
         self.kind = ""
         self._logo = QLabel(self)
         self._logo.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self._logo.setPixmap(icons.app_icon().pixmap(QSize(88, 88)))
+        self._logo.setPixmap(icons.app_icon().pixmap(QSize(88, 88), self.devicePixelRatioF()))
         self._title = QLabel(self)
         self._title.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self._title.setFont(_scaled_font(self, 1.55, QFont.Weight.DemiBold))
         self._title.setWordWrap(True)
+        self._title.setForegroundRole(QPalette.ColorRole.Text)
         self._text = QLabel(self)
-        self._text.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self._text.setAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
         self._text.setWordWrap(True)
-        self._text.setMaximumWidth(520)
-        _muted(self._text)
+        self._text.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.setAutoFillBackground(True)
+        self.setBackgroundRole(QPalette.ColorRole.Base)  # the grid's background: no flash between the two
         self._button = QPushButton(self)
         self._button.setDefault(True)
         self._button.setMinimumHeight(34)
         self._button.setMinimumWidth(180)
         self._button.clicked.connect(lambda: self.actionRequested.emit(self.kind))
-        column = QVBoxLayout(self)
-        column.addStretch(3)
-        column.addWidget(self._logo, 0, Qt.AlignmentFlag.AlignHCenter)
+        # A fixed-width column centred by stretches: word-wrapped labels need a definite width to wrap, and an
+        # alignment flag on them in the layout would ignore their height-for-width (one clipped line).
+        column_widget = QWidget(self)
+        column_widget.setFixedWidth(TEXT_WIDTH)
+        column = QVBoxLayout(column_widget)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self._logo)
         column.addSpacing(14)
-        column.addWidget(self._title, 0, Qt.AlignmentFlag.AlignHCenter)
+        column.addWidget(self._title)
         column.addSpacing(4)
-        column.addWidget(self._text, 0, Qt.AlignmentFlag.AlignHCenter)
+        column.addWidget(self._text)
         column.addSpacing(18)
         column.addWidget(self._button, 0, Qt.AlignmentFlag.AlignHCenter)
-        column.addStretch(4)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(column_widget)
+        row.addStretch(1)
+        outer = QVBoxLayout(self)
+        outer.addStretch(3)
+        outer.addLayout(row)
+        outer.addStretch(4)
 
     @property
     def title(self) -> str:
