@@ -66,6 +66,11 @@ def test_first_run_says_add_a_folder_then_indexes_and_searches_as_you_type(qtbot
 
 def test_dropping_a_photo_makes_an_image_chip_and_puts_that_photo_first(qtbot, windows, settings, library):
     window = open_indexed(qtbot, windows, settings, library)
+    # Qt hands a drop to the first widget under the cursor that accepts drops: none of these may, so the window
+    # gets drops over the grid and the search field too (a photo dragged from the grid included).
+    for child in (window.results_view, window.results_view.viewport(), window.query_bar,
+                  window.query_bar.line_edit):
+        assert not child.acceptDrops()
     event = drop_files(window, [library[7]])
     assert event.isAccepted() and event.dropAction() == Qt.DropAction.CopyAction  # never a move
     assert window.query_bar.model.terms == [QueryTerm("image", str(library[7]))]
@@ -257,6 +262,24 @@ def test_closing_while_indexing_then_reopening_keeps_counts_and_embeds_nothing_t
     assert second.controller.status.counts["indexed"] >= committed
     wait_indexed(qtbot, second, 400)
     assert second.controller.status.embedded_this_session == 400 - committed
+
+
+def test_another_indexer_is_shown_in_the_status_line_and_retried(qtbot, windows, settings, library, monkeypatch):
+    from vsearch_app.core.writer_lock import WriterLock
+
+    monkeypatch.setattr(states, "BUSY_RETRY_S", 0.5)
+    settings.data_dir.mkdir(parents=True)
+    other = WriterLock(settings.data_dir, "indexing").acquire()  # as if `vsearch index` ran in another window
+    try:
+        window = windows.open(settings)
+        window.controller.add_folder(library[0].parent)
+        qtbot.waitUntil(lambda: window.controller.state == states.BUSY, timeout=60_000)
+        assert "indexing" in window.status_panel.text.lower()
+        assert window.status_panel.text == window.controller.state_message[:1].upper() + \
+            window.controller.state_message[1:]
+    finally:
+        other.release()
+    wait_indexed(qtbot, window, len(library))  # retried once the other indexer is done
 
 
 def test_closing_shows_finishing_and_stops_every_lane(qtbot, windows, settings):

@@ -28,7 +28,7 @@ from vsearch_app.gui.engine.lane import Job, Lane
 
 log = logging.getLogger(__name__)
 
-DEFAULT_RESULT_LIMIT = 2000
+DEFAULT_RESULT_LIMIT = 1000  # until the engine pages results (then there is no cap)
 
 
 class EngineUnavailableError(VSearchError):

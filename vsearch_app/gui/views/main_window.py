@@ -171,7 +171,6 @@ class MainWindow(QMainWindow):
         self._indexed_at_search: int | None = None
         self._searching = False
         self._closing = False
-        self._rerun_on_status = False
         self.setWindowTitle("VSearch")
         self.setWindowIcon(icons.app_icon())
         self.setAcceptDrops(True)
@@ -366,10 +365,7 @@ class MainWindow(QMainWindow):
     def _on_status(self, status: LibraryStatus) -> None:
         self.status_panel.set_status(status)
         indexed = self._indexed()
-        if self._rerun_on_status and self._terms:
-            self._rerun_on_status = False
-            self._search()
-        elif self._terms and self._indexed_at_search is not None and indexed > self._indexed_at_search:
+        if self._terms and self._indexed_at_search is not None and indexed > self._indexed_at_search:
             if self._results is not None and self._results.total:
                 self._set_new_photos(indexed - self._indexed_at_search)  # offer; never reshuffle under the cursor
             elif not self._searching:
@@ -481,7 +477,9 @@ class MainWindow(QMainWindow):
 
     def _remove_folder(self, path: Path) -> None:
         self.controller.remove_folder(path)
-        self._rerun_on_status = True  # its photos leave the results at once (the user asked: no surprise)
+        # Its photos leave the results at once (the user asked for it: no reshuffle surprise). The query lane runs
+        # jobs in order, so this search runs after the removal.
+        self.refresh_results()
 
     def offer_folders(self, folders: Sequence[Path]) -> None:
         """Dropped folders: ask whether to watch them."""
