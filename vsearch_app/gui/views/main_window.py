@@ -316,8 +316,9 @@ class MainWindow(QMainWindow):
         self._indexed_at_search = self._indexed()
         self._set_new_photos(0)
         self._searching = bool(self._terms)
+        self._failure = None  # an old failure's message must not stand for the new query
         if not self._terms:
-            self._results = self._failure = None
+            self._results = None
             self.results_model.clear()
         self._update_view()
 
@@ -415,8 +416,8 @@ class MainWindow(QMainWindow):
             if self._failure is not None:
                 return self._failure_page(self._failure)
             if not c.ready and c.state != lane_states.PROBLEM:
-                return ("loading", "Loading the search model…", "Your search runs as soon as it is ready.", "")
-            return None  # searching: keep the grid (and the previous results) until the answer comes
+                return ("loading", "Opening your library…", "Your search runs as soon as it is open.", "")
+            return ("searching", "Searching…", "", "")  # the first answer (a later query keeps the previous grid)
         if c.state == lane_states.PROBLEM and not c.ready:
             return ("problem", "VSearch cannot open your library", _sentence(c.state_message), "")
         if status is None:
