@@ -100,30 +100,34 @@ class _Surface(QWidget):
 
 
 class Overlay(QWidget):
-    """A translucent sheet over the window with a message: the drop target hint, and "Finishing…" on close."""
+    """A translucent sheet over the window's content with a message: the drop hint (dashed outline) while something
+    is dragged over the window, and "Finishing…" on close. It is a sibling of the content, not a child, so it stays
+    in full colour while the content below is disabled."""
 
-    def __init__(self, parent: QWidget) -> None:
+    def __init__(self, parent: QWidget, covered: QWidget) -> None:
         super().__init__(parent)
+        self._covered = covered
         self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
         self._title = ""
         self._text = ""
+        self._outline = False
         self.hide()
-        parent.installEventFilter(self)
+        covered.installEventFilter(self)
 
     @property
     def title(self) -> str:
         return self._title
 
-    def show_message(self, title: str, text: str = "") -> None:
-        self._title, self._text = title, text
-        self.setGeometry(self.parentWidget().rect())
+    def show_message(self, title: str, text: str = "", *, outline: bool = False) -> None:
+        self._title, self._text, self._outline = title, text, outline
+        self.setGeometry(self._covered.geometry())
         self.raise_()
         self.show()
         self.update()
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if watched is self.parentWidget() and event.type() == QEvent.Type.Resize:
-            self.setGeometry(self.parentWidget().rect())
+        if watched is self._covered and event.type() in (QEvent.Type.Resize, QEvent.Type.Move):
+            self.setGeometry(self._covered.geometry())
         return False
 
     def paintEvent(self, event: QPaintEvent) -> None:
@@ -131,16 +135,16 @@ class Overlay(QWidget):
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         veil = QColor(palette.color(QPalette.ColorRole.Window))
-        veil.setAlpha(215)
+        veil.setAlpha(220)
         painter.fillRect(self.rect(), veil)
         box = QRectF(self.rect()).adjusted(24, 24, -24, -24)
-        accent = QColor(palette.color(QPalette.ColorRole.Highlight))
-        pen = painter.pen()
-        pen.setColor(accent)
-        pen.setWidthF(2.0)
-        pen.setStyle(Qt.PenStyle.DashLine)
-        painter.setPen(pen)
-        painter.drawRoundedRect(box, 14, 14)
+        if self._outline:
+            pen = painter.pen()
+            pen.setColor(palette.color(QPalette.ColorRole.Highlight))
+            pen.setWidthF(2.0)
+            pen.setStyle(Qt.PenStyle.DashLine)
+            painter.setPen(pen)
+            painter.drawRoundedRect(box, 14, 14)
         title_font = self.font()
         title_font.setPointSizeF(title_font.pointSizeF() * 1.5)
         title_font.setBold(True)
@@ -215,7 +219,7 @@ class MainWindow(QMainWindow):
         self.statusBar().addWidget(self.status_panel, 1)
         self.statusBar().setSizeGripEnabled(True)
 
-        self._overlay = Overlay(surface)
+        self._overlay = Overlay(self, surface)
         self._connect()
         self._shortcuts()
         self._restore_ui_state()
@@ -227,16 +231,20 @@ class MainWindow(QMainWindow):
         header = QHBoxLayout()
         header.setContentsMargins(14, 12, 14, 6)
         header.addWidget(self.query_bar, 1)
-        info = QHBoxLayout()
+        # The line under the search field keeps one height whether or not "Refresh" shows: the grid below must
+        # not move when new photos are offered.
+        info_line = QWidget(surface)
+        info_line.setFixedHeight(self._refresh.sizeHint().height())
+        info = QHBoxLayout(info_line)
         info.setContentsMargins(18, 0, 14, 0)
         info.addWidget(self._summary, 1)
         info.addWidget(self._refresh)
         content = QWidget(surface)
         column = QVBoxLayout(content)
         column.setContentsMargins(0, 0, 0, 0)
-        column.setSpacing(4)
+        column.setSpacing(2)
         column.addLayout(header)
-        column.addLayout(info)
+        column.addWidget(info_line)
         column.addWidget(self._stack, 1)
 
         sidebar = _Sidebar(surface)
@@ -455,8 +463,11 @@ class MainWindow(QMainWindow):
     def _update_summary(self) -> None:
         total = self.results_model.total if self._results is not None else 0
         shown = self._stack.currentIndex() == PAGE_RESULTS and total > 0
-        self._summary.setText(f"{count_text(total, 'photo')}, best matches first" if shown else "")
-        self._summary.setVisible(shown or self._refresh.isVisibleTo(self))
+        if total >= self.controller.result_limit:
+            text = f"The best {total:,} matches"
+        else:
+            text = f"{count_text(total, 'photo')}, best matches first"
+        self._summary.setText(text if shown else "")
 
     def _on_empty_action(self, kind: str) -> None:
         if kind == "no_folders":
@@ -610,7 +621,8 @@ class MainWindow(QMainWindow):
         event.setDropAction(Qt.DropAction.CopyAction)
         event.accept()
         self._overlay.show_message("Drop to search by example",
-                                   "Photos become part of the query · a folder can be added to your library")
+                                   "Photos become part of the query · a folder can be added to your library",
+                                   outline=True)
 
     def dragMoveEvent(self, event: QDragMoveEvent) -> None:
         event.setDropAction(Qt.DropAction.CopyAction)
