@@ -203,6 +203,8 @@ def test_a_missing_model_is_a_problem_with_its_message_and_search_still_runs(qtb
     assert controller.state_message == "model google/x is not downloaded"
     with qtbot.waitSignal(controller.resultsReady, timeout=10_000):
         controller.search(text("cat"))
+    controller.resume_indexing()  # "Try Again" once the user has installed the model
+    qtbot.waitUntil(lambda: service.watch_runs == 2 and controller.state == library_lane.WATCHING, timeout=10_000)
 
 
 def test_a_library_that_cannot_open_fails_searches_with_the_reason(qtbot, make_controller):

@@ -282,6 +282,21 @@ def test_another_indexer_is_shown_in_the_status_line_and_retried(qtbot, windows,
     wait_indexed(qtbot, window, len(library))  # retried once the other indexer is done
 
 
+def test_a_missing_model_is_explained_and_folders_still_work(qtbot, windows, tmp_path, library):
+    settings = window_settings(tmp_path, tmp_path / "no-such-model")
+    window = windows.open(settings)
+    window.controller.add_folder(library[0].parent)
+    qtbot.waitUntil(lambda: window.empty_state.kind == "model_problem" and window.controller.state == states.PROBLEM,
+                    timeout=60_000)
+    assert "no-such-model" in window.empty_state.body
+    assert "no-such-model" in window.status_panel.text
+    assert window.folders_panel.folders() == [library[0].parent]  # managing folders needs no model
+    with qtbot.waitSignal(window.controller.stateChanged, check_params_cb=lambda s, m: s == states.WATCHING,
+                          timeout=30_000):
+        window.empty_state.actionRequested.emit("model_problem")  # "Try Again" (after installing the model)
+    qtbot.waitUntil(lambda: window.controller.state == states.PROBLEM, timeout=30_000)
+
+
 def test_closing_shows_finishing_and_stops_every_lane(qtbot, windows, settings):
     window = windows.open(settings)
     qtbot.waitUntil(lambda: window.controller.ready, timeout=30_000)

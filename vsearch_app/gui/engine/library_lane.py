@@ -72,6 +72,7 @@ class LatestValue:
 class _WatchRun:
     stop: threading.Event = field(default_factory=threading.Event)
     paused: bool = False
+    ended: bool = False  # the watch job has returned (stopped, paused, or a problem ended it)
 
 
 class LibraryLane(QObject):
@@ -141,8 +142,8 @@ class LibraryLane(QObject):
         """Index and watch again (after a pause, a busy library or a problem the user has fixed)."""
         if self._service is None or self._closing.is_set():
             return
-        if self._run is not None and not self._run.stop.is_set():
-            return  # already running
+        if self._run is not None and not self._run.ended and not self._run.stop.is_set():
+            return  # running (or queued to run)
         self._start_watch()
 
     def request_stop(self) -> None:
@@ -167,6 +168,12 @@ class LibraryLane(QObject):
         return self._factory(self._settings)
 
     def _run_watch(self, run: _WatchRun) -> None:
+        try:
+            self._watch_until_stopped(run)
+        finally:
+            run.ended = True
+
+    def _watch_until_stopped(self, run: _WatchRun) -> None:
         service = self._service
         prepare = getattr(service, "prepare", None)  # the session API loads the model ahead of the first search
         while not run.stop.is_set():
