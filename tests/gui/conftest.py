@@ -7,6 +7,7 @@ import pytest
 
 import vsearch_app.gui  # noqa: F401  (applies gui.qtfix before the first Qt call of a test)
 from tests.gui.photos import write_photos
+from tests.gui.window_helpers import Windows
 from vsearch_app.core.thumbnails import ThumbnailCache
 from vsearch_app.gui.thumbs.loader import ThumbnailLoader
 
@@ -35,3 +36,12 @@ def make_loader(qapp):
     yield make
     for loader in made:
         assert loader.shutdown(10_000)
+
+
+@pytest.fixture
+def windows(qtbot, tmp_path):
+    """windows.open(settings) -> the real MainWindow, shown, engine started; every one is closed the app's way
+    (Finishing, lanes stopped, library closed) at teardown. See tests/gui/window_helpers.py."""
+    made = Windows(qtbot, tmp_path)
+    yield made
+    made.close_all()

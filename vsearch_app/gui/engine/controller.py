@@ -1,0 +1,280 @@
+"""EngineController: the only object the window talks to about the engine. It owns the lanes and turns their
+results into GUI-facing signals, all delivered in the GUI thread.
+
+    controller = EngineController(settings)
+    controller.statusChanged.connect(...)      # LibraryStatus, whenever it changes (polled every STATUS_EVERY_MS)
+    controller.progress.connect(...)           # IndexProgress, at most every PROGRESS_EVERY_MS
+    controller.resultsReady.connect(...)       # (generation, SearchResults) of the current query only
+    controller.start()                         # after the window has painted: opens the library, starts watching
+    generation = controller.search(terms)
+    controller.shutdown()                      # -> finishing ... stopped (at most SHUTDOWN_TIMEOUT_S)
+
+Start-up: ``start`` is called once the window is on screen; the library lane opens the service (torch is imported
+there, off the GUI thread) and starts watching; queries typed meanwhile wait in the query lane and run as soon as
+the library is open.
+
+Shutdown order (GUI.md "Shutdown with no lost commits"): stop watching and drop waiting queries; when the query
+lane has ended (a running search finishes first), close the service in the library lane (it saves the index), then
+``stopped``. Capped at SHUTDOWN_TIMEOUT_S: after that ``stopped`` comes anyway with ``timed_out`` set, and the app
+exits without waiting for the thread (WAL has every committed batch). Threads are never terminated.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from vsearch_app.core.types import LibraryStatus, QueryTerm, Thumbnail
+from vsearch_app.gui.engine import library_lane as states
+from vsearch_app.gui.engine.library_lane import LibraryLane, ServiceFactory
+from vsearch_app.gui.engine.query_lane import (
+    DEFAULT_RESULT_LIMIT,
+    EngineUnavailableError,
+    QueryLane,
+    SearchFailure,
+    SearchResults,
+)
+from vsearch_app.settings import AppSettings
+
+log = logging.getLogger(__name__)
+
+PROGRESS_EVERY_MS = 200
+STATUS_EVERY_MS = 2000
+STATUS_WHILE_INDEXING_S = 0.5
+SHUTDOWN_TIMEOUT_S = 30.0
+THUMBNAIL_WAIT_S = 120.0  # a thumbnail asked for before the library is open waits this long for it
+
+
+class EngineController(QObject):
+    engineReady = Signal()  # the library is open: searches, status and thumbnails work
+    stateChanged = Signal(str, str)  # the library lane's state (library_lane: starting, watching, paused ...), message
+    statusChanged = Signal(object)  # LibraryStatus
+    progress = Signal(object)  # IndexProgress
+    foldersChanged = Signal(object)  # list[FolderInfo], when the watched folders (or their online state) change
+    libraryChanged = Signal(object)  # the watcher's report of what changed (new, changed, gone, moved ...)
+    resultsReady = Signal(int, object)  # generation, SearchResults
+    searchFailed = Signal(int, object)  # generation, SearchFailure
+    error = Signal(str)  # something the user asked for failed (a folder could not be added ...)
+    finishing = Signal()  # shutdown has begun
+    stopped = Signal()  # every lane has ended and the library is closed (or the timeout passed)
+
+    def __init__(self, settings: AppSettings, *, service_factory: ServiceFactory | None = None,
+                 watch_options: dict | None = None, result_limit: int = DEFAULT_RESULT_LIMIT,
+                 threshold: float | None = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.settings = settings
+        self.result_limit = result_limit
+        self.threshold = threshold
+        self._library = LibraryLane(settings, service_factory=service_factory, watch_options=watch_options,
+                                    parent=self)
+        self._query = QueryLane(self)
+        self._library.opened.connect(self._on_opened)
+        self._library.openFailed.connect(self._on_open_failed)
+        self._library.stateChanged.connect(self._on_state)
+        self._library.libraryChanged.connect(self._on_library_changed)
+        self._library.finished.connect(self._on_library_finished)
+        self._generation = 0
+        self._status: LibraryStatus | None = None
+        self._folders: list | None = None
+        self._started = False
+        self._stopping = False
+        self._stopped = False
+        self._last_progress_status = 0.0
+        self.timed_out = False
+        self._progress_timer = QTimer(self)
+        self._progress_timer.setInterval(PROGRESS_EVERY_MS)
+        self._progress_timer.timeout.connect(self._publish_progress)
+        self._status_timer = QTimer(self)
+        self._status_timer.setInterval(STATUS_EVERY_MS)
+        self._status_timer.timeout.connect(self.refresh_status)
+
+    # --- state ----------------------------------------------------------------------------------------------------
+
+    @property
+    def generation(self) -> int:
+        return self._generation
+
+    @property
+    def status(self) -> LibraryStatus | None:
+        """The latest LibraryStatus (None until the library is open)."""
+        return self._status
+
+    @property
+    def state(self) -> str:
+        return self._library.state
+
+    @property
+    def state_message(self) -> str:
+        return self._library.message
+
+    @property
+    def ready(self) -> bool:
+        return self._query.gate.service is not None
+
+    @property
+    def is_stopping(self) -> bool:
+        return self._stopping
+
+    @property
+    def is_stopped(self) -> bool:
+        return self._stopped
+
+    @property
+    def paused(self) -> bool:
+        return self._library.paused
+
+    # --- start ----------------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Open the library and start indexing and watching (idempotent; call after the window has painted)."""
+        if self._started or self._stopping:
+            return
+        self._started = True
+        self._query.start()
+        self._library.start()
+        self._progress_timer.start()
+
+    # --- requests from the window ---------------------------------------------------------------------------------
+
+    def search(self, terms: Sequence[QueryTerm]) -> int:
+        """Search for ``terms`` (an empty query only starts a new generation, so late results are dropped);
+        returns the query's generation."""
+        self._generation += 1
+        if terms and not self._stopping:
+            self._query.search(terms, self._generation, limit=self.result_limit, threshold=self.threshold,
+                               on_done=self._on_results, on_error=self._on_search_failed)
+        return self._generation
+
+    def refresh_status(self) -> None:
+        if self._started and not self._stopping:
+            self._query.status(self._on_status, self._on_status_failed)
+
+    def add_folder(self, path: str | Path) -> None:
+        self._folder_call("add folder", lambda service: service.add_folder(path))
+
+    def remove_folder(self, path: str | Path) -> None:
+        self._folder_call("remove folder", lambda service: service.remove_folder(path))
+
+    def pause_indexing(self) -> None:
+        self._library.pause()
+
+    def resume_indexing(self) -> None:
+        """Resume after a pause; also retries after a problem the user has fixed (e.g. the model was installed)."""
+        self._library.resume()
+
+    def thumbnail(self, path: Path, max_side: int) -> Thumbnail:
+        """The engine's cached thumbnail of ``path`` (any thread: the thumbnail loaders' pool calls this)."""
+        try:
+            service = self._query.gate.get(timeout=THUMBNAIL_WAIT_S)
+        except EngineUnavailableError as exc:
+            return Thumbnail(Path(path), None, str(exc))
+        return service.thumbnail(path, max_side)
+
+    # --- shutdown -------------------------------------------------------------------------------------------------
+
+    def shutdown(self, timeout_s: float = SHUTDOWN_TIMEOUT_S) -> None:
+        """Stop everything in order (see the module docstring); ``stopped`` follows. Safe to call twice."""
+        if self._stopping:
+            return
+        self._stopping = True
+        self._generation += 1  # no result arrives after this
+        self.finishing.emit()
+        self._progress_timer.stop()
+        self._status_timer.stop()
+        self._library.request_stop()
+        self._query.finished.connect(self._on_query_finished)
+        self._query.stop()
+        QTimer.singleShot(round(timeout_s * 1000), self._on_shutdown_timeout)
+
+    def wait_for_threads(self, ms: int) -> bool:
+        """Join both lanes (after ``stopped``); False when one is still running after ``ms``."""
+        return self._query.wait(ms) and self._library.wait(ms)
+
+    def _on_query_finished(self) -> None:
+        self._library.close()
+
+    def _on_library_finished(self) -> None:
+        if self._stopping:
+            self._finish()
+
+    def _on_shutdown_timeout(self) -> None:
+        if not self._stopped:
+            log.warning("background work did not stop within the shutdown limit; exiting without it")
+            self.timed_out = True
+            self._finish()
+
+    def _finish(self) -> None:
+        if not self._stopped:
+            self._stopped = True
+            self.stopped.emit()
+
+    # --- lane results (GUI thread) --------------------------------------------------------------------------------
+
+    def _on_opened(self, service: object) -> None:
+        self._query.gate.open(service)
+        if self._stopping:
+            return
+        self.engineReady.emit()
+        self.refresh_status()
+        self._status_timer.start()
+
+    def _on_open_failed(self, message: str) -> None:
+        self._query.gate.fail(message)
+
+    def _on_state(self, state: str, message: str) -> None:
+        self.stateChanged.emit(state, message)
+        self.refresh_status()
+
+    def _on_library_changed(self, change: object) -> None:
+        self.libraryChanged.emit(change)
+        self.refresh_status()
+
+    def _on_results(self, results: SearchResults) -> None:
+        if results.generation == self._generation:
+            self.resultsReady.emit(results.generation, results)
+
+    def _on_search_failed(self, failure: SearchFailure) -> None:
+        if failure.generation == self._generation:
+            self.searchFailed.emit(failure.generation, failure)
+
+    def _on_status(self, status: LibraryStatus) -> None:
+        if self._stopping or status == self._status:
+            return
+        self._status = status
+        if status.roots != self._folders:
+            self._folders = list(status.roots)
+            self.foldersChanged.emit(list(status.roots))
+        self.statusChanged.emit(status)
+
+    def _on_status_failed(self, message: str) -> None:
+        log.debug("status refresh failed: %s", message)
+
+    def _folder_call(self, name: str, call) -> None:
+        if self._stopping:
+            return
+        self._query.call(name, call, on_done=lambda _result: self._after_folder_change(),
+                         on_error=self._on_folder_error)
+
+    def _after_folder_change(self) -> None:
+        self.refresh_status()
+
+    def _on_folder_error(self, message: str) -> None:
+        self.error.emit(message)
+        self.refresh_status()
+
+    def _publish_progress(self) -> None:
+        latest = self._library.latest_progress.take()
+        if latest is not None:
+            self.progress.emit(latest)
+            # Keep the counts in step with the progress while indexing (the status poll alone lags by seconds).
+            now = time.monotonic()
+            if now - self._last_progress_status >= STATUS_WHILE_INDEXING_S:
+                self._last_progress_status = now
+                self.refresh_status()
+
+
+__all__ = ["EngineController", "states"]

@@ -1,0 +1,156 @@
+"""The query lane: searches, status, folder add/remove: short calls on the open LibraryService, one at a time.
+
+Searches are "latest wins" (lane.submit_latest): while one runs, only the newest waiting query is kept, and a result
+whose generation is no longer the current one is dropped by the controller. Status refreshes coalesce the same way.
+Folder changes are queued in order (each matters).
+
+Jobs wait for the service (``ServiceGate``) so a query typed while the library is still opening runs as soon as it
+is open, and fail with the reason when it cannot be opened or the app is closing.
+
+The one place that turns a query into engine calls is ``run_search``: today ``search(text, limit)`` returns a list
+and the grid pages through it in memory; when the engine's paged results land (search_page / SearchResults.page),
+only that function changes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from PySide6.QtCore import QObject, Signal
+
+from vsearch_app.core.types import QueryTerm, SearchHit
+from vsearch_app.errors import VSearchError
+from vsearch_app.gui.engine.lane import Job, Lane
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RESULT_LIMIT = 1000  # until the engine pages results (then there is no cap)
+
+
+class EngineUnavailableError(VSearchError):
+    """The library is not open (it failed to open, or the app is closing)."""
+
+
+class ServiceGate:
+    """Hands the service to lane jobs once it is open; thread-safe."""
+
+    def __init__(self) -> None:
+        self._ready = threading.Event()
+        self._service: object = None
+        self._reason = ""
+
+    def open(self, service: object) -> None:
+        self._service = service
+        self._ready.set()
+
+    def fail(self, reason: str) -> None:
+        self._reason = reason
+        self._ready.set()
+
+    def close(self, reason: str = "VSearch is closing") -> None:
+        self._service = None
+        self._reason = reason
+        self._ready.set()
+
+    @property
+    def service(self) -> object:
+        return self._service
+
+    def get(self, timeout: float | None = None) -> object:
+        """The service, waiting for it to open; EngineUnavailableError when it cannot be had."""
+        if not self._ready.wait(timeout):
+            raise EngineUnavailableError("the photo library is still opening")
+        if self._service is None:
+            raise EngineUnavailableError(self._reason or "the photo library is not open")
+        return self._service
+
+
+@dataclass(frozen=True)
+class SearchResults:
+    """One query's hits: ``total`` of them, read a page at a time through ``page(offset, count)`` (GUI thread)."""
+
+    generation: int
+    terms: tuple[QueryTerm, ...]
+    total: int
+    page: Callable[[int, int], Sequence[SearchHit]]
+    seconds: float
+
+
+@dataclass(frozen=True)
+class SearchFailure:
+    """Why a query gave nothing: the message for the user, and NothingToSearchError's reason ("" otherwise)."""
+
+    generation: int
+    message: str
+    reason: str = ""
+
+
+def run_search(service: object, terms: Sequence[QueryTerm], *, limit: int, threshold: float | None,
+               generation: int) -> SearchResults:
+    """Run one query on the engine (lane thread)."""
+    from vsearch_app.core import service as engine  # already imported by the library lane when this runs
+
+    started = time.monotonic()
+    hits = list(service.search(engine.format_query(terms), limit=limit, threshold=threshold))
+    return SearchResults(generation, tuple(terms), len(hits), lambda offset, count: hits[offset:offset + count],
+                         time.monotonic() - started)
+
+
+class QueryLane(QObject):
+    """Owns the query thread. Methods are for the GUI thread; callbacks run in the GUI thread."""
+
+    finished = Signal()
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._lane = Lane("vsearch-query", self)
+        self._lane.finished.connect(self.finished)
+        self.gate = ServiceGate()
+
+    @property
+    def ended(self) -> bool:
+        return self._lane.ended
+
+    def start(self) -> None:
+        self._lane.start()
+
+    def stop(self) -> None:
+        """Drop waiting searches, let a running job finish, end the thread (``finished``)."""
+        self.gate.close()
+        self._lane.stop()
+
+    def wait(self, ms: int) -> bool:
+        return self._lane.wait(ms)
+
+    def search(self, terms: Sequence[QueryTerm], generation: int, *, limit: int, threshold: float | None,
+               on_done: Callable[[SearchResults], None], on_error: Callable[[SearchFailure], None]) -> Job:
+        terms = tuple(terms)
+
+        def job() -> SearchResults:
+            return run_search(self.gate.get(), terms, limit=limit, threshold=threshold, generation=generation)
+
+        def failed(exc: Exception) -> None:
+            on_error(SearchFailure(generation, _message(exc), getattr(exc, "reason", "") or ""))
+
+        return self._lane.submit_latest("search", job, name="search", on_done=on_done, on_error=failed)
+
+    def status(self, on_done: Callable[[object], None], on_error: Callable[[str], None]) -> Job:
+        return self._lane.submit_latest("status", lambda: self.gate.get().status(), name="status",
+                                        on_done=on_done, on_error=lambda exc: on_error(_message(exc)))
+
+    def call(self, name: str, fn: Callable[[object], object], on_done: Callable[[object], None],
+             on_error: Callable[[str], None]) -> Job:
+        """Queue ``fn(service)`` (folder changes and other one-off calls), in order."""
+        return self._lane.submit(lambda: fn(self.gate.get()), name=name, on_done=on_done,
+                                 on_error=lambda exc: on_error(_message(exc)))
+
+
+def _message(exc: Exception) -> str:
+    if isinstance(exc, VSearchError):
+        return str(exc)
+    log.error("a query lane job failed", exc_info=exc)
+    return f"unexpected error: {type(exc).__name__}: {exc}"
