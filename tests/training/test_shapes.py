@@ -91,3 +91,17 @@ def test_render_draws_the_named_colour_where_the_caption_says():
         return p[0] > 180 and p[1] < 90 and p[2] < 90
     assert sum(map(is_red, left)) > 40
     assert sum(map(is_red, right)) == 0
+
+
+
+def test_default_recipe_gives_short_captions_to_half_the_single_shape_scenes():
+    """Short queries ("a red circle") rank well only when training saw short captions; see bench_shape_queries."""
+    recipe = ShapesRecipe()
+    singles, short = 0, 0
+    for index, scene in enumerate(train_scenes(ShapesRecipe(n_train=1000))):
+        captions = captions_for(scene, random.Random(index), 2, short_probability=recipe.short_caption_probability)
+        has_short = any(len(c.split()) == 3 for c in captions)
+        assert not has_short or len(scene.shapes) == 1, captions
+        singles += len(scene.shapes) == 1
+        short += has_short
+    assert 0.4 < short / singles < 0.6
