@@ -590,6 +590,8 @@ class Library:
                 raise InvalidArgumentError(f"{folder_path} is not inside a watched folder", param="folder")
             filter_ids = self.catalog.ids_under(folder_path)
         terms = as_terms(query, cwd=cwd)  # a malformed query is reported before anything is loaded
+        if not self.catalog.roots():  # said before the model is looked up: it may not even be downloaded yet
+            raise self._nothing_to_search()
         index = self.vector_index(create=False)
         if index is None or len(index) == 0:
             raise self._nothing_to_search()
@@ -607,12 +609,12 @@ class Library:
 
     def _nothing_to_search(self) -> NothingToSearchError:
         """Why this model has nothing to search, for the user."""
+        if not self.catalog.roots():
+            return NothingToSearchError("no photo folders are watched yet: add a folder of photos, then index it",
+                                        reason="no_folders", model="")
         name = display_name(self.model_id)
         counts = self.catalog.counts(self.model_id)
         others = {display_name(m): n for m, n in self.catalog.models().items() if m != self.model_id and n}
-        if not self.catalog.roots():
-            return NothingToSearchError("no photo folders are watched yet: add a folder of photos, then index it",
-                                        reason="no_folders", model=name)
         if not sum(counts.values()):
             return NothingToSearchError("the watched folders hold no photos that VSearch can read yet",
                                         reason="no_photos", model=name)
