@@ -6,7 +6,7 @@
     runs on a temporary library with a tiny model (it loads after the window shows, so the model's size does not
     matter here).
 (b) Keystroke to first results painted: the time from the last key of a typed query to the first paint of the
-    results grid holding its results (the typing debounce, TYPING_DEBOUNCE_MS, included), in the real window. At 10k and 100k
+    results grid holding its results (the 250 ms typing debounce included), in the real window. At 10k and 100k
     photos the library is FAKED: a service stub (StubLibrary below) whose search returns N hits instantly, so the
     figure is the GUI's own cost (query lane, model reset, layout, painting, placeholder thumbnails). Then the same
     on a real library (tiny random model, the photos of (c)), beside the same query through the CLI
