@@ -28,6 +28,7 @@ COMMAND_MODULES = [
     "vsearch_app.cli.library_cmd",
     "vsearch_app.cli.config_cmd",
     "vsearch_app.cli.train_cmd",
+    "vsearch_app.cli.selftest_cmd",
 ]
 
 EXIT_USER_ERROR = 2

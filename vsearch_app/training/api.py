@@ -30,7 +30,7 @@ _FROM_TRAINER = ("TrainProgress", "TrainResult", "TrainingDiverged")  # torch-he
 
 __all__ = [
     "BAD_DATA_POLICIES", "BadDataError", "RetrievalReport", "TrainProgress", "TrainRequest", "TrainResult",
-    "TrainingDiverged", "evaluate", "make_shapes", "train",
+    "TrainingDiverged", "evaluate", "make_shapes", "make_tiny_model", "train",
 ]
 
 log = logging.getLogger(__name__)
@@ -130,3 +130,11 @@ def make_shapes(out: str, *, n_train: int = ShapesRecipe.n_train, n_test: int = 
         raise InvalidArgumentError("--image-size must be a multiple of 8, at least 16")
     recipe = ShapesRecipe(n_train=n_train, n_test=n_test, image_size=image_size, seed=seed)
     return write_shapes_dataset(Path(out).expanduser(), recipe)
+
+
+def make_tiny_model(folder: Path) -> Path:
+    """A tiny random SigLIP checkpoint in ``folder`` (a second or two, offline): what `vsearch self-test` searches
+    with. Random weights rank nothing sensibly; they exercise loading, embedding, indexing and searching."""
+    from vsearch_app.training.tiny_models import make_tiny_siglip
+
+    return make_tiny_siglip(Path(folder))
