@@ -21,6 +21,7 @@ exits without waiting for the thread (WAL has every committed batch). Threads ar
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import time
@@ -190,7 +191,7 @@ class EngineController(QObject):
             self._library.restart()
             self.refresh_status()
             return
-        self._query.call("use model folder", lambda service: service.set_model(str(folder)),
+        self._query.call("use model folder", lambda service: _use_model_folder(service, folder),
                          on_done=lambda _stored: self._after_model_change(), on_error=self._on_folder_error)
 
     def _after_model_change(self) -> None:
@@ -312,6 +313,17 @@ class EngineController(QObject):
             if now - self._last_progress_status >= STATUS_WHILE_INDEXING_S:
                 self._last_progress_status = now
                 self.refresh_status()
+
+
+def _use_model_folder(service: object, folder: Path) -> str | None:
+    """Make ``folder`` the library's search model (query lane). A model named for this run (``--model``, the
+    Settings dialog) wins over the library's remembered one, so the run's choice moves to the folder too: the user
+    chose it because the named one is missing."""
+    stored = service.set_model(str(folder))
+    run_settings = getattr(service, "settings", None)
+    if run_settings is not None and run_settings.model and run_settings.model != stored:
+        service.settings = dataclasses.replace(run_settings, model=stored)
+    return stored
 
 
 __all__ = ["EngineController", "states"]

@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from PySide6.QtCore import QObject, Signal
 
@@ -87,11 +87,15 @@ class SearchResults:
 
 @dataclass(frozen=True)
 class SearchFailure:
-    """Why a query gave nothing: the message for the user, and NothingToSearchError's reason ("" otherwise)."""
+    """Why a query gave nothing: the message for the user, and NothingToSearchError's reason ("" otherwise), the
+    search model, the photos still to index and other models' photo counts (for the "other_model" explanation)."""
 
     generation: int
     message: str
     reason: str = ""
+    model: str = ""
+    pending: int = 0
+    other_models: dict[str, int] = field(default_factory=dict)
 
 
 def run_search(service: object, terms: Sequence[QueryTerm], *, limit: int | None, threshold: float | None,
@@ -145,7 +149,9 @@ class QueryLane(QObject):
             return run_search(self.gate.get(), terms, limit=limit, threshold=threshold, generation=generation)
 
         def failed(exc: Exception) -> None:
-            on_error(SearchFailure(generation, _message(exc), getattr(exc, "reason", "") or ""))
+            on_error(SearchFailure(generation, _message(exc), getattr(exc, "reason", "") or "",
+                                   model=getattr(exc, "model", "") or "", pending=int(getattr(exc, "pending", 0) or 0),
+                                   other_models=dict(getattr(exc, "other_models", None) or {})))
 
         return self._lane.submit_latest("search", job, name="search", on_done=on_done, on_error=failed)
 
