@@ -164,7 +164,7 @@ def test_failed_files_open_in_their_dialog(qtbot, windows, tmp_path, tiny_siglip
     window.status_panel.failed_button.click()
     dialog = window.findChild(FailedFilesDialog)
     assert dialog is not None and dialog.isVisible()
-    assert dialog.paths == [photos[0].parent / "broken.jpg"]
+    assert dialog.paths() == [photos[0].parent / "broken.jpg"]
     dialog.close()
 
 
