@@ -396,6 +396,7 @@ class MainWindow(QMainWindow):
                 term = QueryTerm("image", str(Path(path)))
             terms.append(term)
         if terms:
+            self.query_bar.line_edit.clear()  # words still being typed are not part of "photos like this one"
             self.query_bar.model.replace_all(terms)
 
     # --- engine results -----------------------------------------------------------------------------------------
@@ -447,9 +448,12 @@ class MainWindow(QMainWindow):
 
     def _on_state(self, state: str, message: str) -> None:
         self.status_panel.set_paused(state == lane_states.PAUSED)
-        notes = {lane_states.STARTING: "Opening your library…", lane_states.LOADING: "Loading the search model…"}
-        if state in (lane_states.BUSY, lane_states.PROBLEM, lane_states.FAILED, lane_states.MODEL_MISSING):
+        notes = {lane_states.STARTING: "Opening your library…", lane_states.LOADING: "Loading the search model…",
+                 lane_states.PAUSED: "Indexing paused · search works on the photos indexed so far"}
+        if state in (lane_states.BUSY, lane_states.PROBLEM, lane_states.FAILED):
             notes[state] = message[:1].upper() + message[1:]
+        elif state == lane_states.MODEL_MISSING:  # the page says what to do; the full message is the tooltip
+            notes[state] = "The search model is missing: " + message[:1].lower() + message[1:]
         self.status_panel.set_note(notes.get(state, ""))
         self._update_view()
 
