@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QThread
 
-from vsearch_app.core.types import IndexProgress, LibraryStatus, QueryTerm, SearchHit, Thumbnail
+from vsearch_app.core.types import ChangeEvent, IndexProgress, LibraryStatus, QueryTerm, SearchHit, Thumbnail
 from vsearch_app.errors import LibraryBusyError, ModelNotFoundError
 from vsearch_app.gui.engine import library_lane
 from vsearch_app.gui.engine.controller import EngineController
@@ -18,43 +18,103 @@ from vsearch_app.gui.engine.lane import Lane
 from vsearch_app.settings import AppSettings
 
 
-class FakeService:
-    """Records calls; ``watch`` reports progress and a change, then blocks until stopped."""
+class FakeResults:
+    """The engine's SearchResults for a query: ``total`` hits, read a page at a time (pages are counted)."""
 
-    def __init__(self, *, search_delay: float = 0.0, watch_errors: list[Exception] | None = None) -> None:
+    def __init__(self, name: str, total: int) -> None:
+        self.name = name
+        self.max_total = total
+        self.pages: list[tuple[int, int]] = []
+
+    def hits(self, offset: int, count: int) -> list[SearchHit]:
+        self.pages.append((offset, count))
+        end = min(offset + count, self.max_total)
+        return [SearchHit(Path(f"/photos/{self.name}-{i}.jpg"), 1.0 - i / (self.max_total + 1), file_id=i)
+                for i in range(offset, end)]
+
+
+class FakeService:
+    """The session API, scripted: ``start_watching`` reports progress and a change and "watches" (a flag) until
+    ``stop_watching``; ``watch_errors`` are raised by the next starts, one each."""
+
+    def __init__(self, *, search_delay: float = 0.0, watch_errors: list[Exception] | None = None,
+                 prepare_errors: list[Exception] | None = None, hits: int = 3) -> None:
         self.calls: list[str] = []
         self.search_delay = search_delay
         self.watch_errors = list(watch_errors or [])
+        self.prepare_errors = list(prepare_errors or [])
+        self.hits = hits
         self.watch_runs = 0
-        self.watch_stops: list[threading.Event] = []
+        self.watching = False
+        self.paused = threading.Event()
         self.searching = threading.Event()
         self.threads: set[str] = set()
         self.closed = False
         self.folders_added: list[Path] = []
+        self.models_set: list[str] = []
+        self.results: list[FakeResults] = []
 
-    def watch(self, stop, progress=None, *, on_change=None, **options):
+    def prepare(self, progress=None, cancel=None):
+        self.calls.append("prepare")
+        if self.prepare_errors:
+            raise self.prepare_errors.pop(0)
+        return True
+
+    def start_watching(self, progress=None, on_change=None, **options):
         self.threads.add(QThread.currentThread().objectName())
         self.watch_runs += 1
         self.calls.append("watch")
         if self.watch_errors:
             raise self.watch_errors.pop(0)
-        self.watch_stops.append(stop)
+        self.watching = True
         progress(IndexProgress(64, 128, 1, 10.0, 6.4))
-        on_change({"new": 3})
-        stop.wait()
-        self.calls.append("watch returned")
+        on_change(ChangeEvent(new=3))
 
-    def search(self, text, limit=20, threshold=None, folder=None):
-        self.calls.append(f"search {text}")
+    def stop_watching(self, timeout=None):
+        if self.watching:
+            self.watching = False
+            self.calls.append("watch returned")
+        return True
+
+    @property
+    def is_watching(self):
+        return self.watching
+
+    watch_error = None
+
+    def pause_indexing(self):
+        self.calls.append("pause")
+        self.paused.set()
+
+    def resume_indexing(self):
+        self.calls.append("resume")
+        self.paused.clear()
+
+    @property
+    def indexing_paused(self):
+        return self.paused.is_set()
+
+    def search_results(self, terms, threshold=None, folder=None, limit=None):
+        name = " ".join(t.value for t in terms)
+        self.calls.append(f"search {name}")
         self.searching.set()
         time.sleep(self.search_delay)
-        return [SearchHit(Path(f"/photos/{text}-{i}.jpg"), 1.0 - i / 10) for i in range(3)]
+        results = FakeResults(name, self.hits if limit is None else min(limit, self.hits))
+        self.results.append(results)
+        return results
 
     def status(self):
         return LibraryStatus("fake", [], {"indexed": len(self.folders_added)}, [], None, 0)
 
+    def folder_counts(self):
+        return {path: 7 for path in self.folders_added}
+
     def add_folder(self, path):
         self.folders_added.append(Path(path))
+
+    def set_model(self, model):
+        self.models_set.append(model)
+        return model
 
     def thumbnail(self, path, max_side=256):
         return Thumbnail(Path(path), None, "fake")
@@ -107,9 +167,10 @@ def test_start_opens_watches_and_reports_progress_status_and_changes(qtbot, make
     with qtbot.waitSignals([controller.engineReady, controller.statusChanged], timeout=10_000):
         controller.start()
     qtbot.waitUntil(lambda: bool(progress and changes), timeout=10_000)
-    assert states[:2] == [library_lane.STARTING, library_lane.WATCHING]
+    assert states[:3] == [library_lane.STARTING, library_lane.LOADING, library_lane.WATCHING]
+    assert service.calls[:2] == ["prepare", "watch"]  # the model is ready before indexing starts
     assert progress == [IndexProgress(64, 128, 1, 10.0, 6.4)]  # stored by the engine, published by a GUI timer
-    assert changes == [{"new": 3}]
+    assert changes == [ChangeEvent(new=3)]
     assert service.threads == {"vsearch-library"}
 
 
@@ -169,7 +230,7 @@ def test_query_typed_before_the_library_opens_runs_once_it_is_open(qtbot, make_c
     assert [h.path.name for h in blocker.args[1].page(1, 5)] == ["early-1.jpg", "early-2.jpg"]
 
 
-def test_pause_stops_watching_and_resume_runs_it_again(qtbot, make_controller):
+def test_pause_and_resume_go_through_the_session_and_keep_watching(qtbot, make_controller):
     service = FakeService()
     controller = make_controller(service)
     controller.start()
@@ -177,11 +238,44 @@ def test_pause_stops_watching_and_resume_runs_it_again(qtbot, make_controller):
     with qtbot.waitSignal(controller.stateChanged, check_params_cb=lambda s, m: s == library_lane.PAUSED,
                           timeout=10_000):
         controller.pause_indexing()
-    assert controller.paused
-    assert service.watch_stops[0].is_set()
-    controller.resume_indexing()
-    qtbot.waitUntil(lambda: service.watch_runs == 2, timeout=10_000)
-    assert not controller.paused
+    assert controller.paused and service.indexing_paused
+    assert service.watching  # the watcher keeps watching while paused: no stop, no restart
+    with qtbot.waitSignal(controller.stateChanged, check_params_cb=lambda s, m: s == library_lane.WATCHING,
+                          timeout=10_000):
+        controller.resume_indexing()
+    assert not controller.paused and not service.indexing_paused
+    qtbot.wait(300)
+    assert service.watch_runs == 1 and service.watching
+    assert [c for c in service.calls if c in ("pause", "resume", "watch", "watch returned")] == [
+        "watch", "pause", "resume"]
+
+
+def test_first_page_comes_with_the_results_and_later_pages_from_the_kept_ranking(qtbot, make_controller):
+    service = FakeService(hits=2_500)
+    controller = make_controller(service)
+    controller.start()
+    with qtbot.waitSignal(controller.resultsReady, timeout=10_000) as blocker:
+        controller.search(text("sea"))
+    results = blocker.args[1]
+    assert results.total == 2_500  # no 1,000 cap
+    assert service.results[0].pages == [(0, 1000)]  # read on the lane
+    assert [h.path.name for h in results.page(998, 2)] == ["sea-998.jpg", "sea-999.jpg"]
+    assert service.results[0].pages == [(0, 1000)]  # served from the first page
+    assert [h.path.name for h in results.page(2_000, 1000)][-1] == "sea-2499.jpg"
+    assert service.results[0].pages[-1] == (2_000, 1000)
+
+
+def test_a_model_folder_chosen_by_the_user_is_remembered_and_watching_starts_again(qtbot, make_controller,
+                                                                                    tmp_path):
+    service = FakeService(prepare_errors=[ModelNotFoundError("model google/x is not downloaded")])
+    controller = make_controller(service)
+    controller.start()
+    qtbot.waitUntil(lambda: controller.state == library_lane.MODEL_MISSING, timeout=10_000)
+    assert controller.state_message == "model google/x is not downloaded"
+    controller.model_ready(tmp_path / "my-model")
+    qtbot.waitUntil(lambda: controller.state == library_lane.WATCHING, timeout=10_000)
+    assert service.models_set == [str(tmp_path / "my-model")]
+    assert service.calls.count("prepare") == 2 and service.watch_runs == 1
 
 
 def test_a_busy_library_is_reported_and_retried(qtbot, make_controller, monkeypatch):
@@ -195,11 +289,11 @@ def test_a_busy_library_is_reported_and_retried(qtbot, make_controller, monkeypa
     assert (library_lane.BUSY, "another VSearch (pid 42, indexing) is indexing") in messages
 
 
-def test_a_missing_model_is_a_problem_with_its_message_and_search_still_runs(qtbot, make_controller):
+def test_a_missing_model_is_reported_with_its_message_and_search_still_runs(qtbot, make_controller):
     service = FakeService(watch_errors=[ModelNotFoundError("model google/x is not downloaded")])
     controller = make_controller(service)
     controller.start()
-    qtbot.waitUntil(lambda: controller.state == library_lane.PROBLEM, timeout=10_000)
+    qtbot.waitUntil(lambda: controller.state == library_lane.MODEL_MISSING, timeout=10_000)
     assert controller.state_message == "model google/x is not downloaded"
     with qtbot.waitSignal(controller.resultsReady, timeout=10_000):
         controller.search(text("cat"))
@@ -228,6 +322,7 @@ def test_folder_changes_refresh_the_status(qtbot, make_controller, tmp_path):
                           timeout=10_000):
         controller.add_folder(tmp_path)
     assert service.folders_added == [tmp_path]
+    qtbot.waitUntil(lambda: controller.folder_counts == {tmp_path: 7}, timeout=10_000)  # read with the status
 
 
 def test_shutdown_stops_watching_lets_the_search_finish_then_closes(qtbot, make_controller):

@@ -14,7 +14,6 @@ from PySide6.QtWidgets import QMenu, QMessageBox
 from tests.gui.photos import landscape, write_photos
 from tests.gui.window_helpers import (
     drop_files,
-    indexed,
     result_paths,
     type_query,
     wait_first_result,
@@ -23,7 +22,7 @@ from tests.gui.window_helpers import (
     window_settings,
 )
 from vsearch_app.core.types import QueryTerm
-from vsearch_app.gui import file_actions
+from vsearch_app.gui import desktop
 from vsearch_app.gui.engine import library_lane as states
 from vsearch_app.gui.views.preview import PhotoPreview
 
@@ -48,13 +47,16 @@ def open_indexed(qtbot, windows, settings, photos):
 
 def test_first_run_says_add_a_folder_then_indexes_and_searches_as_you_type(qtbot, windows, settings, library):
     window = windows.open(settings)
-    qtbot.waitUntil(lambda: window.empty_state.kind == "no_folders", timeout=30_000)
-    assert window.empty_state.title == "Add a photo folder to start"
+    qtbot.waitUntil(lambda: window.empty_state.state == "no_folders", timeout=30_000)
+    assert window.empty_state.headline == "Add a photo folder to start"
     window.add_folder(library[0].parent)
     wait_indexed(qtbot, window, len(library))
-    qtbot.waitUntil(lambda: window.empty_state.kind == "ready", timeout=10_000)
-    assert window.folders_panel.folders() == [library[0].parent]
-    assert "12 photos indexed" in window.status_panel.text
+    qtbot.waitUntil(lambda: window.empty_state.state == "ready", timeout=10_000)
+    assert [f.path for f in window.folders_panel.folders()] == [library[0].parent]
+    qtbot.waitUntil(lambda: "12 photos indexed" in window.status_panel.text(), timeout=10_000)
+    qtbot.waitUntil(lambda: window.controller.folder_counts == {library[0].parent: 12}, timeout=10_000)
+    from vsearch_app.gui.views.folders_panel import COUNT_ROLE
+    assert window.folders_panel.list_view.model().index(0, 0).data(COUNT_ROLE) == 12  # the count beside the name
 
     type_query(qtbot, window, "hills at sunset")  # no Enter: results come as you type
     found = wait_results(qtbot, window)
@@ -89,21 +91,30 @@ def test_find_similar_from_the_context_menu(qtbot, windows, settings, library):
     actions = {a.text(): a for a in menu.actions() if a.text()}
     assert list(actions) == ["Find Similar", "Add to Query", "Exclude from Query", "Open", "Show in File Manager",
                              "Copy Path"]
+    hit = window.results_model.hit(window.results_model.row_of(library[3]))
     actions["Find Similar"].trigger()
     menu.close()
-    assert window.query_bar.model.terms == [QueryTerm("image", str(library[3]))]
+    assert hit.file_id >= 0
+    assert window.query_bar.model.terms == [QueryTerm.of_photo(hit.file_id)]  # the stored vector, no model run
+    chip = window.query_bar.chips[0]
+    assert chip._label.text() == "Similar photos"
+    qtbot.waitUntil(lambda: chip.has_thumbnail, timeout=30_000)  # the chip shows which photo
     wait_first_result(qtbot, window, library[3])
 
 
 def test_add_and_exclude_from_the_menu_and_chip_edits_change_the_ranking(qtbot, windows, settings, library):
     window = open_indexed(qtbot, windows, settings, library)
     a, b = library[2], library[9]
-    window.find_similar([a])
+    window.add_image_terms([a])
+    wait_first_result(qtbot, window, a)
+    window.find_similar([a])  # the same photo, now by its stored vector
+    photo_a = window.query_bar.model.terms[0]
+    assert photo_a.kind == "photo"
     wait_first_result(qtbot, window, a)
     menu = window.show_context_menu([b], QPoint(10, 10))
     next(x for x in menu.actions() if x.text() == "Add to Query").trigger()
     menu.close()
-    assert window.query_bar.model.terms == [QueryTerm("image", str(a)), QueryTerm("image", str(b))]
+    assert window.query_bar.model.terms == [photo_a, QueryTerm("image", str(b))]
 
     chip_b = window.query_bar.chips[1]
     chip_b.edit_weight()  # the user clicks the weight and types 9
@@ -133,7 +144,7 @@ def test_removing_a_folder_takes_its_photos_out_of_the_results(qtbot, windows, s
     qtbot.waitUntil(lambda: len(result_paths(window)) == 16, timeout=60_000)
     window.folders_panel.removeRequested.emit(library[0].parent)  # what the panel sends after the user confirms
     qtbot.waitUntil(lambda: sorted(result_paths(window)) == sorted(others), timeout=60_000)
-    assert window.folders_panel.folders() == [others[0].parent]
+    assert [f.path for f in window.folders_panel.folders()] == [others[0].parent]
 
 
 def test_a_photo_copied_into_a_watched_folder_appears_without_reshuffling(qtbot, windows, settings, library,
@@ -158,17 +169,24 @@ def test_a_photo_copied_into_a_watched_folder_appears_without_reshuffling(qtbot,
 def test_pause_and_resume_indexing(qtbot, windows, settings, tmp_path):
     photos = write_photos(tmp_path / "Many", 150)
     window = windows.open(settings)
+    qtbot.waitUntil(lambda: window.controller.state == states.WATCHING, timeout=60_000)
+    window.status_panel.pauseRequested.emit()  # what the pause button sends
+    assert window.controller.state == states.PAUSED and window.controller.paused and window.status_panel.paused
+    assert window.status_panel.pause_button.isVisible() and window.status_panel.pause_button.text() == "Resume"
     window.controller.add_folder(photos[0].parent)
-    qtbot.waitUntil(lambda: window.status_panel.indexing(), timeout=60_000)
-    window.status_panel.pauseRequested.emit()  # the pause button
-    qtbot.waitUntil(lambda: window.controller.state == states.PAUSED, timeout=60_000)
-    assert "paused" in window.status_panel.text.lower()
-    paused_at = indexed(window)
-    qtbot.wait(600)
+
+    def counts():
+        status = window.controller.status
+        return (status.counts.get("indexed", 0), status.counts.get("pending", 0)) if status else (0, 0)
+
+    qtbot.waitUntil(lambda: counts() == (0, 150), timeout=60_000)  # the watcher still records the new photos
+    qtbot.wait(1500)
     window.controller.refresh_status()
     qtbot.wait(300)
-    assert indexed(window) == paused_at  # nothing is embedded while paused
-    window.status_panel.resumeRequested.emit()
+    assert counts() == (0, 150)  # nothing is embedded while paused
+    assert window.controller.state == states.PAUSED  # the session still watches: no stop, no restart
+    window.status_panel.pause_button.click()  # "Resume"
+    assert window.controller.state == states.WATCHING and not window.status_panel.paused
     wait_indexed(qtbot, window, 150)
 
 
@@ -184,7 +202,7 @@ def test_dropping_a_folder_asks_to_watch_it(qtbot, windows, settings, library, m
 
 def test_keys_search_clear_open_preview(qtbot, windows, settings, library, monkeypatch):
     opened = []
-    monkeypatch.setattr(file_actions, "open_path", opened.append)
+    monkeypatch.setattr(desktop, "open_path", opened.append)
     window = open_indexed(qtbot, windows, settings, library)
     window.activateWindow()
     window.results_view.setFocus()
@@ -274,8 +292,8 @@ def test_another_indexer_is_shown_in_the_status_line_and_retried(qtbot, windows,
         window = windows.open(settings)
         window.controller.add_folder(library[0].parent)
         qtbot.waitUntil(lambda: window.controller.state == states.BUSY, timeout=60_000)
-        assert "indexing" in window.status_panel.text.lower()
-        assert window.status_panel.text == window.controller.state_message[:1].upper() + \
+        qtbot.waitUntil(lambda: "indexing" in window.status_panel.text().lower(), timeout=5_000)
+        assert window.status_panel.text() == window.controller.state_message[:1].upper() + \
             window.controller.state_message[1:]
     finally:
         other.release()
@@ -286,15 +304,13 @@ def test_a_missing_model_is_explained_and_folders_still_work(qtbot, windows, tmp
     settings = window_settings(tmp_path, tmp_path / "no-such-model")
     window = windows.open(settings)
     window.controller.add_folder(library[0].parent)
-    qtbot.waitUntil(lambda: window.empty_state.kind == "model_problem" and window.controller.state == states.PROBLEM,
-                    timeout=60_000)
-    assert "no-such-model" in window.empty_state.body
-    assert "no-such-model" in window.status_panel.text
-    assert window.folders_panel.folders() == [library[0].parent]  # managing folders needs no model
-    with qtbot.waitSignal(window.controller.stateChanged, check_params_cb=lambda s, m: s == states.WATCHING,
-                          timeout=30_000):
-        window.empty_state.actionRequested.emit("model_problem")  # "Try Again" (after installing the model)
-    qtbot.waitUntil(lambda: window.controller.state == states.PROBLEM, timeout=30_000)
+    qtbot.waitUntil(lambda: window.empty_state.state == "model_missing"
+                    and window.controller.state == states.MODEL_MISSING, timeout=60_000)
+    assert "no-such-model" in window.empty_state.detail
+    assert "no-such-model" in window.status_panel.text()
+    qtbot.waitUntil(lambda: [f.path for f in window.folders_panel.folders()] == [library[0].parent],
+                    timeout=10_000)  # managing folders needs no model
+    assert window.empty_state.button.isVisible()  # "Get the Search Model…": see test_first_run.py
 
 
 def test_closing_shows_finishing_and_stops_every_lane(qtbot, windows, settings):

@@ -596,6 +596,13 @@ class Catalog:
         rows = self._read("SELECT id, path, added_at, online FROM roots ORDER BY path")
         return [RootRecord(r[0], _path_from_key(r[1]), r[2], bool(r[3])) for r in rows]
 
+    def files_per_root(self) -> dict[Path, int]:
+        """How many files each watched root holds (every state; a root with none maps to 0), in one query."""
+        rows = self._read(
+            "SELECT r.path, count(f.id) FROM roots r LEFT JOIN files f ON f.root_id = r.id GROUP BY r.id"
+        )
+        return {_path_from_key(key): n for key, n in rows}
+
     def root_for(self, path: PathLike) -> RootRecord | None:
         """The watched root that contains ``path`` (or is ``path``), if any."""
         rid = self._root_id_for(path_key(path))

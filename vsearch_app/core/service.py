@@ -305,6 +305,10 @@ class LibraryService:
     def folders(self) -> list[FolderInfo]:
         return [FolderInfo(root.path, online) for root, online in self._library.roots_online()]
 
+    def folder_counts(self) -> dict[Path, int]:
+        """Photos known in each watched folder (indexed, pending, failed or offline alike), for a folder list."""
+        return self._library.catalog.files_per_root()
+
     def index(
         self,
         progress: Callable[[IndexProgress], None] | None = None,

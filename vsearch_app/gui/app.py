@@ -25,7 +25,6 @@ from types import TracebackType
 from vsearch_app import __version__
 from vsearch_app.errors import VSearchError
 from vsearch_app.log import setup_logging
-from vsearch_app.settings import AppSettings
 
 log = logging.getLogger(__name__)
 
@@ -49,23 +48,28 @@ def run(data_dir: str | os.PathLike[str] | None = None, model: str | None = None
 
     from vsearch_app.gui import icons
     from vsearch_app.gui.engine.controller import EngineController
+    from vsearch_app.gui.settings_model import PreferencesStore
     from vsearch_app.gui.theme import ThemeController
     from vsearch_app.gui.ui_state import UiState, ui_state_path
     from vsearch_app.gui.views.main_window import MainWindow
 
-    settings = AppSettings.resolve(data_dir, model=model, caption_model=caption_model, device=device, dtype=dtype)
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    # The Settings dialog's saved choices; the command line (and VSEARCH_MODEL) win for this run.
+    preferences = PreferencesStore()
+    prefs = preferences.load()
+    settings = prefs.app_settings(data_dir, model=model, caption_model=caption_model, device=device, dtype=dtype)
     app.setApplicationName(APP_NAME)
     app.setApplicationDisplayName(APP_NAME)
     app.setApplicationVersion(__version__)
     app.setDesktopFileName("vsearch")
     app.setWindowIcon(icons.app_icon())
     app.setQuitOnLastWindowClosed(False)  # closing the window starts the shutdown; quit comes when it is done
-    ThemeController(app)
+    theme = ThemeController(app, prefs.color_scheme)
     install_excepthook()
 
-    controller = EngineController(settings)
-    window = MainWindow(controller, UiState(ui_state_path(settings)))
+    controller = EngineController(settings, result_limit=prefs.result_limit or None)
+    window = MainWindow(controller, UiState(ui_state_path(settings)), preferences)
+    window.preferencesChanged.connect(lambda new: theme.set_preference(new.color_scheme))
     controller.stopped.connect(app.quit)
     window.firstPainted.connect(lambda: QTimer.singleShot(0, controller.start))
     if os.environ.get(FIRST_PAINT_FILE_ENV):

@@ -21,9 +21,11 @@ exits without waiting for the thread (WAL has every committed batch). Threads ar
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -55,6 +57,7 @@ class EngineController(QObject):
     statusChanged = Signal(object)  # LibraryStatus
     progress = Signal(object)  # IndexProgress
     foldersChanged = Signal(object)  # list[FolderInfo], when the watched folders (or their online state) change
+    folderCountsChanged = Signal(object)  # dict[Path, int]: photos per watched folder, when they change
     libraryChanged = Signal(object)  # the watcher's report of what changed (new, changed, gone, moved ...)
     resultsReady = Signal(int, object)  # generation, SearchResults
     searchFailed = Signal(int, object)  # generation, SearchFailure
@@ -63,7 +66,7 @@ class EngineController(QObject):
     stopped = Signal()  # every lane has ended and the library is closed (or the timeout passed)
 
     def __init__(self, settings: AppSettings, *, service_factory: ServiceFactory | None = None,
-                 watch_options: dict | None = None, result_limit: int = DEFAULT_RESULT_LIMIT,
+                 watch_options: dict | None = None, result_limit: int | None = DEFAULT_RESULT_LIMIT,
                  threshold: float | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.settings = settings
@@ -80,6 +83,7 @@ class EngineController(QObject):
         self._generation = 0
         self._status: LibraryStatus | None = None
         self._folders: list | None = None
+        self._folder_counts: dict | None = None
         self._started = False
         self._stopping = False
         self._stopped = False
@@ -127,6 +131,11 @@ class EngineController(QObject):
     def paused(self) -> bool:
         return self._library.paused
 
+    @property
+    def folder_counts(self) -> dict:
+        """Photos per watched folder, as last read ({} until the library is open)."""
+        return dict(self._folder_counts or {})
+
     # --- start ----------------------------------------------------------------------------------------------------
 
     def start(self) -> None:
@@ -165,6 +174,29 @@ class EngineController(QObject):
     def resume_indexing(self) -> None:
         """Resume after a pause; also retries after a problem the user has fixed (e.g. the model was installed)."""
         self._library.resume()
+
+    def model_download(self, repo_id: str) -> Callable[..., object]:
+        """The engine's download of ``repo_id`` into this library's hub cache, as the first-run dialog calls it:
+        ``download(token=..., progress=..., cancel=...)`` (it runs on the dialog's worker thread)."""
+        from vsearch_app.core import service as engine  # imports no torch; the dialog is opened after start anyway
+
+        return functools.partial(engine.download_model, self.settings, repo_id)
+
+    def model_ready(self, folder: Path | None = None) -> None:
+        """The search model is here now: downloaded into the hub cache (``folder`` None), or a model folder the user
+        chose, which the library remembers as its model (``set_model``). Then prepare and watch again."""
+        if self._stopping:
+            return
+        if folder is None:
+            self._library.restart()
+            self.refresh_status()
+            return
+        self._query.call("use model folder", lambda service: _use_model_folder(service, folder),
+                         on_done=lambda _stored: self._after_model_change(), on_error=self._on_folder_error)
+
+    def _after_model_change(self) -> None:
+        self._library.restart()
+        self.refresh_status()
 
     def thumbnail(self, path: Path, max_side: int) -> Thumbnail:
         """The engine's cached thumbnail of ``path`` (any thread: the thumbnail loaders' pool calls this)."""
@@ -241,8 +273,14 @@ class EngineController(QObject):
         if failure.generation == self._generation:
             self.searchFailed.emit(failure.generation, failure)
 
-    def _on_status(self, status: LibraryStatus) -> None:
-        if self._stopping or status == self._status:
+    def _on_status(self, reply: tuple[LibraryStatus, dict]) -> None:
+        status, counts = reply
+        if self._stopping:
+            return
+        if counts != self._folder_counts:
+            self._folder_counts = counts
+            self.folderCountsChanged.emit(dict(counts))
+        if status == self._status:
             return
         self._status = status
         if status.roots != self._folders:
@@ -275,6 +313,17 @@ class EngineController(QObject):
             if now - self._last_progress_status >= STATUS_WHILE_INDEXING_S:
                 self._last_progress_status = now
                 self.refresh_status()
+
+
+def _use_model_folder(service: object, folder: Path) -> str | None:
+    """Make ``folder`` the library's search model (query lane). A model named for this run (``--model``, the
+    Settings dialog) wins over the library's remembered one, so the run's choice moves to the folder too: the user
+    chose it because the named one is missing."""
+    stored = service.set_model(str(folder))
+    run_settings = getattr(service, "settings", None)
+    if run_settings is not None and run_settings.model and run_settings.model != stored:
+        service.settings = dataclasses.replace(run_settings, model=stored)
+    return stored
 
 
 __all__ = ["EngineController", "states"]

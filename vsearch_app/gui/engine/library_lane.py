@@ -1,19 +1,22 @@
-"""The library lane: opens the LibraryService and keeps the library current (index, then watch) for hours.
+"""The library lane: opens the LibraryService session, gets the search model ready and keeps the library current.
 
 States it reports (``stateChanged(state, message)``), in the GUI thread:
-  starting  the library is being opened (core.service imports torch here, after the window has painted)
-  watching  watch() runs: indexing what is pending, then following the folders (progress says which)
-  paused    the user paused indexing
-  busy      another process is indexing this data folder (LibraryBusyError); retried every BUSY_RETRY_S
-  problem   a user-facing error stopped watching: the model is missing, the data folder is unusable ... (message)
-  failed    a bug stopped watching (message); searching may still work
-  stopped   shut down
+  starting       the library is being opened (core.service imports torch here, after the window has painted)
+  loading        prepare(): the search model is loaded and the index opened, so the first search is fast
+  watching       the session's watcher runs (indexing what is pending, then following the folders)
+  paused         the user paused indexing (the watcher keeps recording changes; searching works)
+  busy           another process is indexing this data folder (LibraryBusyError); retried every BUSY_RETRY_S
+  model_missing  the search model is not on this computer (ModelNotFoundError): the window offers to get it
+  problem        another user-facing error stopped watching: the data folder is unusable ... (message)
+  failed         a bug stopped watching (message); searching may still work
+  stopped        shut down
 
-Today's engine: ``service.watch(stop, progress, on_change=...)`` blocks until ``stop`` is set, so it runs as one long
-job here. Pause sets that run's stop event (watch returns after the batch in hand, everything committed); Resume
-runs watch again, which reconciles and carries on with what is still pending (GUI.md: "Until watch gets a pause
-argument, Pause sets stop and Resume re-runs watch"). When the session API lands (start_watching / stop_watching /
-pause_indexing), only ``_run_watch`` and ``pause``/``resume`` here change.
+The session API does the work on the session's own threads: one lane job runs ``prepare`` once, then
+``start_watching(progress, on_change)`` and waits (on its stop event, so shutdown is prompt) until the watcher ends
+on its own or the lane stops it; ``watch_error`` says why a watcher ended by itself. Pause and Resume call
+``pause_indexing`` / ``resume_indexing`` directly from the GUI thread: they only set an event in the session (no
+I/O, no lock held for long), and the lane thread is busy waiting on the watcher, so a job would not run until it
+ends. The pause stays set in the session across a restarted watcher.
 
 Progress is pull-throttled: the engine's callback only stores the latest IndexProgress (``latest_progress``); the
 controller's GUI timer reads it a few times a second. No signal per batch crosses threads.
@@ -28,15 +31,16 @@ from dataclasses import dataclass, field
 
 from PySide6.QtCore import QObject, Signal
 
-from vsearch_app.errors import LibraryBusyError, VSearchError
+from vsearch_app.errors import LibraryBusyError, ModelNotFoundError, VSearchError
 from vsearch_app.gui.engine.lane import Lane
 from vsearch_app.settings import AppSettings
 
 log = logging.getLogger(__name__)
 
-STARTING, WATCHING, PAUSED, BUSY, PROBLEM, FAILED, STOPPED = (
-    "starting", "watching", "paused", "busy", "problem", "failed", "stopped")
+STARTING, LOADING, WATCHING, PAUSED, BUSY, MODEL_MISSING, PROBLEM, FAILED, STOPPED = (
+    "starting", "loading", "watching", "paused", "busy", "model_missing", "problem", "failed", "stopped")
 BUSY_RETRY_S = 30.0
+WATCH_POLL_S = 0.25  # how often the lane looks whether the session's watcher ended by itself
 
 ServiceFactory = Callable[[AppSettings], object]
 
@@ -71,8 +75,7 @@ class LatestValue:
 @dataclass(eq=False)
 class _WatchRun:
     stop: threading.Event = field(default_factory=threading.Event)
-    paused: bool = False
-    ended: bool = False  # the watch job has returned (stopped, paused, or a problem ended it)
+    ended: bool = False  # the watch job has returned (stopped, or a problem ended it)
 
 
 class LibraryLane(QObject):
@@ -100,6 +103,8 @@ class LibraryLane(QObject):
         self.latest_progress = LatestValue()
         self._service: object = None
         self._run: _WatchRun | None = None
+        self._prepared = False  # prepare() has succeeded once (the model is loaded: later runs skip it)
+        self._paused = False
         self._closing = threading.Event()
         self._state = STOPPED
         self._message = ""
@@ -120,7 +125,7 @@ class LibraryLane(QObject):
 
     @property
     def paused(self) -> bool:
-        return self._state == PAUSED or (self._run is not None and self._run.paused)
+        return self._paused
 
     # --- control (GUI thread) -----------------------------------------------------------------------------------
 
@@ -133,17 +138,35 @@ class LibraryLane(QObject):
         self._lane.submit(self._open, name="open library", on_done=self._on_opened, on_error=self._on_open_failed)
 
     def pause(self) -> None:
-        """Stop indexing and watching after the batch in hand (everything committed stays)."""
-        if self._run is not None and not self._run.stop.is_set():
-            self._run.paused = True
-            self._run.stop.set()
+        """Hold indexing after the batch in hand (everything committed stays; the watcher keeps watching)."""
+        if self._service is None or self._paused:
+            return
+        self._paused = True
+        self._service.pause_indexing()
+        if self._state == WATCHING:
+            self._set_state(PAUSED, "")
 
     def resume(self) -> None:
-        """Index and watch again (after a pause, a busy library or a problem the user has fixed)."""
+        """Carry on indexing after a pause; after a busy library or a problem the user has fixed (the model was
+        downloaded), watch again."""
         if self._service is None or self._closing.is_set():
             return
+        if self._paused:
+            self._paused = False
+            self._service.resume_indexing()
+            if self._state == PAUSED:
+                self._set_state(WATCHING, "")
         if self._run is not None and not self._run.ended and not self._run.stop.is_set():
             return  # running (or queued to run)
+        self._start_watch()
+
+    def restart(self) -> None:
+        """Watch again from the start (prepare included): the search model changed."""
+        if self._service is None or self._closing.is_set():
+            return
+        self._prepared = False
+        if self._run is not None:
+            self._run.stop.set()  # the lane runs jobs in order: the new run starts once this one has ended
         self._start_watch()
 
     def request_stop(self) -> None:
@@ -175,26 +198,39 @@ class LibraryLane(QObject):
 
     def _watch_until_stopped(self, run: _WatchRun) -> None:
         service = self._service
-        prepare = getattr(service, "prepare", None)  # the session API loads the model ahead of the first search
         while not run.stop.is_set():
-            self._stateFromWorker.emit(WATCHING, "")
             try:
-                if prepare is not None:
-                    prepare(cancel=run.stop)
-                    prepare = None
-                service.watch(run.stop, self.latest_progress.put, on_change=self._changeFromWorker.emit,
-                              **self._watch_options)
+                if not self._prepared:
+                    self._stateFromWorker.emit(LOADING, "")
+                    if not service.prepare(cancel=run.stop):
+                        break  # stopped (shutdown or a restart) while loading
+                    self._prepared = True
+                service.start_watching(self.latest_progress.put, self._changeFromWorker.emit, **self._watch_options)
+                self._stateFromWorker.emit(PAUSED if self._paused else WATCHING, "")
+                try:
+                    while not run.stop.wait(WATCH_POLL_S) and service.is_watching:
+                        pass
+                finally:
+                    service.stop_watching()
+                error = service.watch_error
+                if error is not None and not run.stop.is_set():
+                    raise error
                 break
             except LibraryBusyError as exc:
                 log.info("library busy: %s", exc)
                 self._stateFromWorker.emit(BUSY, str(exc))
                 if run.stop.wait(BUSY_RETRY_S):
                     break
+            except ModelNotFoundError as exc:
+                log.warning("the search model is missing: %s", exc)
+                self._stateFromWorker.emit(MODEL_MISSING, str(exc))
+                return
             except VSearchError as exc:
                 log.warning("watching stopped: %s", exc)
                 self._stateFromWorker.emit(PROBLEM, str(exc))
                 return
-        self._stateFromWorker.emit(PAUSED if run.paused and not self._closing.is_set() else STOPPED, "")
+        if self._closing.is_set():
+            self._stateFromWorker.emit(STOPPED, "")
 
     def _close_service(self) -> None:
         service, self._service = self._service, None

@@ -7,9 +7,11 @@ Folder changes are queued in order (each matters).
 Jobs wait for the service (``ServiceGate``) so a query typed while the library is still opening runs as soon as it
 is open, and fail with the reason when it cannot be opened or the app is closing.
 
-The one place that turns a query into engine calls is ``run_search``: today ``search(text, limit)`` returns a list
-and the grid pages through it in memory; when the engine's paged results land (search_page / SearchResults.page),
-only that function changes.
+The one place that turns a query into engine calls is ``run_search``: ``service.search_results(terms)`` makes the
+query vector and ranks (the slow part, here on the lane), and the first page is read here too. The grid reads later
+pages from the kept engine results in the GUI thread, a page of PAGE_SIZE at a time as it scrolls: a page is a
+batched catalog lookup of its rows by id (a few ms for 1,000; no model run, no lock an index save holds), which is
+short enough not to be felt, and it keeps paging simple (no round trip through the lane while scrolling).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from PySide6.QtCore import QObject, Signal
 
@@ -28,7 +30,8 @@ from vsearch_app.gui.engine.lane import Job, Lane
 
 log = logging.getLogger(__name__)
 
-DEFAULT_RESULT_LIMIT = 1000  # until the engine pages results (then there is no cap)
+DEFAULT_RESULT_LIMIT = None  # no cap: every match, paged into the grid (a number caps how many are shown)
+FIRST_PAGE = 1000  # read on the lane with the query, so the grid's first page costs the GUI thread nothing
 
 
 class EngineUnavailableError(VSearchError):
@@ -71,7 +74,9 @@ class ServiceGate:
 
 @dataclass(frozen=True)
 class SearchResults:
-    """One query's hits: ``total`` of them, read a page at a time through ``page(offset, count)`` (GUI thread)."""
+    """One query's hits: at most ``total`` of them (the engine's ``max_total``: exact unless a threshold cuts the
+    ranking short, which the grid notices when a page comes back short), read a page at a time through
+    ``page(offset, count)`` (GUI thread)."""
 
     generation: int
     terms: tuple[QueryTerm, ...]
@@ -82,22 +87,32 @@ class SearchResults:
 
 @dataclass(frozen=True)
 class SearchFailure:
-    """Why a query gave nothing: the message for the user, and NothingToSearchError's reason ("" otherwise)."""
+    """Why a query gave nothing: the message for the user, and NothingToSearchError's reason ("" otherwise), the
+    search model, the photos still to index and other models' photo counts (for the "other_model" explanation)."""
 
     generation: int
     message: str
     reason: str = ""
+    model: str = ""
+    pending: int = 0
+    other_models: dict[str, int] = field(default_factory=dict)
 
 
-def run_search(service: object, terms: Sequence[QueryTerm], *, limit: int, threshold: float | None,
+def run_search(service: object, terms: Sequence[QueryTerm], *, limit: int | None, threshold: float | None,
                generation: int) -> SearchResults:
-    """Run one query on the engine (lane thread)."""
-    from vsearch_app.core import service as engine  # already imported by the library lane when this runs
-
+    """Run one query on the engine (lane thread) and read its first page."""
     started = time.monotonic()
-    hits = list(service.search(engine.format_query(terms), limit=limit, threshold=threshold))
-    return SearchResults(generation, tuple(terms), len(hits), lambda offset, count: hits[offset:offset + count],
-                         time.monotonic() - started)
+    options = {} if limit is None else {"limit": limit}
+    results = service.search_results(list(terms), threshold=threshold, **options)
+    first = list(results.hits(0, FIRST_PAGE))
+    total = len(first) if len(first) < FIRST_PAGE else max(len(first), int(results.max_total))
+
+    def page(offset: int, count: int) -> Sequence[SearchHit]:
+        if offset + count <= len(first) or len(first) < FIRST_PAGE:
+            return first[offset:offset + count]
+        return results.hits(offset, count)
+
+    return SearchResults(generation, tuple(terms), total, page, time.monotonic() - started)
 
 
 class QueryLane(QObject):
@@ -126,7 +141,7 @@ class QueryLane(QObject):
     def wait(self, ms: int) -> bool:
         return self._lane.wait(ms)
 
-    def search(self, terms: Sequence[QueryTerm], generation: int, *, limit: int, threshold: float | None,
+    def search(self, terms: Sequence[QueryTerm], generation: int, *, limit: int | None, threshold: float | None,
                on_done: Callable[[SearchResults], None], on_error: Callable[[SearchFailure], None]) -> Job:
         terms = tuple(terms)
 
@@ -134,13 +149,20 @@ class QueryLane(QObject):
             return run_search(self.gate.get(), terms, limit=limit, threshold=threshold, generation=generation)
 
         def failed(exc: Exception) -> None:
-            on_error(SearchFailure(generation, _message(exc), getattr(exc, "reason", "") or ""))
+            on_error(SearchFailure(generation, _message(exc), getattr(exc, "reason", "") or "",
+                                   model=getattr(exc, "model", "") or "", pending=int(getattr(exc, "pending", 0) or 0),
+                                   other_models=dict(getattr(exc, "other_models", None) or {})))
 
         return self._lane.submit_latest("search", job, name="search", on_done=on_done, on_error=failed)
 
     def status(self, on_done: Callable[[object], None], on_error: Callable[[str], None]) -> Job:
-        return self._lane.submit_latest("status", lambda: self.gate.get().status(), name="status",
-                                        on_done=on_done, on_error=lambda exc: on_error(_message(exc)))
+        """``on_done((LibraryStatus, folder counts))``: both read in one job (the counts are one GROUP BY)."""
+        def job() -> tuple[object, dict]:
+            service = self.gate.get()
+            return service.status(), dict(service.folder_counts())
+
+        return self._lane.submit_latest("status", job, name="status", on_done=on_done,
+                                        on_error=lambda exc: on_error(_message(exc)))
 
     def call(self, name: str, fn: Callable[[object], object], on_done: Callable[[object], None],
              on_error: Callable[[str], None]) -> Job:

@@ -1,4 +1,5 @@
-"""The query the user is building: an ordered list of terms (text or example photo, signed weight).
+"""The query the user is building: an ordered list of terms (text, example image file, or an indexed photo for
+Find similar; each with a signed weight).
 
 ``QueryModel`` is the only source of truth for the terms; the chips and the text box are views of it. Every edit
 goes through a method here, which keeps the weights in range and emits ``changed`` once, only when the terms
@@ -101,7 +102,7 @@ class QueryModel(QObject):
 
     @staticmethod
     def _normalised(term: QueryTerm) -> QueryTerm:
-        if term.kind not in ("text", "image"):
+        if term.kind not in ("text", "image", "photo"):
             raise InvalidArgumentError(f"unknown query term kind {term.kind!r}")
         if not term.value.strip():
             raise InvalidArgumentError("a query term cannot be empty")

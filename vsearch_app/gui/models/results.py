@@ -9,7 +9,8 @@ The model uses the loader but does not own it: whoever made the loader calls ``l
 - Paged: ``set_results`` loads the first PAGE_SIZE hits; the view's canFetchMore/fetchMore asks for the next page when
   it scrolls near the end, so 100,000 hits never become 100,000 rows at once (the engine looks each page up in SQLite).
   ``fetch`` runs in the GUI thread and must be a quick page lookup; the query itself runs on the query lane.
-- Roles: Display/NAME_ROLE (file name), ToolTip (path, score, caption, offline, a thumbnail failure), PATH_ROLE (Path),
+- Roles: Display/NAME_ROLE (file name), ToolTip (path, score, taken/modified date, pixel and file size, caption,
+  offline, a thumbnail failure), PATH_ROLE (Path),
   SCORE_ROLE (float), Decoration/THUMBNAIL_ROLE (QPixmap, a null one until the loader delivers; asking for it
   requests it), THUMBNAIL_FAILURE_ROLE (str, "" when none), HIT_ROLE (the SearchHit). The roles a delegate reads never
   return None for a valid index: PySide6 6.12 drops a reference to None each time index.data() returns it (see
@@ -43,6 +44,7 @@ from PySide6.QtGui import QPixmap
 
 from vsearch_app.core.types import SearchHit
 from vsearch_app.errors import VSearchError
+from vsearch_app.gui import formatting
 from vsearch_app.gui.thumbs.loader import ThumbnailLoader
 
 log = logging.getLogger(__name__)
@@ -235,10 +237,19 @@ class ResultsModel(QAbstractListModel):
         return self._no_pixmap
 
     def _tooltip(self, hit: SearchHit) -> str:
+        """Path, score, when it was taken (EXIF) or last modified (file time), pixel size, file size, caption."""
         lines = [str(hit.path), f"Score {hit.score:.3f}"]
+        taken = getattr(hit, "taken_at", None)
+        if taken:
+            when = str(taken).replace("T", " ")[:16]
+            lines.append(f"{'Modified' if getattr(hit, 'taken_at_source', None) == 'mtime' else 'Taken'} {when}")
+        width, height, size = getattr(hit, "width", None), getattr(hit, "height", None), getattr(hit, "size", 0)
+        details = [f"{width:,} × {height:,} pixels" if width and height else "", formatting.size(size) if size else ""]
+        if any(details):
+            lines.append(" · ".join(d for d in details if d))
         caption = getattr(hit, "caption", None)
         if caption:
-            lines.append(str(caption))
+            lines.append(f"“{caption}”")
         if getattr(hit, "online", True) is False:
             lines.append("Offline: its folder is not reachable now")
         failure = self._loader.failure(hit.path) if self._loader is not None else None

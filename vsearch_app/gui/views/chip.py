@@ -45,6 +45,11 @@ IMAGE_NAME_MAX_WIDTH = 120
 _WHEEL_NOTCH = 120  # QWheelEvent.angleDelta units per notch
 
 
+def _pictured(term: QueryTerm) -> bool:
+    """Terms shown with a thumbnail: an example image file, or an indexed photo (Find similar)."""
+    return term.is_image or term.is_photo
+
+
 def blend(a: QColor, b: QColor, amount: float) -> QColor:
     """``a`` moved ``amount`` (0..1) of the way towards ``b``; chips derive their tints from palette roles."""
     return QColor.fromRgbF(
@@ -120,7 +125,12 @@ class Chip(QWidget):
         self._sign.setToolTip("Excluded: results avoid this. Click to include" if excluded
                               else "Included: results match this. Click to exclude")
         self._sign.setAccessibleName("Include term" if excluded else "Exclude term")
-        if term.is_image:
+        if term.is_photo:  # Find similar: the photo's thumbnail says which one
+            self._label.setText("Similar photos")
+            self._thumb.show()
+            if previous.value != term.value or not previous.is_photo or not self._has_thumbnail:
+                self.refresh_thumbnail()
+        elif term.is_image:
             name = os.path.basename(term.value) or term.value
             self._label.setText(self.fontMetrics().elidedText(name, Qt.TextElideMode.ElideMiddle,
                                                               IMAGE_NAME_MAX_WIDTH))
@@ -136,17 +146,18 @@ class Chip(QWidget):
         self._weight.setToolTip("Weight: how strongly this term counts. Click to type one, or scroll over the term")
         self._weight.setAccessibleName(f"Weight {magnitude:g}, click to edit")
         self._weight.setVisible(magnitude != 1.0 and not self._weight_editor.isVisible())
-        what = f"photo {term.value}" if term.is_image else term.value
+        what = ("photos like this one" if term.is_photo else f"photo {term.value}" if term.is_image
+                else term.value)
         self.setToolTip(f"{'Excluded' if excluded else 'Included'}: {what}" +
                         (f"\nWeight {magnitude:g}" if magnitude != 1.0 else "") +
                         "\nScroll to change the weight; right-click for more")
         self.setAccessibleName(f"{'Excluded' if excluded else 'Included'} "
-                               f"{'photo' if term.is_image else 'text'} term: {what}, weight {magnitude:g}")
+                               f"{'photo' if _pictured(term) else 'text'} term: {what}, weight {magnitude:g}")
         self.update()
 
     def refresh_thumbnail(self) -> None:
         """Ask the provider again (the bar calls this when a thumbnail has been loaded)."""
-        if not self._term.is_image:
+        if not _pictured(self._term):
             return
         ratio = self._thumb_ratio = self.devicePixelRatioF()
         pixmap = self._provider(self._term.value, round(THUMB_SIZE * ratio)) if self._provider else None
@@ -234,9 +245,9 @@ class Chip(QWidget):
         if event.type() in (QEvent.Type.HoverEnter, QEvent.Type.HoverLeave):
             self._hovered = event.type() == QEvent.Type.HoverEnter
             self.update()
-        elif event.type() == QEvent.Type.PaletteChange and self._term.is_image and not self._has_thumbnail:
+        elif event.type() == QEvent.Type.PaletteChange and _pictured(self._term) and not self._has_thumbnail:
             self.refresh_thumbnail()  # the placeholder icon is a pixmap in the old colour
-        elif (event.type() in (QEvent.Type.Show, QEvent.Type.DevicePixelRatioChange) and self._term.is_image
+        elif (event.type() in (QEvent.Type.Show, QEvent.Type.DevicePixelRatioChange) and _pictured(self._term)
               and self.devicePixelRatioF() != self._thumb_ratio):
             self.refresh_thumbnail()  # made before the chip knew its screen, or moved to a denser one
         return super().event(event)

@@ -11,7 +11,10 @@ of detail and at most one button. The states:
 - ``show_model_missing(model)``: the search model is not on this computer; the button -> ``modelRequested`` (the
   window opens the first-run dialog, which holds the download).
 
-``state`` names the state shown (one of ``STATES``), for the window's logic and for tests.
+The window also shows pages of its own through ``show_message(state, headline, detail, button=...)`` (opening
+the library, searching, a problem with "Try Again"); any button emits ``actionRequested(state)`` too.
+
+``state`` names the state shown (one of ``STATES``, or the window's own), for the window's logic and for tests.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ class EmptyState(QWidget):
 
     addFolderRequested = Signal()
     modelRequested = Signal()
+    actionRequested = Signal(str)  # the state whose button was clicked (every button)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         self._picture: QLabel | None = None  # changeEvent can run before the widgets exist
@@ -154,6 +158,12 @@ class EmptyState(QWidget):
                    "downloaded once and then works offline.",
                    button=("download", "Get the Search Model…"))
 
+    def show_message(self, state: str, headline: str, detail: str = "", *, button: tuple[str, str] | None = None,
+                     busy: bool = False, warning: bool = False) -> None:
+        """A page of the window's own: ``button`` is (icon name, text); ``busy`` adds the busy bar."""
+        picture = icons.icon("warning", QPalette.ColorRole.PlaceholderText) if warning else icons.app_icon()
+        self._show(state, picture, headline, detail, button=button, bar=(0, 0) if busy else None)
+
     # --- state, for the window and tests -------------------------------------------------------------------------
 
     @property
@@ -219,6 +229,7 @@ class EmptyState(QWidget):
             self.addFolderRequested.emit()
         elif self._state == "model_missing":
             self.modelRequested.emit()
+        self.actionRequested.emit(self._state)
 
     def _fit_content(self) -> None:
         self._content.setFixedWidth(max(120, min(_TEXT_WIDTH, self.width() - 2 * _MARGIN)))

@@ -9,11 +9,15 @@ status at the bottom. It talks to the engine only through the EngineController.
 - Query by example: drop photos anywhere on the window (from a file manager or from the grid), or paste a photo,
   its path or a copied image (Ctrl+V); they become image chips. Drop a folder to be asked whether to watch it.
 - Keys: Ctrl+F search, Esc clear, Down from the search field into the grid, Enter open, Space preview, Ctrl+C copy
-  paths, Ctrl+O add a folder, Ctrl++ / Ctrl+- thumbnail size, Ctrl+Q quit.
+  paths, Ctrl+O add a folder, Ctrl++ / Ctrl+- thumbnail size, Ctrl+, settings, Ctrl+Q quit.
 - Closing: the window stays up with "Finishing…" while the controller stops the lanes and closes the library.
+- First run: no folder -> "Add a photo folder"; the search model missing -> "The search model is missing" with a
+  button to the model dialog (download with progress and Cancel, or choose a model folder); the rest of the window
+  keeps working meanwhile.
 
-The side panel, the status line and the empty page come from gui/views/window_parts.py's ``make_*`` functions (the
-seams where the full panels plug in); the failed-files list opens through ``show_failed_files``.
+The parts: FoldersPanel (side), StatusBar (bottom), EmptyState (the centre when there is nothing to show),
+FailedFilesDialog (the status bar's failed count), SettingsDialog (Ctrl+,) and ModelDialog (model missing). Open,
+Reveal and Copy go to gui/desktop.py.
 """
 
 from __future__ import annotations
@@ -55,27 +59,33 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from vsearch_app.core.types import LibraryStatus, QueryTerm
-from vsearch_app.gui import file_actions, icons
+from vsearch_app.core.types import ChangeEvent, LibraryStatus, QueryTerm
+from vsearch_app.errors import VSearchError
+from vsearch_app.gui import desktop, formatting, icons
+from vsearch_app.gui.dialogs.failed_files import FailedFilesDialog
+from vsearch_app.gui.dialogs.first_run import ModelDialog
+from vsearch_app.gui.dialogs.settings import SettingsDialog
 from vsearch_app.gui.engine import library_lane as lane_states
 from vsearch_app.gui.engine.controller import EngineController
 from vsearch_app.gui.engine.query_lane import SearchFailure, SearchResults
 from vsearch_app.gui.models.results import MIME_TYPE, ResultsModel, paths_from_mime_data
+from vsearch_app.gui.settings_model import Preferences, PreferencesStore
 from vsearch_app.gui.thumbs.loader import ThumbnailLoader
 from vsearch_app.gui.ui_state import UiState
-from vsearch_app.gui.views import window_parts
 from vsearch_app.gui.views.chip import THUMB_SIZE
+from vsearch_app.gui.views.empty_states import EmptyState
+from vsearch_app.gui.views.folders_panel import FoldersPanel
 from vsearch_app.gui.views.preview import PhotoPreview
 from vsearch_app.gui.views.query_bar import QueryBar
 from vsearch_app.gui.views.result_delegate import DEFAULT_THUMBNAIL_SIZE
 from vsearch_app.gui.views.results_view import ResultsView
-from vsearch_app.gui.views.window_parts import count_text
+from vsearch_app.gui.views.status_bar import StatusBar
 
 log = logging.getLogger(__name__)
 
 # What the engine indexes (core.scanner.PHOTO_EXTENSIONS); drops of other files are ignored.
 PHOTO_SUFFIXES = frozenset(".jpg .jpeg .jpe .png .webp .gif .bmp .tif .tiff .heic .heif .avif".split())
-THUMBNAIL_SIZES = (96, 128, 160, 200, 256)
+THUMBNAIL_SIZES = (96, 128, 160, 200, 256, 320)
 PAGE_RESULTS, PAGE_EMPTY = 0, 1
 
 
@@ -162,12 +172,19 @@ class Overlay(QWidget):
 
 class MainWindow(QMainWindow):
     firstPainted = Signal()  # the window is on screen: the app starts the engine now
+    preferencesChanged = Signal(object)  # Preferences saved in the Settings dialog (the app applies the theme)
 
     def __init__(self, controller: EngineController, ui_state: UiState | None = None,
-                 parent: QWidget | None = None) -> None:
+                 preferences: PreferencesStore | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.controller = controller
         self._ui = ui_state
+        self._preferences = preferences
+        self._photo_paths: dict[str, Path] = {}  # file id of a "photo" term (Find similar) -> its path, for chips
+        self._new_since_search = 0  # new photos the watcher reported since the shown results were computed
+        self.failed_dialog: FailedFilesDialog | None = None
+        self.settings_dialog: SettingsDialog | None = None
+        self.model_dialog: ModelDialog | None = None
         self._terms: list[QueryTerm] = []
         self._generation = 0
         self._results: SearchResults | None = None
@@ -190,9 +207,9 @@ class MainWindow(QMainWindow):
         surface.painted.connect(self.firstPainted)
         self.setCentralWidget(surface)
 
-        self.folders_panel = window_parts.make_folders_panel(surface)
-        self.status_panel = window_parts.make_status_panel(self)
-        self.empty_state = window_parts.make_empty_state(surface)
+        self.folders_panel = FoldersPanel(surface)
+        self.status_panel = StatusBar(self)
+        self.empty_state = EmptyState(surface)
 
         self.query_bar = QueryBar(thumbnail_provider=self._chip_thumbnail, parent=surface)
         self.query_bar.line_edit.setAcceptDrops(False)  # a dropped photo becomes a chip (the window takes drops)
@@ -203,7 +220,14 @@ class MainWindow(QMainWindow):
         self.results_view.setFrameShape(ResultsView.Shape.NoFrame)
 
         self._summary = QLabel(surface)
-        window_parts.muted(self._summary)
+        self._summary.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self._settings_button = QToolButton(surface)
+        self._settings_button.setIcon(icons.icon("settings"))
+        self._settings_button.setAutoRaise(True)
+        keys = QKeySequence("Ctrl+,").toString(QKeySequence.SequenceFormat.NativeText)
+        self._settings_button.setToolTip(f"Settings ({keys})")
+        self._settings_button.setAccessibleName("Settings")
+        self._settings_button.clicked.connect(self.open_settings)
         self._refresh = QToolButton(surface)
         self._refresh.setIcon(icons.icon("refresh", QPalette.ColorRole.Highlight))
         self._refresh.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
@@ -216,8 +240,9 @@ class MainWindow(QMainWindow):
         self._stack.insertWidget(PAGE_RESULTS, self.results_view)
         self._stack.insertWidget(PAGE_EMPTY, self.empty_state)
         self._layout(surface)
-        self.statusBar().addWidget(self.status_panel, 1)
-        self.statusBar().setSizeGripEnabled(True)
+        self.setStatusBar(self.status_panel)
+        self.status_panel.setSizeGripEnabled(True)
+        self.status_panel.set_note("Opening your library…")
 
         self._overlay = Overlay(self, surface)
         self._connect()
@@ -231,6 +256,7 @@ class MainWindow(QMainWindow):
         header = QHBoxLayout()
         header.setContentsMargins(14, 12, 14, 6)
         header.addWidget(self.query_bar, 1)
+        header.addWidget(self._settings_button, 0, Qt.AlignmentFlag.AlignTop)
         # The line under the search field keeps one height whether or not "Refresh" shows: the grid below must
         # not move when new photos are offered.
         info_line = QWidget(surface)
@@ -270,6 +296,8 @@ class MainWindow(QMainWindow):
         c.progress.connect(self.status_panel.set_progress)
         c.stateChanged.connect(self._on_state)
         c.foldersChanged.connect(self._on_folders)
+        c.folderCountsChanged.connect(self.folders_panel.set_counts)
+        c.libraryChanged.connect(self._on_library_changed)
         c.resultsReady.connect(self._on_results)
         c.searchFailed.connect(self._on_search_failed)
         c.error.connect(self._on_error)
@@ -281,11 +309,12 @@ class MainWindow(QMainWindow):
         self.results_model.modelReset.connect(self._update_summary)
         self.folders_panel.addRequested.connect(self.add_folder)
         self.folders_panel.removeRequested.connect(self._remove_folder)
-        self.folders_panel.revealRequested.connect(file_actions.reveal)
+        self.folders_panel.revealRequested.connect(self.reveal)
         self.status_panel.pauseRequested.connect(c.pause_indexing)
         self.status_panel.resumeRequested.connect(c.resume_indexing)
         self.status_panel.failedRequested.connect(self.show_failed_files)
         self.empty_state.actionRequested.connect(self._on_empty_action)
+        self.empty_state.modelRequested.connect(self.show_model_dialog)
 
     def _shortcuts(self) -> None:
         def shortcut(keys, slot) -> None:
@@ -297,6 +326,7 @@ class MainWindow(QMainWindow):
         shortcut(QKeySequence.StandardKey.Copy, self._copy_selected)
         shortcut(QKeySequence.StandardKey.Open, self.choose_folder)
         shortcut(QKeySequence.StandardKey.Quit, self.close)
+        shortcut(("Ctrl+,", QKeySequence.StandardKey.Preferences), self.open_settings)
         shortcut(("Ctrl++", "Ctrl+="), lambda: self.zoom(+1))
         shortcut("Ctrl+-", lambda: self.zoom(-1))
 
@@ -322,6 +352,7 @@ class MainWindow(QMainWindow):
     def _search(self) -> None:
         self._generation = self.controller.search(self._terms)
         self._indexed_at_search = self._indexed()
+        self._new_since_search = 0
         self._set_new_photos(0)
         self._searching = bool(self._terms)
         self._failure = None  # an old failure's message must not stand for the new query
@@ -345,11 +376,28 @@ class MainWindow(QMainWindow):
             self.query_bar.model.replace_all(added)
         else:
             values = {t.value for t in added}
-            kept = [t for t in self.query_bar.model.terms if not (t.is_image and t.value in values)]
+            # The same photo as an image term or as a Find similar ("photo") term takes the new sign.
+            kept = [t for t in self.query_bar.model.terms
+                    if not (t.is_image and t.value in values)
+                    and not (t.is_photo and str(self._photo_paths.get(t.value)) in values)]
             self.query_bar.model.replace_all([*kept, *added])
 
     def find_similar(self, paths: Sequence[Path]) -> None:
-        self.add_image_terms(paths, replace=True)
+        """The query becomes "photos like these": each indexed photo by its stored vector (a "photo" term, no model
+        run); a photo the results do not know by id as an image term."""
+        terms = []
+        for path in paths:
+            row = self.results_model.row_of(Path(path))
+            file_id = self.results_model.hit(row).file_id if row is not None else -1
+            if file_id >= 0:
+                term = QueryTerm.of_photo(file_id)
+                self._photo_paths[term.value] = Path(path)
+            else:
+                term = QueryTerm("image", str(Path(path)))
+            terms.append(term)
+        if terms:
+            self.query_bar.line_edit.clear()  # words still being typed are not part of "photos like this one"
+            self.query_bar.model.replace_all(terms)
 
     # --- engine results -----------------------------------------------------------------------------------------
 
@@ -372,24 +420,49 @@ class MainWindow(QMainWindow):
         self._update_view()
 
     def _on_status(self, status: LibraryStatus) -> None:
-        self.status_panel.set_status(status)
         indexed = self._indexed()
-        if self._terms and self._indexed_at_search is not None and indexed > self._indexed_at_search:
-            if self._results is not None and self._results.total:
-                self._set_new_photos(indexed - self._indexed_at_search)  # offer; never reshuffle under the cursor
-            elif not self._searching:
-                self._search()  # nothing shown yet: show what is indexed now
+        self.status_panel.set_indexed(indexed)
+        self.status_panel.set_failed_count(len(status.failed))
+        if self.failed_dialog is not None and self.failed_dialog.isVisible():
+            self.failed_dialog.set_failed(status.failed)
+        self._offer_new_photos()
         self._update_view()
 
+    def _on_library_changed(self, change: object) -> None:
+        """The watcher's report (ChangeEvent): new photos are offered with "Refresh" (the status that follows
+        shows them in the counts)."""
+        if isinstance(change, ChangeEvent) and change.new:
+            self._new_since_search += change.new
+            self._offer_new_photos()
+
+    def _offer_new_photos(self) -> None:
+        if not self._terms or self._indexed_at_search is None:
+            return
+        new = max(self._indexed() - self._indexed_at_search, self._new_since_search)
+        if new <= 0:
+            return
+        if self._results is not None and self._results.total:
+            self._set_new_photos(new)  # offer; never reshuffle under the cursor
+        elif not self._searching:
+            self._search()  # nothing shown yet: show what is indexed now
+
     def _on_state(self, state: str, message: str) -> None:
-        self.status_panel.set_state(state, message)
+        self.status_panel.set_paused(state == lane_states.PAUSED)
+        notes = {lane_states.STARTING: "Opening your library…", lane_states.LOADING: "Loading the search model…",
+                 lane_states.PAUSED: "Indexing paused · search works on the photos indexed so far"}
+        if state in (lane_states.BUSY, lane_states.PROBLEM, lane_states.FAILED):
+            notes[state] = message[:1].upper() + message[1:]
+        elif state == lane_states.MODEL_MISSING:  # the page says what to do; the full message is the tooltip
+            notes[state] = "The search model is missing: " + message[:1].lower() + message[1:]
+        self.status_panel.set_note(notes.get(state, ""))
         self._update_view()
 
     def _on_folders(self, folders: list) -> None:
         self.folders_panel.set_folders(folders)
+        self.folders_panel.set_counts(self.controller.folder_counts)
 
     def _on_error(self, message: str) -> None:
-        self.statusBar().showMessage(message[:1].upper() + message[1:], 10_000)
+        self.status_panel.showMessage(_sentence(message), 10_000)
 
     def _indexed(self) -> int:
         status = self.controller.status
@@ -397,84 +470,173 @@ class MainWindow(QMainWindow):
 
     def _set_new_photos(self, count: int) -> None:
         self._refresh.setProperty("count", count)
-        self._refresh.setText(f"{count_text(count, 'new photo')} · Refresh")
+        self._refresh.setText(f"{formatting.plural(count, 'new photo')} · Refresh")
         self._refresh.setVisible(count > 0)
 
     # --- what the centre shows ----------------------------------------------------------------------------------
 
     def _update_view(self) -> None:
-        page = self._empty_page()
-        if page is None:
-            self._stack.setCurrentIndex(PAGE_RESULTS)
-        else:
-            self.empty_state.show_page(*page)
+        if self._show_empty_page():
             self._stack.setCurrentIndex(PAGE_EMPTY)
+        else:
+            self._stack.setCurrentIndex(PAGE_RESULTS)
         self._update_summary()
 
-    def _empty_page(self) -> tuple[str, str, str, str] | None:
-        """(kind, title, text, button) of the empty page to show, or None to show the results grid."""
-        c = self.controller
+    def _show_empty_page(self) -> bool:
+        """Put the right page on the empty state and return True, or return False to show the results grid."""
+        c, page = self.controller, self.empty_state
         status = c.status
         if self._terms:
             if self._results is not None:
                 if self._results.total:
-                    return None
-                return ("no_matches", "No matches", "No photo matches this query closely enough. Try other words, "
-                        "or remove a term.", "")
-            if self._failure is not None:
-                return self._failure_page(self._failure)
-            if not c.ready and c.state != lane_states.PROBLEM:
-                return ("loading", "Opening your library…", "Your search runs as soon as it is open.", "")
-            return ("searching", "Searching…", "", "")  # the first answer (a later query keeps the previous grid)
+                    return False
+                page.show_no_matches(c.threshold)
+            elif self._failure is not None:
+                self._show_failure(self._failure)
+            elif c.state == lane_states.MODEL_MISSING:
+                page.show_model_missing(status.model if status is not None else None)
+            elif not c.ready and c.state != lane_states.PROBLEM:
+                page.show_message("loading", "Opening your library…", "Your search runs as soon as it is open.",
+                                  busy=True)
+            elif c.state == lane_states.LOADING:
+                page.show_loading_model()  # the search waits for the model; it runs as soon as it is loaded
+            else:
+                page.show_message("searching", "Searching…", busy=True)  # a first answer; later ones keep the grid
+            return True
         if c.state == lane_states.PROBLEM and not c.ready:
-            return ("problem", "VSearch cannot open your library", _sentence(c.state_message), "")
-        if status is None:
-            return ("loading", "Opening your library…", "", "")
-        if not status.roots:
-            return ("no_folders", "Add a photo folder to start",
-                    "VSearch indexes the photos in it on this computer, then finds them by what they show: "
-                    "type “dog on a beach” or drop a photo here.", "Add a Photo Folder…")
-        if status.model_problem:
-            return ("model_problem", "The search model is not available", _sentence(status.model_problem),
-                    "Try Again")
-        indexed, pending = status.counts.get("indexed", 0), status.counts.get("pending", 0)
-        if not indexed and pending:
-            return ("indexing", "Indexing your photos…",
-                    f"{count_text(pending, 'photo')} to go. You can search as soon as the first ones are done.", "")
-        if not indexed:
-            return ("no_photos", "No photos yet", "The watched folders hold no photos VSearch can read yet. "
-                    "Photos copied into them appear here by themselves.", "")
-        so_far = ("Indexing is still running: search already works on the photos done so far." if pending
-                  else f"{count_text(indexed, 'photo')} indexed.")
-        return ("ready", "Search your photos",
-                f"Describe what you are looking for, or drop a photo here to find similar ones. {so_far}", "")
+            page.show_message("problem", "VSearch cannot open your library", _sentence(c.state_message),
+                              warning=True)
+        elif status is None:
+            page.show_message("loading", "Opening your library…", busy=True)
+        elif not status.roots:
+            page.show_no_folders(QKeySequence(QKeySequence.StandardKey.Open).toString(QKeySequence.SequenceFormat.NativeText))
+        elif c.state == lane_states.MODEL_MISSING:
+            page.show_model_missing(status.model)
+        elif status.model_problem:
+            page.show_message("model_problem", "The search model is not available", _sentence(status.model_problem),
+                              button=("refresh", "Try Again"), warning=True)
+        elif c.state == lane_states.LOADING:
+            page.show_loading_model()
+        else:
+            indexed, pending = status.counts.get("indexed", 0), status.counts.get("pending", 0)
+            if pending and (not indexed or self.status_panel.indexing()):
+                page.show_indexing(indexed, indexed + pending)
+            elif not indexed:
+                page.show_message("no_photos", "No photos yet", "The watched folders hold no photos VSearch can "
+                                  "read yet. Photos copied into them appear here by themselves.")
+            else:
+                page.show_ready(indexed)
+        return True
 
-    def _failure_page(self, failure: SearchFailure) -> tuple[str, str, str, str]:
+    def _show_failure(self, failure: SearchFailure) -> None:
+        page = self.empty_state
         if failure.reason == "no_folders":
-            return ("no_folders", "Add a photo folder to start", "There is nothing to search yet.",
-                    "Add a Photo Folder…")
-        if failure.reason == "not_indexed":
-            return ("indexing", "Indexing your photos…", "Results appear here as soon as the first photos are "
-                    "indexed.", "")
-        if failure.reason == "no_photos":
-            return ("no_photos", "No photos yet", "The watched folders hold no photos VSearch can read yet.", "")
-        return ("search_failed", "Cannot search", _sentence(failure.message), "")
+            page.show_no_folders()
+        elif failure.reason == "not_indexed":
+            page.show_message("indexing", "Indexing…", f"{formatting.plural(failure.pending, 'photo')} to go. "
+                              "Results appear here as soon as the first photos are indexed.", busy=True)
+        elif failure.reason == "no_photos":
+            page.show_message("no_photos", "No photos yet", "The watched folders hold no photos VSearch can read "
+                              "yet.")
+        elif failure.reason == "other_model":
+            others = ", ".join(f"{name} ({formatting.plural(n, 'photo')})" for name, n in failure.other_models.items())
+            page.show_message("other_model", "These photos were indexed with another model",
+                              f"The search model now is {failure.model or 'a different one'}; the photos have vectors "
+                              f"of {others or 'another model'} only. They are being indexed again with the new "
+                              "model; search works as they are done. To go back, choose the other model in "
+                              "Settings.")
+        elif failure.reason == "unavailable":
+            page.show_message("unavailable", "No photo can be searched now", _sentence(failure.message),
+                              warning=True)
+        else:
+            page.show_message("search_failed", "Cannot search", _sentence(failure.message), warning=True)
 
     def _update_summary(self) -> None:
         total = self.results_model.total if self._results is not None else 0
         shown = self._stack.currentIndex() == PAGE_RESULTS and total > 0
-        if total >= self.controller.result_limit:
-            text = f"The best {total:,} matches"
+        limit = self.controller.result_limit
+        if limit and total >= limit:
+            text = f"The best {formatting.count(total)} matches"
         else:
-            text = f"{count_text(total, 'photo')}, best matches first"
+            text = f"{formatting.plural(total, 'photo')}, best matches first"
         self._summary.setText(text if shown else "")
 
     def _on_empty_action(self, kind: str) -> None:
-        if kind == "no_folders":
-            self.choose_folder()
-        elif kind == "model_problem":
+        if kind == "model_problem":
             self.controller.resume_indexing()
             self.controller.refresh_status()
+
+    # --- the search model (first run) ---------------------------------------------------------------------------
+
+    def show_model_dialog(self) -> ModelDialog:
+        """The model dialog: download the search model (progress, Cancel; offline says so) or choose a folder."""
+        if self.model_dialog is not None and self.model_dialog.isVisible():
+            self.model_dialog.raise_()
+            return self.model_dialog
+        status = self.controller.status
+        model_id = status.model if status is not None else self.controller.settings.search_model
+        dialog = ModelDialog(model_id, self.controller.model_download(model_id), parent=self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.modelReady.connect(self._on_model_ready)
+        dialog.destroyed.connect(self._forget_model_dialog)
+        self.model_dialog = dialog
+        dialog.open()
+        return dialog
+
+    def _forget_model_dialog(self) -> None:
+        self.model_dialog = None
+
+    def _on_model_ready(self, folder: object) -> None:
+        path = Path(folder) if isinstance(folder, (str, Path)) else None
+        hub = self.controller.settings.hub_cache_dir
+        downloaded = path is None or path.resolve().is_relative_to(Path(hub).resolve())
+        # A download lands in the hub cache under the model's own id (already the library's choice); a folder the
+        # user picked becomes the library's model.
+        self.controller.model_ready(None if downloaded else path)
+        self.status_panel.showMessage("Getting the search model ready…", 6000)
+
+    # --- settings -----------------------------------------------------------------------------------------------
+
+    def open_settings(self) -> SettingsDialog | None:
+        """The Settings dialog (Ctrl+,). Thumbnail size and result limit apply at once; model, device and number
+        format when VSearch next starts (the dialog says so)."""
+        if self._preferences is None:
+            self._preferences = PreferencesStore()
+        if self.settings_dialog is not None and self.settings_dialog.isVisible():
+            self.settings_dialog.raise_()
+            return self.settings_dialog
+        prefs = self._preferences.load()
+        status = self.controller.status
+        models = [m for m in (status.model if status is not None else None, *(status.other_models if status else ()))
+                  if m]
+        dialog = SettingsDialog(prefs, data_dir=self.controller.settings.data_dir, search_models=models,
+                                reveal=desktop.reveal_in_file_manager, parent=self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.accepted.connect(lambda: self._on_settings_accepted(prefs, dialog.preferences()))
+        dialog.destroyed.connect(self._forget_settings_dialog)
+        self.settings_dialog = dialog
+        dialog.open()
+        return dialog
+
+    def _forget_settings_dialog(self) -> None:
+        self.settings_dialog = None
+
+    def _on_settings_accepted(self, before: Preferences, prefs: Preferences) -> None:
+        self._preferences.save(prefs)
+        self.apply_preferences(prefs)
+        engine = ("search_model", "caption_model", "device", "dtype")
+        if any(getattr(before, name) != getattr(prefs, name) for name in engine):
+            self.status_panel.showMessage("The new model and device settings take effect when VSearch next starts.",
+                                          10_000)
+        self.preferencesChanged.emit(prefs)
+
+    def apply_preferences(self, prefs: Preferences) -> None:
+        """What applies at once: the thumbnail size and how many results a search shows (0: all)."""
+        self.results_view.set_thumbnail_size(prefs.thumbnail_size)
+        limit = prefs.result_limit or None
+        if limit != self.controller.result_limit:
+            self.controller.result_limit = limit
+            self.refresh_results()
 
     # --- folders ------------------------------------------------------------------------------------------------
 
@@ -485,7 +647,7 @@ class MainWindow(QMainWindow):
 
     def add_folder(self, path: Path) -> None:
         self.controller.add_folder(path)
-        self.statusBar().showMessage(f"Watching {Path(path).name or path}: its photos are being indexed", 6000)
+        self.status_panel.showMessage(f"Watching {Path(path).name or path}: its photos are being indexed", 6000)
 
     def _remove_folder(self, path: Path) -> None:
         self.controller.remove_folder(path)
@@ -505,20 +667,37 @@ class MainWindow(QMainWindow):
             for folder in folders:
                 self.add_folder(folder)
 
-    def show_failed_files(self) -> None:
+    def show_failed_files(self) -> FailedFilesDialog:
+        """The files that could not be indexed, with the reasons (kept current while open)."""
         status = self.controller.status
         failed = status.failed if status is not None else []
-        box = QMessageBox(QMessageBox.Icon.Warning, "Photos VSearch could not read",
-                          f"{count_text(len(failed), 'photo')} could not be indexed. They are tried again when they "
-                          "change.", QMessageBox.StandardButton.Close, self)
-        box.setDetailedText("\n".join(f"{f.path}\n    {f.reason}" for f in failed))
-        box.open()
+        if self.failed_dialog is None:
+            self.failed_dialog = FailedFilesDialog(failed, self)
+        else:
+            self.failed_dialog.set_failed(failed)
+        self.failed_dialog.show()
+        self.failed_dialog.raise_()
+        return self.failed_dialog
 
     # --- photos: open, preview, menu ----------------------------------------------------------------------------
 
     def open_paths(self, paths: Sequence[Path]) -> None:
         for path in list(paths)[:10]:  # a stray Enter on a big selection must not launch hundreds of viewers
-            file_actions.open_path(path)
+            self._desktop(desktop.open_path, path)
+
+    def reveal(self, path: Path) -> None:
+        self._desktop(desktop.reveal_in_file_manager, path)
+
+    def copy_paths(self, paths: Sequence[Path]) -> None:
+        desktop.copy_paths(paths)
+        self.status_panel.showMessage("Copied " + (f"{formatting.plural(len(paths), 'path')}" if len(paths) > 1
+                                                   else str(paths[0])), 4000)
+
+    def _desktop(self, action, path: Path) -> None:
+        try:
+            action(path)
+        except VSearchError as exc:  # the file is gone, or no app opens it: say so, do not raise
+            self._on_error(str(exc))
 
     def preview(self, path: Path) -> PhotoPreview:
         dialog = PhotoPreview(path, self.controller.thumbnail, self)
@@ -536,15 +715,15 @@ class MainWindow(QMainWindow):
         menu.addSeparator()
         menu.addAction(icons.icon("image"), f"Open {len(paths)} Photos" if several else "Open",
                        lambda: self.open_paths(paths))
-        menu.addAction(icons.icon("reveal"), "Show in File Manager", lambda: file_actions.reveal(paths[0]))
-        menu.addAction("Copy Paths" if several else "Copy Path", lambda: file_actions.copy_paths(paths))
+        menu.addAction(icons.icon("reveal"), "Show in File Manager", lambda: self.reveal(paths[0]))
+        menu.addAction(icons.icon("copy"), "Copy Paths" if several else "Copy Path", lambda: self.copy_paths(paths))
         menu.popup(pos)
         return menu
 
     def _copy_selected(self) -> None:
         paths = self.results_view.selected_paths()
         if paths:
-            file_actions.copy_paths(paths)
+            self.copy_paths(paths)
 
     def zoom(self, steps: int) -> None:
         sizes = THUMBNAIL_SIZES
@@ -665,15 +844,20 @@ class MainWindow(QMainWindow):
 
     # --- chips' thumbnails --------------------------------------------------------------------------------------
 
-    def _chip_thumbnail(self, path: str, side: int) -> QPixmap | None:
+    def _chip_thumbnail(self, value: str, side: int) -> QPixmap | None:
+        """A chip's picture: ``value`` is an image term's path, or a photo term's file id (Find similar)."""
+        path = self._photo_paths.get(value, Path(value))
         self.chip_loader.set_side(side)
-        pixmap = self.chip_loader.pixmap(Path(path))
+        pixmap = self.chip_loader.pixmap(path)
         if pixmap is None:
-            self.chip_loader.request(Path(path))
+            self.chip_loader.request(path)
         return pixmap
 
     def _on_chip_thumbnail_ready(self, path: Path) -> None:
         self.query_bar.on_thumbnail_ready(str(path))
+        for file_id, photo in self._photo_paths.items():
+            if photo == Path(path):
+                self.query_bar.on_thumbnail_ready(file_id)
 
     # --- state and closing --------------------------------------------------------------------------------------
 
@@ -686,7 +870,8 @@ class MainWindow(QMainWindow):
         splitter = self._ui.splitter()
         if splitter is not None:
             self.splitter.restoreState(splitter)
-        size = self._ui.thumbnail_size(DEFAULT_THUMBNAIL_SIZE)
+        default = self._preferences.load().thumbnail_size if self._preferences is not None else DEFAULT_THUMBNAIL_SIZE
+        size = self._ui.thumbnail_size(default)
         if size != DEFAULT_THUMBNAIL_SIZE:
             self.results_view.set_thumbnail_size(max(THUMBNAIL_SIZES[0], min(THUMBNAIL_SIZES[-1], size)))
         last = self._ui.last_query()

@@ -162,9 +162,10 @@ class QueryBar(QWidget):
         return True
 
     def on_thumbnail_ready(self, path: str) -> None:
-        """A photo's thumbnail is now available from the provider: show it on its chips."""
+        """A thumbnail is now available from the provider for ``path`` (an image term's value, or a photo term's
+        file id): show it on its chips."""
         for chip in self._chips:
-            if chip.term.is_image and chip.term.value == str(path):
+            if (chip.term.is_image or chip.term.is_photo) and chip.term.value == str(path):
                 chip.refresh_thumbnail()
 
     # --- model -> chips ---------------------------------------------------------------------------------------

@@ -1,9 +1,11 @@
 """The window's status bar: what indexing is doing, a Pause/Resume button, and how many files could not be read.
 
 Data in: ``set_progress(IndexProgress)`` as often as the engine reports (it may be hundreds of times a second);
-``set_idle(indexed)`` when indexing has nothing to do; ``set_paused(bool)`` and ``set_failed_count(n)`` to mirror
-the engine's state. Signals out: ``pauseRequested``, ``resumeRequested`` (the button flips at once and the window
-asks the engine), ``failedRequested`` (open the list of failed files).
+``set_idle(indexed)`` when indexing has nothing to do; ``set_indexed(n)`` keeps the idle line's count current;
+``set_paused(bool)`` and ``set_failed_count(n)`` to mirror the engine's state; ``set_note(text)`` for what the library
+is doing when no progress explains it (opening, loading the model, another VSearch indexing, a problem).
+Signals out: ``pauseRequested``, ``resumeRequested`` (the button flips at once and the window asks the engine),
+``failedRequested`` (open the list of failed files).
 
 Rendering is throttled (GUI.md "Delivery"): ``set_progress`` only stores the latest value; a 200 ms timer paints it.
 ``IndexProgress.phase`` ("scanning", "embedding", "rebuilding", "saving", "idle") is read with getattr, so progress
@@ -82,6 +84,7 @@ class StatusBar(QStatusBar):
         self._showing: IndexProgress | None = None  # the progress on screen; None when idle
         self._paused = False
         self._indexed: int | None = None
+        self._note = ""
 
         self._text = QLabel(self)
         self._text.setTextInteractionFlags(Qt.TextInteractionFlag.NoTextInteraction)
@@ -135,9 +138,22 @@ class StatusBar(QStatusBar):
         if indexed is not None:
             self._indexed = int(indexed)
         self._bar.hide()
-        self._text.setText(idle_text(self._indexed))
-        self._text.setToolTip("")
+        self._text.setText(self._note or idle_text(self._indexed))
+        self._text.setToolTip(self._note)
         self._update_pause_button()
+
+    def set_indexed(self, indexed: int) -> None:
+        """The number of searchable photos, for the idle line (shown at once when idle)."""
+        self._indexed = int(indexed)
+        if self._showing is None and self._latest is None:
+            self.set_idle()
+
+    def set_note(self, text: str) -> None:
+        """A standing line about the library ("Opening your library…", a problem), shown instead of the idle count
+        while no progress is shown; "" removes it."""
+        self._note = text
+        if self._showing is None and self._latest is None:
+            self.set_idle()
 
     def set_paused(self, paused: bool) -> None:
         """Mirror the engine's pause state (no signal)."""
@@ -161,6 +177,10 @@ class StatusBar(QStatusBar):
 
     def text(self) -> str:
         return self._text.text()
+
+    def indexing(self) -> bool:
+        """Whether indexing progress is on show (and not paused)."""
+        return self._showing is not None and not self._paused
 
     @property
     def pause_button(self) -> QToolButton:
