@@ -114,6 +114,17 @@ def bench_startup(work: Path, model_dir: Path, env: dict[str, str], runs: int) -
 # --- (b) keystroke to results ---------------------------------------------------------------------------------------
 
 
+class StubResults:
+    """A query's ranking as core.search.SearchResults gives it to the window: pages of hits, an upper bound."""
+
+    def __init__(self, hits: list) -> None:
+        self._hits = hits
+        self.max_total = len(hits)
+
+    def hits(self, offset: int, count: int) -> list:
+        return self._hits[offset:offset + count]
+
+
 class StubLibrary:
     """Stands in for LibraryService behind the window's lanes: one folder of ``count`` photos, every search returns
     all of them at once (no model, no index), thumbnails are flat colour squares. Only the GUI's costs remain.
@@ -129,6 +140,7 @@ class StubLibrary:
         self._square = np.full((64, 64, 3), 128, dtype=np.uint8)
         self._stop = threading.Event()
         self.is_watching = False
+        self.watch_error = None
 
     def prepare(self, progress=None, cancel=None) -> None:
         pass
@@ -167,6 +179,12 @@ class StubLibrary:
 
     def search_page(self, query, offset, count, threshold=None, folder=None) -> list:
         return self.hits[offset:offset + count]
+
+    def search_results(self, query, threshold=None, folder=None, limit=None) -> StubResults:
+        return StubResults(self.hits[:limit] if limit else self.hits)
+
+    def folder_counts(self) -> dict:
+        return {self.folder: len(self.hits)}
 
     def thumbnail(self, path, max_side=256):
         from vsearch_app.core.types import Thumbnail
