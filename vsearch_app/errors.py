@@ -75,7 +75,7 @@ class DataDirError(VSearchError):
 
 
 class LibraryBusyError(VSearchError):
-    """Another process is already indexing this data folder (core/writer_lock.py); searching still works."""
+    """Another process is already indexing this data folder (core/store/writer_lock.py); searching still works."""
 
 
 class OperationCancelled(VSearchError):

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vsearch_app.core import catalog as catalog_mod
-from vsearch_app.core.catalog import (
+from vsearch_app.core.store import catalog as catalog_mod
+from vsearch_app.core.store.catalog import (
     CATALOG_FILENAME,
     SCHEMA_VERSION,
     Catalog,
@@ -24,7 +24,7 @@ from vsearch_app.core.catalog import (
     FileRecord,
     path_key,
 )
-from vsearch_app.core.fsutil import atomic_write_bytes, file_fingerprint
+from vsearch_app.core.store.fsutil import atomic_write_bytes, file_fingerprint
 from vsearch_app.errors import InvalidArgumentError, VSearchError
 
 
@@ -498,7 +498,7 @@ _WRITER = textwrap.dedent(
     """
     import sys
     import numpy as np
-    from vsearch_app.core.catalog import Catalog
+    from vsearch_app.core.store.catalog import Catalog
     db, root = sys.argv[1], sys.argv[2]
     cat = Catalog.open(db)
     cat.add_root(root)

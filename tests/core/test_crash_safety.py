@@ -22,15 +22,15 @@ import numpy as np
 import pytest
 
 from tests.core.library_fakes import Cli, make_photo
-from vsearch_app.core.catalog import CATALOG_FILENAME, Catalog
-from vsearch_app.core.library import INDEX_DIRNAME
-from vsearch_app.core.sharded_index import ShardedIndex
+from vsearch_app.core.library.library import INDEX_DIRNAME
+from vsearch_app.core.store.catalog import CATALOG_FILENAME, Catalog
+from vsearch_app.core.store.sharded_index import ShardedIndex
 
 KILLS = 24
 
 WRAPPER = """
 import os, sys, time
-from vsearch_app.core import vector_index as vi
+from vsearch_app.core.store import vector_index as vi
 
 def pausing(name, original):
     def wrapper(*args, **kwargs):

@@ -10,7 +10,7 @@ import sys
 import pytest
 import torch
 
-from vsearch_app.core import devices
+from vsearch_app.core.engine import devices
 from vsearch_app.errors import InvalidArgumentError
 
 
@@ -43,7 +43,7 @@ def test_unavailable_gpu_is_a_clear_error(monkeypatch):
 
 _FAULTS_PROBE = r"""
 import ctypes, resource, sys
-from vsearch_app.core import devices
+from vsearch_app.core.engine import devices
 libc = ctypes.CDLL("libc.so.6")
 libc.malloc.restype = ctypes.c_void_p
 libc.free.argtypes = [ctypes.c_void_p]

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from vsearch_app.core.scanner import (
+from vsearch_app.core.library.scanner import (
     KnownFile,
     diff_root,
     fingerprint,

@@ -11,11 +11,11 @@ import time
 import pytest
 
 from tests.core.library_fakes import FakeEmbedder
-from vsearch_app.core import vector_index as vector_index_module
-from vsearch_app.core.library import INDEX_DIRNAME, Library
+from vsearch_app.core.library.library import INDEX_DIRNAME, Library
 from vsearch_app.core.service import LibraryService
+from vsearch_app.core.store import vector_index as vector_index_module
+from vsearch_app.core.store.writer_lock import WriterLock
 from vsearch_app.core.types import ChangeEvent
-from vsearch_app.core.writer_lock import WriterLock
 from vsearch_app.errors import CheckpointError, LibraryBusyError, LibraryClosedError
 from vsearch_app.settings import AppSettings
 

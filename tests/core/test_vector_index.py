@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from tests.support.file_modes import modes_of, posix_modes, umask
-from vsearch_app.core import vector_index as vi
-from vsearch_app.core.vector_index import IndexParams, RWLock, VectorIndex
+from vsearch_app.core.store import vector_index as vi
+from vsearch_app.core.store.vector_index import IndexParams, RWLock, VectorIndex
 from vsearch_app.errors import InvalidArgumentError
 
 DIM = 16
@@ -310,7 +310,7 @@ def test_damaged_index_is_rebuilt_and_never_handed_to_hnswlib(tmp_path, cat, mon
     damaged_name = index.path.name
     damage(index)
     spy = _Spy(monkeypatch)
-    with caplog.at_level(logging.INFO, logger="vsearch_app.core.vector_index"):
+    with caplog.at_level(logging.INFO, logger="vsearch_app.core.store.vector_index"):
         again = _open(tmp_path, cat)
     assert damaged_name not in spy.loaded
     # the only loads allowed are the post-save verification of the new (temp) file
@@ -509,7 +509,7 @@ def test_searches_run_while_a_writer_adds(tmp_path):
 _SAVER = """
 import sys
 import numpy as np
-from vsearch_app.core.vector_index import IndexParams, VectorIndex
+from vsearch_app.core.store.vector_index import IndexParams, VectorIndex
 index = VectorIndex.create_empty(sys.argv[1], "test/model", 16, IndexParams(M=8, ef_construction=32, threads=1))
 rng = np.random.default_rng(0)
 label = 0

@@ -196,7 +196,7 @@ class QueryTerm:
         return self.weight < 0
 
 
-# --- thumbnails (core.thumbnails.ThumbnailCache, LibraryService.thumbnail) ------------------------------------------
+# --- thumbnails (core.library.thumbnails.ThumbnailCache, LibraryService.thumbnail) -----------------------------------
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from vsearch_app.core.fsutil import give_new_file_mode
+from vsearch_app.core.store.fsutil import give_new_file_mode
 from vsearch_app.errors import CheckpointError
 
 log = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ import os
 import time
 from dataclasses import dataclass
 
-from vsearch_app.core.catalog import Catalog, path_key
+from vsearch_app.core.store.catalog import Catalog, path_key
 from vsearch_app.core.types import CaptionResult, CaptionSettings
 
 log = logging.getLogger(__name__)

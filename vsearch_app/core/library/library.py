@@ -1,9 +1,9 @@
 """The photo library: watched roots, reconciliation with the disk, indexing and search, over one data directory.
 
 ``Library`` ties the pieces together: the catalog (source of truth), the vector index (a cache of the catalog's
-embeddings, synced after every committed batch), the scanner, the indexer, the query parser and core.search (which
-ranks a query once and builds its hits a page at a time). It is Qt-free and synchronous;
-``core.service.LibraryService`` wraps it for the CLI and the desktop app, and ``core.watcher`` drives it from
+embeddings, synced after every committed batch), the scanner, the indexer, the query parser and core.library.search
+(which ranks a query once and builds its hits a page at a time). It is Qt-free and synchronous;
+``core.service.LibraryService`` wraps it for the CLI and the desktop app, and ``core.library.watcher`` drives it from
 file-system events.
 
 Safety rules that live here:
@@ -15,11 +15,11 @@ Safety rules that live here:
 - user files are only ever opened for reading.
 
 The model is loaded lazily (``embedder_factory``): reconciling a library where nothing changed never loads it.
-Vectors are per model (``model_id``, see core.model_identity): each model sees its own pending work and counts, and
-switching models never discards another model's vectors.
+Vectors are per model (``model_id``, see core.engine.model_identity): each model sees its own pending work and counts,
+and switching models never discards another model's vectors.
 
 Threads: ``save_index`` never holds the lock a search takes (see its docstring); ``close`` waits for a save in
-progress and then makes every further use raise LibraryClosedError. Long steps report phases (core/phases.py).
+progress and then makes every further use raise LibraryClosedError. Long steps report phases (core/library/phases.py).
 
 (Over 600 lines: lifecycle, reconciliation and search are still one class here; issue 11 plans to carve
 reconciliation and search out into modules of their own.)
@@ -38,21 +38,11 @@ from typing import Any
 
 import numpy as np
 
-from vsearch_app.core.catalog import (
-    CATALOG_FILENAME,
-    FAILED,
-    INDEXED,
-    OFFLINE,
-    PENDING,
-    Catalog,
-    FileRecord,
-    RootRecord,
-)
-from vsearch_app.core.indexer import Indexer, IndexProgress, IndexReport
-from vsearch_app.core.model_identity import display_name
-from vsearch_app.core.phases import RunReporter, ScanReporter, check_cancel, rebuild_reporter
-from vsearch_app.core.query import as_terms, combine
-from vsearch_app.core.scanner import (
+from vsearch_app.core.engine.model_identity import display_name
+from vsearch_app.core.library.indexer import Indexer, IndexProgress, IndexReport
+from vsearch_app.core.library.phases import RunReporter, ScanReporter, check_cancel, rebuild_reporter
+from vsearch_app.core.library.query import as_terms, combine
+from vsearch_app.core.library.scanner import (
     FileStat,
     KnownFile,
     RootSet,
@@ -66,8 +56,25 @@ from vsearch_app.core.scanner import (
     stat_file,
     walk_root,
 )
-from vsearch_app.core.search import MAX_RESULTS, SearchResults, check_limit, check_threshold, exact_ranker, index_ranker
-from vsearch_app.core.sharded_index import ShardedIndex, saved_index_bytes
+from vsearch_app.core.library.search import (
+    MAX_RESULTS,
+    SearchResults,
+    check_limit,
+    check_threshold,
+    exact_ranker,
+    index_ranker,
+)
+from vsearch_app.core.store.catalog import (
+    CATALOG_FILENAME,
+    FAILED,
+    INDEXED,
+    OFFLINE,
+    PENDING,
+    Catalog,
+    FileRecord,
+    RootRecord,
+)
+from vsearch_app.core.store.sharded_index import ShardedIndex, saved_index_bytes
 from vsearch_app.core.types import QueryTerm, SearchHit
 from vsearch_app.errors import (
     ImageDecodeError,
@@ -232,7 +239,7 @@ class Library:
         """Write the index if it changed (``progress()`` is called when a save starts). Searches go on meanwhile:
         the index lock, which a search takes to find the index, is held only to look at it; each shard writes its
         graph under its read lock (searches share it), then fsyncs, hashes and checks the new file without any lock
-        and swaps it in by renaming (core/vector_index.py)."""
+        and swaps it in by renaming (core/store/vector_index.py)."""
         with self._save_lock:
             with self._index_lock:
                 index = self._index
@@ -578,8 +585,8 @@ class Library:
         folder: str | os.PathLike[str] | None = None,
         cwd: str | os.PathLike[str] | None = None,
     ) -> SearchResults:
-        """The query's ranking, read a page at a time (core.search). ``query``: text in the query syntax, command
-        line words, or QueryTerm objects. The query vector is made here (the model runs here, if at all)."""
+        """The query's ranking, read a page at a time (core.library.search). ``query``: text in the query syntax,
+        command line words, or QueryTerm objects. The query vector is made here (the model runs here, if at all)."""
         check_limit(limit)
         check_threshold(threshold)
         filter_ids = None

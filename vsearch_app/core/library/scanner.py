@@ -31,7 +31,7 @@ import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from vsearch_app.core.fsutil import file_fingerprint
+from vsearch_app.core.store.fsutil import file_fingerprint
 
 log = logging.getLogger(__name__)
 

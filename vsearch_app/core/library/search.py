@@ -24,7 +24,7 @@ from datetime import datetime
 
 import numpy as np
 
-from vsearch_app.core.catalog import FAILED, OFFLINE, Catalog, FileRecord
+from vsearch_app.core.store.catalog import FAILED, OFFLINE, Catalog, FileRecord
 from vsearch_app.core.types import SearchHit, SearchPage
 from vsearch_app.errors import InvalidArgumentError
 
@@ -48,7 +48,7 @@ def check_threshold(threshold: float | None) -> float | None:
 
 
 def index_ranker(index, vector: np.ndarray, filter_ids: np.ndarray | None = None) -> Ranker:
-    """Candidates from the vector index (core.sharded_index.ShardedIndex), ``k`` at a time."""
+    """Candidates from the vector index (core.store.sharded_index.ShardedIndex), ``k`` at a time."""
 
     def rank(k: int) -> tuple[np.ndarray, np.ndarray, bool]:
         ids, scores = index.search(vector, k=k, filter_ids=filter_ids)

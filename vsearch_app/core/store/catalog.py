@@ -1,7 +1,7 @@
 """The catalog: VSearch's source of truth (SQLite in WAL mode, ``<data dir>/catalog.sqlite3``).
 
 It stores the watched roots, one row per photo (path, size, mtime, fingerprint, state, EXIF facts, caption) and the
-embedding of each photo per model. The hnswlib index (core.vector_index) is only a cache rebuilt from here.
+embedding of each photo per model. The hnswlib index (core.store.vector_index) is only a cache rebuilt from here.
 
 API summary (paths are ``str | os.PathLike``; they are made absolute with ``os.path.abspath`` and stored losslessly
 as ``os.fsencode`` bytes, so names that are not valid UTF-8 survive; records give them back as ``Path``):
@@ -47,7 +47,7 @@ as ``os.fsencode`` bytes, so names that are not valid UTF-8 survive; records giv
     cat.pending(model_id=None) -> list[FileRecord]        # with a model: also files without its current vector
     cat.models() -> dict[str, int]                        # model id -> current vectors of indexed files
 
-    # captions (table ``captions``, schema v4): read and written by core/caption_store.py through
+    # captions (table ``captions``, schema v4): read and written by core/store/captions.py through
     # ``transaction()`` and ``query(sql, params)`` (read-only rows, no write lock)
 
     # the library's settings (its remembered search model)
@@ -284,7 +284,7 @@ def _migrate_2_to_3(conn: sqlite3.Connection) -> None:
 
 
 def _migrate_3_to_4(conn: sqlite3.Connection) -> None:
-    """v4: captions per photo, caption model and prompt (core/caption_store.py reads and writes them).
+    """v4: captions per photo, caption model and prompt (core/store/captions.py reads and writes them).
 
     Keyed by file id, so a caption follows its photo through renames and moves and goes when the photo goes.
     ``content_version`` is the file's content version the caption describes (a caption of older content is stale).
@@ -546,7 +546,7 @@ class Catalog:
 
     def query(self, sql: str, params: Iterable = ()) -> list[tuple]:
         """Rows of a read-only statement on this thread's connection (no write lock), for the stores beside the
-        catalog (core/caption_store.py); writes go through ``transaction()``."""
+        catalog (core/store/captions.py); writes go through ``transaction()``."""
         return self._read(sql, params)
 
     # -- roots --

@@ -47,10 +47,10 @@ from watchdog.events import (
 from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
-from vsearch_app.core.indexer import IndexProgress, IndexReport
-from vsearch_app.core.library import ChangeReport, Library
-from vsearch_app.core.phases import AnyEvent
-from vsearch_app.core.scanner import FileStat, is_skipped_below
+from vsearch_app.core.library.indexer import IndexProgress, IndexReport
+from vsearch_app.core.library.library import ChangeReport, Library
+from vsearch_app.core.library.phases import AnyEvent
+from vsearch_app.core.library.scanner import FileStat, is_skipped_below
 from vsearch_app.errors import OperationCancelled
 
 log = logging.getLogger(__name__)

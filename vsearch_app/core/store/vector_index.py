@@ -1,6 +1,6 @@
 """The vector index: an hnswlib graph, a rebuildable cache of the catalog's embeddings of one model.
 
-A model's index is a few of these, one per shard (core/sharded_index.py: the file ids split by id modulo the shard
+A model's index is a few of these, one per shard (core/store/sharded_index.py: the file ids split by id modulo the shard
 count, the shards searched in parallel); this module is one graph and knows nothing of the others.
 
 API summary:
@@ -19,10 +19,10 @@ API summary:
     VectorIndex.from_hnswlib(graph, index_dir, model_id)   # wrap a graph built elsewhere (the benchmark)
     index.close()
 
-``catalog`` is anything with the EmbeddingSource methods (core.catalog.Catalog has them).
+``catalog`` is anything with the EmbeddingSource methods (core.store.catalog.Catalog has them).
 
 Waypoints: with every batch of vectors added, the index also inserts a few hidden vectors (one per
-``IndexParams.waypoint_every``; see core/waypoints.py) that link groups of photos, so that queries far from every
+``IndexParams.waypoint_every``; see core/store/waypoints.py) that link groups of photos, so that queries far from every
 photo (text) find their neighbours in all the groups they lie between. They are marked deleted at once: searches
 walk through them, never return them. Their labels start at WAYPOINT_BASE; len() and every catalog comparison
 leave them out, and the manifest counts them.
@@ -69,8 +69,8 @@ from typing import Protocol
 import hnswlib
 import numpy as np
 
-from vsearch_app.core.fsutil import fsync_dir, temp_path_beside
-from vsearch_app.core.waypoints import WaypointMaker
+from vsearch_app.core.store.fsutil import fsync_dir, temp_path_beside
+from vsearch_app.core.store.waypoints import WaypointMaker
 from vsearch_app.errors import InvalidArgumentError, OperationCancelled
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ STALE_AFTER_S = 600  # leftover files older than this are removed on open
 COMPACT_MIN_DELETED = 10_000  # rebuild on open when deleted entries exceed this and the live count
 _EXACT_FILTER_LIMIT = 50_000  # a folder filter with at most this many ids is answered by exact search
 _EXACT_CHUNK = 8192  # vectors read at a time by an exact search
-WAYPOINT_BASE = 1 << 62  # graph labels from here up are waypoints (core/waypoints.py); catalog ids stay far below
+WAYPOINT_BASE = 1 << 62  # graph labels from here up are waypoints (core/store/waypoints.py); catalog ids stay far below
 
 
 @dataclass(frozen=True)
@@ -103,11 +103,11 @@ class IndexParams:
       builds Python floats, ~100 us per vector).
     - k-means partitions with a graph each (IVF-HNSW), searched by centroid order: worse on both kinds; routing by
       centroid misses the groups whose edges hold the top 10.
-    - waypoints (core/waypoints.py: hidden means of 3 photos, walked but never returned), with the wider
+    - waypoints (core/store/waypoints.py: hidden means of 3 photos, walked but never returned), with the wider
       ``ood_ef`` for queries that look out of distribution: one per 5 photos 0.956 at ood_ef=768 / 3.7 ms; one per
       3 photos 0.973 at 768 / 4.5 ms and 0.982 at 1024 / 6.6 ms (one graph: just short of the target). Image-like
       queries stay at 1.000, p50 1.1-1.2 ms.
-    - two shards (core/sharded_index.py: ids split by parity, each a graph of half the size with its own waypoints,
+    - two shards (core/store/sharded_index.py: ids split by parity, a graph of half the size with its own waypoints,
       searched at once on the two cores): text-like recall@10 at 1M 0.977 / 3.1 ms at ood_ef=384, 0.984 / 4.1 ms at
       448, 0.986 / 4.6 ms at 512, 0.990 / 7.4 ms at 768; image-like 1.000 at 2.1-2.5 ms (ef=256). At 100k (two
       graphs of 50k, no waypoints): 0.979 / 3.1 ms at 384, 0.984 / 3.5 ms at 448 and 512, 0.991 / 4.9 ms at 768.
@@ -117,7 +117,7 @@ class IndexParams:
     (one 100k graph: p50 1.6 -> 5.4 ms with one per 3, 1.7 -> 3.0 with one per 5). This meets the target,
     recall@10 >= 0.98 at p50 <= 5 ms, for both query kinds at 10k, 100k and 1M."""
 
-    # How many graphs a model's index is split into (core/sharded_index.py), searched in parallel. Every other
+    # How many graphs a model's index is split into (core/store/sharded_index.py), searched in parallel. Every other
     # parameter here applies to one graph: sizes below count the vectors of one shard.
     shards: int = 2
     M: int = 32
@@ -132,7 +132,7 @@ class IndexParams:
     ood_pivot_every: int = 256  # one pivot per this many vectors ...
     ood_pivots: int = 1024  # ... up to this many (~3.5 MB with their graph)
     ood_below: float = 0.6  # out of distribution: best pivot score < this x the photos' median best pivot score
-    # Waypoints (core/waypoints.py): hidden vectors that link groups of photos, for queries far from all of them.
+    # Waypoints (core/store/waypoints.py): hidden vectors that link groups of photos, for queries far from all of them.
     waypoint_every: int = 3  # one waypoint per this many vectors added (0: none); ~33% more memory per vector
     waypoint_min_size: int = 200_000  # below this, ef alone serves far queries and waypoints only slow searches
     waypoint_mix: int = 3  # photos averaged into one waypoint
@@ -149,7 +149,7 @@ class _Pivots:
 
 
 class EmbeddingSource(Protocol):
-    """What the index needs from the catalog (core.catalog.Catalog implements it)."""
+    """What the index needs from the catalog (core.store.catalog.Catalog implements it)."""
 
     def embedding_seq(self) -> int: ...
 
@@ -267,7 +267,7 @@ class VectorIndex:
         self.model_id = model_id
         self.dim = int(dim)
         self.params = params
-        self.slug = slug or model_slug(model_id)  # file stem; core.sharded_index gives each shard its own
+        self.slug = slug or model_slug(model_id)  # file stem; core.store.sharded_index gives each shard its own
         self._lock = RWLock()
         self._save_lock = threading.Lock()
         self._index = self._new_graph(params.initial_capacity)
@@ -614,7 +614,7 @@ class VectorIndex:
 
     @property
     def waypoint_count(self) -> int:
-        """Hidden waypoints in the graph (core/waypoints.py); not counted in len()."""
+        """Hidden waypoints in the graph (core/store/waypoints.py); not counted in len()."""
         return self._waypoints
 
     @property

@@ -1,7 +1,7 @@
 """Model streams: the parts of an image batch run at the same time, each in a thread with a share of torch's threads.
 
-Used by ``core.embedder``. Kept apart because it is about threads, not about embeddings: torch's per-thread thread
-counts, a pool started behind a barrier, and futures that run in the caller's thread.
+Used by ``core.engine.embedder``. Kept apart because it is about threads, not about embeddings: torch's per-thread
+thread counts, a pool started behind a barrier, and futures that run in the caller's thread.
 """
 
 from __future__ import annotations

@@ -30,8 +30,8 @@ from typing import Protocol
 import numpy as np
 from PIL import Image
 
-from vsearch_app.core.catalog import Catalog, FileRecord
-from vsearch_app.core.scanner import FileStat, fingerprint, stat_file
+from vsearch_app.core.library.scanner import FileStat, fingerprint, stat_file
+from vsearch_app.core.store.catalog import Catalog, FileRecord
 from vsearch_app.core.types import IndexProgress, IndexReport
 from vsearch_app.preprocessing.decoder_messages import decoding
 from vsearch_app.preprocessing.image import register_optional_plugins
