@@ -70,6 +70,10 @@ class NothingToSearchError(VSearchError):
         self.other_models = dict(other_models or {})
 
 
+class CatalogError(VSearchError):
+    """The catalog database cannot be used (newer than this VSearch, damaged, locked too long, or not a catalog)."""
+
+
 class DataDirError(VSearchError):
     """VSearch's data folder cannot be used: it is a file, or it cannot be created or written."""
 

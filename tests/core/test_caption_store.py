@@ -11,8 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vsearch_app.core.store import captions
-from vsearch_app.core.store import catalog as catalog_mod
+from vsearch_app.core.store import captions, schema
 from vsearch_app.core.store.catalog import CATALOG_FILENAME, Catalog
 from vsearch_app.core.types import CaptionResult, CaptionSettings
 
@@ -24,7 +23,7 @@ def finished(text, prompt="caption en", model="m", settings=None):
 def test_migrating_v3_to_v4_keeps_the_data_and_backs_up_first(tmp_path, monkeypatch):
     db = tmp_path / CATALOG_FILENAME
     photos = tmp_path / "photos"
-    monkeypatch.setattr(catalog_mod, "SCHEMA_VERSION", 3)  # this VSearch before captions had their table
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", 3)  # this VSearch before captions had their table
     with Catalog.open(db) as old:
         assert old.schema_version() == 3
         old.add_root(photos)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
@@ -85,6 +86,15 @@ class SearchPage:
         return not self.exhausted or self.offset + len(self.hits) < self.total_known
 
 
+class FileState(StrEnum):
+    """Where a photo stands in the catalog (the values are what the database stores)."""
+
+    PENDING = "pending"  # new or changed: waiting to be embedded
+    INDEXED = "indexed"  # embedded (with the search model, when counts are a model's view)
+    FAILED = "failed"  # could not be decoded; tried again once its size or mtime changes
+    OFFLINE = "offline"  # its folder is not reachable now (an unplugged drive); kept, never deleted
+
+
 @dataclass(frozen=True)
 class FailedFile:
     path: Path
@@ -95,7 +105,7 @@ class FailedFile:
 class LibraryStatus:
     model: str
     roots: list[FolderInfo]
-    counts: dict[str, int]  # "indexed", "failed", "offline", "pending"
+    counts: dict[str, int]  # photos per FileState value: "indexed", "failed", "offline", "pending"
     failed: list[FailedFile]
     index_path: Path | None  # the folder holding the model's index files (one graph per shard); None before a save
     index_bytes: int

@@ -29,8 +29,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from vsearch_app.core.library.library import ChangeReport, Library
+from vsearch_app.core.library.library import Library
 from vsearch_app.core.library.phases import AnyEvent
+from vsearch_app.core.library.reconcile import ChangeReport
 from vsearch_app.core.store.writer_lock import WriterLock
 from vsearch_app.core.types import ChangeEvent, IndexProgress, IndexReport
 from vsearch_app.errors import LibraryBusyError, LibraryClosedError, VSearchError

@@ -47,10 +47,11 @@ from watchdog.events import (
 from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
-from vsearch_app.core.library.indexer import IndexProgress, IndexReport
-from vsearch_app.core.library.library import ChangeReport, Library
+from vsearch_app.core.library.library import Library
 from vsearch_app.core.library.phases import AnyEvent
+from vsearch_app.core.library.reconcile import ChangeReport
 from vsearch_app.core.library.scanner import FileStat, is_skipped_below
+from vsearch_app.core.types import FileState, IndexProgress, IndexReport
 from vsearch_app.errors import OperationCancelled
 
 log = logging.getLogger(__name__)
@@ -339,7 +340,7 @@ class LibraryWatcher:
             return None
         self._owed = False
         report = IndexReport()
-        if self.library.counts()["pending"]:
+        if self.library.counts()[FileState.PENDING]:
             report = self.library.index(progress=self.progress, cancel=AnyEvent(stop, self.pause), reconcile=False)
         if report.cancelled and not stop.is_set():
             self._owed = True  # paused: finish after resume_indexing()
