@@ -6,7 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from vsearch_app.core.store.vector_index import WAYPOINT_BASE, IndexDamaged, IndexParams, VectorIndex
+from vsearch_app.core.store.index_files import IndexDamaged
+from vsearch_app.core.store.vector_index import WAYPOINT_BASE, IndexParams, VectorIndex
 from vsearch_app.core.store.waypoints import WaypointMaker
 from vsearch_app.errors import InvalidArgumentError
 

@@ -86,6 +86,12 @@ class SearchPage:
         return not self.exhausted or self.offset + len(self.hits) < self.total_known
 
 
+# The choices of ``settings.device`` and ``settings.dtype`` (core/engine/devices.py turns them into torch's), here
+# so that the front ends can offer them without importing torch.
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+DTYPE_CHOICES = ("auto", "float32", "bfloat16", "float16")
+
+
 class FileState(StrEnum):
     """Where a photo stands in the catalog (the values are what the database stores)."""
 

@@ -277,7 +277,7 @@ class Reconciler:
 
 
 def _merge(into: ScanDiff, diff: ScanDiff) -> None:
-    for name in ("new", "changed", "gone", "moved", "offline", "returned", "pending"):
+    for name in ("new", "changed", "gone", "moved", "offline", "returned"):
         getattr(into, name).extend(getattr(diff, name))
     into.new_fingerprints.update(diff.new_fingerprints)
 

@@ -270,14 +270,13 @@ class ScanDiff:
     moved: list[tuple[KnownFile, FileStat, str]] = field(default_factory=list)  # (old row, new file, fingerprint)
     offline: list[KnownFile] = field(default_factory=list)  # known files we cannot see right now
     returned: list[KnownFile] = field(default_factory=list)  # offline rows that are back unchanged
-    pending: list[KnownFile] = field(default_factory=list)  # rows waiting for an embedding, unchanged on disk
     new_fingerprints: dict[str, str] = field(default_factory=dict)  # fingerprints computed while matching moves
     root_offline: bool = False  # the whole root is unreachable (or looks unmounted): everything went to offline
 
     @property
     def is_empty(self) -> bool:
         return not (self.new or self.changed or self.gone or self.moved or self.offline or self.returned
-                    or self.pending or self.root_offline)
+                    or self.root_offline)
 
 
 def diff_root(walk: WalkResult, known: Iterable[KnownFile], *, detect_unmount: bool = True) -> ScanDiff:
@@ -307,8 +306,6 @@ def diff_root(walk: WalkResult, known: Iterable[KnownFile], *, detect_unmount: b
             diff.changed.append(current)
         elif row.state == FileState.OFFLINE:
             diff.returned.append(row)
-        elif row.state == FileState.PENDING:
-            diff.pending.append(row)
     new = [f for path, f in walk.files.items() if path not in seen]
     diff.moved, diff.new, diff.gone, diff.new_fingerprints = match_moves(gone, new)
     return diff

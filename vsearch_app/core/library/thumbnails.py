@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from vsearch_app.core.store.fsutil import temp_path_beside
+from vsearch_app.core.store.fsutil import atomic_write_bytes
 from vsearch_app.core.types import Thumbnail
 from vsearch_app.errors import ImageDecodeError, InvalidArgumentError
 from vsearch_app.preprocessing.image import open_image
@@ -124,13 +124,7 @@ class ThumbnailCache:
         data = buffer.getvalue()
         try:
             entry.parent.mkdir(parents=True, exist_ok=True)
-            tmp = temp_path_beside(entry)
-            try:
-                tmp.write_bytes(data)
-                os.replace(tmp, entry)
-            except BaseException:
-                tmp.unlink(missing_ok=True)
-                raise
+            atomic_write_bytes(entry, data, durable=False)  # a damaged entry fails to load and is made again
         except OSError as exc:  # a full disk or a read-only cache folder costs speed, never the thumbnail itself
             log.warning("cannot write to the thumbnail cache %s: %s", self.folder, exc)
             return
