@@ -1,8 +1,9 @@
 """Keeping the library current while the user works: file-system events, debounced, as hints for reconciliation.
 
-One watchdog observer per root feeds paths into a "dirty" set. The watcher's loop (run on the caller's thread)
-waits until the events have been quiet for ``debounce`` seconds (or ``max_delay`` has passed since the first one,
-so a long copy cannot starve it), then reconciles exactly the reported paths with the catalog:
+One watchdog observer per root feeds paths into a "dirty" set. The watcher's loop (``run`` blocks its caller; the
+session runs it on its "vsearch-watch" thread, core/library/index_writer.py) waits until the events have been quiet
+for ``debounce`` seconds (or ``max_delay`` has passed since the first one, so a long copy cannot starve it), then
+reconciles exactly the reported paths with the catalog (core/library/reconcile.py):
 
 - a file is taken only once its size and mtime are the same at two checks ``debounce`` apart (a photo still being
   copied is left alone until it settles); a file whose size and mtime equal a row that vanished in the same batch

@@ -66,6 +66,7 @@ as ``os.fsencode`` bytes, so names that are not valid UTF-8 survive; records giv
     cat.vector_ids_for_paths(paths) -> dict[Path, int]
     cat.paths_for_ids(ids) -> list[Path | None]           # same order; None for ids no longer in the catalog
     cat.ids_under(folder) -> np.ndarray int64             # for a folder filter in search
+    cat.embeddings_under(folder, model_id) -> (ids, vectors)   # an exact search in one folder reads these
 
     # maintenance
     cat.integrity_check() -> str ('ok')   cat.schema_version() -> int   cat.prune_embedding_log(keep) (done on open)
@@ -82,6 +83,10 @@ a stale index label can never point at a different photo.
 
 Durability: WAL with ``synchronous=NORMAL``: a committed transaction survives a process crash (kill -9); after a power
 cut the last transactions may roll back, but the database is never corrupt.
+
+The tables and their migrations are core/store/schema.py. (Over 600 lines: this class is the only code that writes
+SQL against the files, roots and embeddings tables, so that their invariants, such as content versions, the change
+counter and the deletion log, are kept in one place; a third of the file is this summary and the path encoding.)
 """
 
 from __future__ import annotations

@@ -123,7 +123,7 @@ def _migrate_3_to_4(conn: sqlite3.Connection) -> None:
     Keyed by file id, so a caption follows its photo through renames and moves and goes when the photo goes.
     ``content_version`` is the file's content version the caption describes (a caption of older content is stale).
     ``settings`` holds the generation settings as JSON. ``files.caption`` stays: it mirrors the latest finished
-    caption ("caption ..."/"describe ..." prompts) for search hits and full-text search."""
+    caption ("caption ..."/"describe ..." prompts) for search hits."""
     run_script(
         conn,
         """

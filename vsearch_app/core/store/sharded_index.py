@@ -289,6 +289,8 @@ class ShardedIndex:
         return all([shard.save() for shard in self._shards])  # a list: every shard tries, even after a failure
 
     def close(self) -> None:
+        """Stop the search threads and release every shard's graph (the saved files are untouched); not to be used
+        again."""
         if self._pool is not None:
             self._pool.shutdown(wait=True)
         for shard in self._shards:

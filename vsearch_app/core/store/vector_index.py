@@ -42,6 +42,9 @@ a rebuild.
 Threads: a reader/writer lock (core/store/read_write_lock.py) guards the graph: many searches at once, or one writer
 (add, remove, sync, ef change). hnswlib is not safe for an add during a query. Saving holds the read lock only while
 hnswlib writes the temp file; the checksum and verification run without blocking anyone.
+
+(Just over 600 lines: the graph's edits, searches and saves share one lock and one set of labels; what could live
+apart, the files, far-query detection and waypoints, does.)
 """
 
 from __future__ import annotations
@@ -623,7 +626,8 @@ class VectorIndex:
             return True
 
     def close(self) -> None:
-        """Release the graph's memory (the saved file is untouched). Further use is an error."""
+        """Release the graph's memory (the saved file is untouched). The index is empty afterwards and is not to be
+        used again (Library refuses any use after its close with LibraryClosedError)."""
         with self._lock.write():
             self._index = self._new_graph(1)
             self._deleted = set()
