@@ -1,4 +1,5 @@
-"""Small frozen dataclasses returned by core.service: what the CLI and the desktop app see of the engine."""
+"""What the CLI and the desktop app see of the engine: the small frozen dataclasses core.service returns, the file
+states, and the device and dtype choices. Nothing heavy is imported here (the front ends import it at start-up)."""
 
 from __future__ import annotations
 
