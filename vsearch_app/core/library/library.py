@@ -61,6 +61,9 @@ EXACT_FOLDER_LIMIT = 50_000  # a folder filter with at most this many files is s
 
 
 class Library:
+    """One photo library: the folders, catalog, vector index and embedder of one data folder (see the module
+    docstring). Use it through core.service.LibraryService, which adds the single writer and the watcher."""
+
     def __init__(
         self,
         data_dir: str | os.PathLike[str],
