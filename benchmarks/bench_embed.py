@@ -3,8 +3,8 @@
 Both run in their own subprocess (so peak memory is each pipeline's own) on the same SigLIP-base-shaped checkpoint
 with random weights and the same 12-megapixel JPEGs:
 - reference: full Pillow decode, `SiglipImageProcessor`, `transformers` SiglipModel in float32, batches of 16;
-- ours: `core.embedder.Embedder` with dtype auto (bf16 on CPUs with native bf16), reduced-scale JPEG decoding in a
-  thread pool overlapped with the model, batches of 16.
+- ours: `core.engine.embedder.Embedder` with dtype auto (bf16 on CPUs with native bf16), reduced-scale JPEG decoding
+  in a thread pool overlapped with the model, batches of 16.
 Model loading is excluded; one warm-up batch runs before timing. Usage:
     python benchmarks/bench_embed.py [--images 64] [--quick]
 """
@@ -89,7 +89,7 @@ def run_reference(model_dir: Path, paths: list[Path]) -> float:
 
 
 def run_ours(model_dir: Path, paths: list[Path]) -> float:
-    from vsearch_app.core.embedder import Embedder
+    from vsearch_app.core.engine.embedder import Embedder
 
     embedder = Embedder.load(model_dir, device="cpu", dtype="auto")
     embedder.embed_images(paths[:2])  # warm-up
@@ -105,7 +105,7 @@ def worker(kind: str, model_dir: Path, paths: list[Path]) -> None:
     if kind == "ours":
         import torch
 
-        from vsearch_app.core.devices import resolve_dtype
+        from vsearch_app.core.engine.devices import resolve_dtype
 
         dtype = str(resolve_dtype("auto", torch.device("cpu"))).removeprefix("torch.")
     else:

@@ -2,10 +2,10 @@
 
 For each size (default 10k, 100k, 1M vectors of dimension 768), in the same run:
 - exact: one query at a time, ``X @ q`` then ``argpartition`` for the top 10 (what a brute-force tool does);
-- hnswlib alone: space 'cosine', M / ef_construction from ``vsearch_app.core.vector_index.IndexParams``, plain
+- hnswlib alone: space 'cosine', M / ef_construction from ``vsearch_app.core.store.vector_index.IndexParams``, plain
   ``knn_query`` at an ef sweep, one query at a time on one thread;
 - the app: its own index, built from the same vectors by ``ShardedIndex.open_or_rebuild`` (the app's rebuild path:
-  IndexParams.shards graphs of the same M / ef_construction, plus the hidden waypoints of core/waypoints.py) and
+  IndexParams.shards graphs of the same M / ef_construction, plus the hidden waypoints of core/store/waypoints.py) and
   searched with ``ShardedIndex.search`` (the shards in parallel; ef from IndexParams, or ood_ef for a query that
   looks out of distribution).
 Reported: p50 latency per query kind and p95 over all, recall@10 against the exact top 10 per kind, the latency
@@ -40,8 +40,8 @@ from pathlib import Path
 import numpy as np
 from _common import CACHE, print_table
 
-from vsearch_app.core.sharded_index import ShardedIndex, saved_index_bytes
-from vsearch_app.core.vector_index import IndexParams
+from vsearch_app.core.store.sharded_index import ShardedIndex, saved_index_bytes
+from vsearch_app.core.store.vector_index import IndexParams
 
 DIM = 768
 INTRINSIC = 64

@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vsearch_app.core.embedder import Embedder  # noqa: E402
+from vsearch_app.core.engine.embedder import Embedder  # noqa: E402
 from vsearch_app.training.data import load_dataset  # noqa: E402
 from vsearch_app.training.evaluate import evaluate_embedder  # noqa: E402
 from vsearch_app.training.shapes import ShapesRecipe, write_shapes_dataset  # noqa: E402

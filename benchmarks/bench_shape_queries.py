@@ -29,7 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vsearch_app.core.embedder import Embedder  # noqa: E402
+from vsearch_app.core.engine.embedder import Embedder  # noqa: E402
 from vsearch_app.training.shapes import (  # noqa: E402
     HELD_OUT_PAIRS,
     QUERY_VARIANTS,

@@ -34,12 +34,12 @@ def _modules_after(code: str) -> set[str]:
 def test_torch_is_not_imported(name):
     loaded = _modules_after(CHECKS[name])
     assert "torch" not in loaded, f"{name} imports torch"
-    assert "vsearch_app.core.embedder" not in loaded and "vsearch_app.core.captioner" not in loaded
+    assert "vsearch_app.core.engine.embedder" not in loaded and "vsearch_app.core.engine.captioner" not in loaded
 
 
 def test_the_probe_sees_torch_when_it_is_imported():
     """The check above can fail: the model code, imported, does bring torch."""
-    assert "torch" in _modules_after("import vsearch_app.core.embedder")
+    assert "torch" in _modules_after("import vsearch_app.core.engine.embedder")
 
 
 def test_the_trainer_classes_still_come_from_the_api():

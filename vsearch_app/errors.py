@@ -70,12 +70,16 @@ class NothingToSearchError(VSearchError):
         self.other_models = dict(other_models or {})
 
 
+class CatalogError(VSearchError):
+    """The catalog database cannot be used (newer than this VSearch, damaged, locked too long, or not a catalog)."""
+
+
 class DataDirError(VSearchError):
     """VSearch's data folder cannot be used: it is a file, or it cannot be created or written."""
 
 
 class LibraryBusyError(VSearchError):
-    """Another process is already indexing this data folder (core/writer_lock.py); searching still works."""
+    """Another process is already indexing this data folder (core/store/writer_lock.py); searching still works."""
 
 
 class OperationCancelled(VSearchError):

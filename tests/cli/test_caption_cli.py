@@ -110,8 +110,8 @@ def test_a_photo_in_the_library_gets_its_caption_stored(model_dir, tmp_path, cap
     """Same output as for any photo, and the caption is kept in the library (the session's code path)."""
     import os
 
-    from vsearch_app.core.catalog import CATALOG_FILENAME, Catalog
     from vsearch_app.core.service import LibraryService
+    from vsearch_app.core.store.catalog import CATALOG_FILENAME, Catalog
     from vsearch_app.settings import AppSettings
 
     photos = tmp_path / "photos"

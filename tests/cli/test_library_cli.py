@@ -22,7 +22,7 @@ import pytest
 from tests.core.library_fakes import TIMEOUT, Cli, embedded_count, make_photo
 from tests.support.noisy_images import corrupt_deflate_tiff, png_with_a_broken_animation_chunk
 from vsearch_app.cli.library_cmd import index_summary
-from vsearch_app.core.catalog import CATALOG_FILENAME
+from vsearch_app.core.store.catalog import CATALOG_FILENAME
 from vsearch_app.core.types import FolderInfo, IndexReport, LibraryStatus
 
 
@@ -137,7 +137,7 @@ def test_a_folder_that_vanishes_while_index_runs_is_named_in_its_summary(tmp_pat
     from tests.core.library_fakes import FakeEmbedder
     from vsearch_app.cli import library_cmd
     from vsearch_app.cli.main import main
-    from vsearch_app.core.library import Library
+    from vsearch_app.core.library.library import Library
 
     root = tmp_path / "usb"
     for i in range(3):

@@ -17,7 +17,7 @@ import pytest
 
 from tests.core.library_fakes import TIMEOUT, Cli, embedded_count, make_photo
 from tests.support.tiny_models import make_tiny_siglip
-from vsearch_app.core.catalog import CATALOG_FILENAME
+from vsearch_app.core.store.catalog import CATALOG_FILENAME
 
 N_PHOTOS = 8
 

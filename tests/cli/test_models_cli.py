@@ -11,7 +11,7 @@ import pytest
 from tests.support.fake_hub import serving_fake_hub
 from vsearch_app.cli.main import main
 from vsearch_app.cli.models_cmd import ProgressLine
-from vsearch_app.core import models
+from vsearch_app.core.engine import hub as model_hub
 from vsearch_app.core.types import DownloadProgress
 
 REPO = "org/tiny-siglip"
@@ -26,7 +26,7 @@ class Terminal(io.StringIO):
 def hub(monkeypatch):
     """The real download code, pointed at a fake hub (the CLI has no endpoint option; HF_ENDPOINT is read once)."""
     with serving_fake_hub(monkeypatch) as fake:
-        monkeypatch.setattr(models, "download_model", functools.partial(models.download_model, endpoint=fake.url))
+        monkeypatch.setattr(model_hub, "download_model", functools.partial(model_hub.download_model, endpoint=fake.url))
         yield fake
 
 

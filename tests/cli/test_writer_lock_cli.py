@@ -22,7 +22,7 @@ RUN_TIMEOUT = 600  # generous: the machine running the tests may be busy; nothin
 
 GATED_INDEXER = """
 import os, sys, time
-from vsearch_app.core import library
+from vsearch_app.core.library import library
 
 after_batch = library.Library._after_batch
 

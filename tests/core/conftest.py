@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vsearch_app.core.catalog import CATALOG_FILENAME, Catalog
+from vsearch_app.core.store.catalog import CATALOG_FILENAME, Catalog
 
 
 @pytest.fixture

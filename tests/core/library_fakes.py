@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from vsearch_app.core.catalog import CATALOG_FILENAME, Catalog
-from vsearch_app.core.embedder import ImageEmbeddings
-from vsearch_app.core.model_identity import identify
+from vsearch_app.core.engine.embedder import ImageEmbeddings
+from vsearch_app.core.engine.model_identity import identify
+from vsearch_app.core.store.catalog import CATALOG_FILENAME, Catalog
 
 DIM = 8
 

@@ -12,9 +12,9 @@ import pytest
 from PIL import Image
 
 from tests.support.tiny_paligemma import make_tiny_paligemma
-from vsearch_app.core.captioner import Captioner
-from vsearch_app.core.catalog import CATALOG_FILENAME, Catalog
+from vsearch_app.core.engine.captioner import Captioner
 from vsearch_app.core.service import LibraryService
+from vsearch_app.core.store.catalog import CATALOG_FILENAME, Catalog
 from vsearch_app.core.types import CaptionSettings
 from vsearch_app.errors import ImageDecodeError, InvalidArgumentError, ModelNotFoundError, VSearchError
 from vsearch_app.settings import AppSettings
@@ -148,16 +148,16 @@ def test_a_stored_caption_comes_back_without_loading_the_model(lib, monkeypatch)
 
 
 def test_captions_are_kept_per_prompt_and_model(lib, no_model):
-    from vsearch_app.core import caption_store
+    from vsearch_app.core.store import captions
     from vsearch_app.core.types import CaptionResult
 
     photo = lib.photos[0]
     with lib.catalog() as cat:
-        ref = caption_store.find_photo(cat, photo)
+        ref = captions.find_photo(cat, photo)
         for when, (model, prompt, text) in enumerate(
             [("m1", "caption en", "a house"), ("m1", "question: what is this?", "a dog"), ("m2", "caption en", "x")]
         ):
-            caption_store.save(cat, ref, CaptionResult(text, prompt, model, "stop_token", token_count=2), now=when)
+            captions.save(cat, ref, CaptionResult(text, prompt, model, "stop_token", token_count=2), now=when)
     with lib.open() as session:
         assert session.stored_caption(photo, prompt="caption en", model="m1").text == "a house"
         assert session.stored_caption(photo, prompt="question: what is this?").text == "a dog"
@@ -169,12 +169,12 @@ def test_captions_are_kept_per_prompt_and_model(lib, no_model):
 
 
 def test_a_caption_follows_a_renamed_photo_and_goes_with_it(lib, no_model):
-    from vsearch_app.core import caption_store
+    from vsearch_app.core.store import captions
     from vsearch_app.core.types import CaptionResult
 
     old = lib.photos[0]
     with lib.catalog() as cat:
-        caption_store.save(cat, caption_store.find_photo(cat, old),
+        captions.save(cat, captions.find_photo(cat, old),
                            CaptionResult("a red house", "caption en", "m", "stop_token", token_count=4))
     new = lib.root / "holiday" / "renamed.png"
     new.parent.mkdir()
@@ -190,12 +190,12 @@ def test_a_caption_follows_a_renamed_photo_and_goes_with_it(lib, no_model):
 
 
 def test_a_caption_of_changed_content_is_stale(lib, no_model):
-    from vsearch_app.core import caption_store
+    from vsearch_app.core.store import captions
     from vsearch_app.core.types import CaptionResult
 
     photo = lib.photos[1]
     with lib.catalog() as cat:
-        caption_store.save(cat, caption_store.find_photo(cat, photo),
+        captions.save(cat, captions.find_photo(cat, photo),
                            CaptionResult("old picture", "caption en", "m", "stop_token", token_count=2))
     save_photo(photo, 42, size=(50, 20))  # edited in place: new size and mtime
     with lib.catalog() as cat:

@@ -1,4 +1,4 @@
-"""core.caption_store and the catalog's captions table (schema v4): the migration from v3, cascades, stored
+"""core.store.captions and the catalog's captions table (schema v4): the migration from v3, cascades, stored
 settings, and imports that do not need torch. No model is involved."""
 
 from __future__ import annotations
@@ -11,9 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vsearch_app.core import caption_store
-from vsearch_app.core import catalog as catalog_mod
-from vsearch_app.core.catalog import CATALOG_FILENAME, Catalog
+from vsearch_app.core.store import captions, schema
+from vsearch_app.core.store.catalog import CATALOG_FILENAME, Catalog
 from vsearch_app.core.types import CaptionResult, CaptionSettings
 
 
@@ -24,7 +23,7 @@ def finished(text, prompt="caption en", model="m", settings=None):
 def test_migrating_v3_to_v4_keeps_the_data_and_backs_up_first(tmp_path, monkeypatch):
     db = tmp_path / CATALOG_FILENAME
     photos = tmp_path / "photos"
-    monkeypatch.setattr(catalog_mod, "SCHEMA_VERSION", 3)  # this VSearch before captions had their table
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", 3)  # this VSearch before captions had their table
     with Catalog.open(db) as old:
         assert old.schema_version() == 3
         old.add_root(photos)
@@ -38,9 +37,9 @@ def test_migrating_v3_to_v4_keeps_the_data_and_backs_up_first(tmp_path, monkeypa
         assert rec.id == fid and rec.state == "indexed" and rec.width == 40 and rec.caption == "written by v3"
         assert cat.embeddings("m")[1].tolist() == [[0, 1, 2, 3]] and cat.get_setting("model") == "m"
         assert cat.integrity_check() == "ok"
-        ref = caption_store.find_photo(cat, photos / "a.jpg")
-        assert caption_store.save(cat, ref, finished("a new caption")).stored_at is not None
-        assert caption_store.load(cat, photos / "a.jpg").text == "a new caption"
+        ref = captions.find_photo(cat, photos / "a.jpg")
+        assert captions.save(cat, ref, finished("a new caption")).stored_at is not None
+        assert captions.load(cat, photos / "a.jpg").text == "a new caption"
         assert cat.get_file(photos / "a.jpg").caption == "a new caption"
     conn = sqlite3.connect(tmp_path / f"{CATALOG_FILENAME}.bak-v3")
     try:
@@ -55,7 +54,7 @@ def test_captions_go_with_their_folder(tmp_path):
     with Catalog.open(tmp_path / CATALOG_FILENAME) as cat:
         cat.add_root(photos)
         cat.mark_pending(photos / "a.jpg", 1, 1)
-        caption_store.save(cat, caption_store.find_photo(cat, photos / "a.jpg"), finished("x"))
+        captions.save(cat, captions.find_photo(cat, photos / "a.jpg"), finished("x"))
         assert cat.query("SELECT count(*) FROM captions")[0][0] == 1
         cat.remove_root(photos)
         assert cat.query("SELECT count(*) FROM captions")[0][0] == 0
@@ -66,10 +65,10 @@ def test_a_photo_removed_while_captioning_is_not_stored(tmp_path):
     with Catalog.open(tmp_path / CATALOG_FILENAME) as cat:
         cat.add_root(photos)
         cat.mark_pending(photos / "a.jpg", 1, 1)
-        ref = caption_store.find_photo(cat, photos / "a.jpg")
+        ref = captions.find_photo(cat, photos / "a.jpg")
         cat.delete_file(photos / "a.jpg")
-        assert caption_store.save(cat, ref, finished("x")).stored_at is None
-        assert caption_store.find_photo(cat, photos / "a.jpg") is None
+        assert captions.save(cat, ref, finished("x")).stored_at is None
+        assert captions.find_photo(cat, photos / "a.jpg") is None
 
 
 def test_settings_round_trip_and_unknown_fields_are_ignored(tmp_path):
@@ -78,25 +77,25 @@ def test_settings_round_trip_and_unknown_fields_are_ignored(tmp_path):
     with Catalog.open(tmp_path / CATALOG_FILENAME) as cat:
         cat.add_root(photos)
         cat.mark_pending(photos / "a.jpg", 1, 1)
-        ref = caption_store.find_photo(cat, photos / "a.jpg")
-        caption_store.save(cat, ref, finished("y", prompt="describe en", settings=settings))
-        assert caption_store.load(cat, photos / "a.jpg").settings == settings
+        ref = captions.find_photo(cat, photos / "a.jpg")
+        captions.save(cat, ref, finished("y", prompt="describe en", settings=settings))
+        assert captions.load(cat, photos / "a.jpg").settings == settings
         # A newer VSearch may store settings this one does not know.
         with cat.transaction() as conn:
             conn.execute("""UPDATE captions SET settings = '{"max_tokens": 3, "beam_width": 4}'""")
-        assert caption_store.load(cat, photos / "a.jpg").settings == CaptionSettings(max_tokens=3)
+        assert captions.load(cat, photos / "a.jpg").settings == CaptionSettings(max_tokens=3)
 
 
 def test_describing_prompts():
-    assert caption_store.is_describing("caption en") and caption_store.is_describing("Describe es")
-    assert caption_store.is_describing("cap fr")
-    assert not caption_store.is_describing("question: what is this?") and not caption_store.is_describing("ocr")
+    assert captions.is_describing("caption en") and captions.is_describing("Describe es")
+    assert captions.is_describing("cap fr")
+    assert not captions.is_describing("question: what is this?") and not captions.is_describing("ocr")
 
 
 def test_caption_modules_import_without_torch():
     code = (
         "import sys\n"
-        "import vsearch_app.core.caption_session, vsearch_app.core.caption_store, vsearch_app.core.types\n"
+        "import vsearch_app.core.engine.caption_session, vsearch_app.core.store.captions, vsearch_app.core.types\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
     )
     repo = str(Path(__file__).resolve().parents[2])  # this checkout, not whatever vsearch_app is installed

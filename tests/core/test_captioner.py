@@ -1,4 +1,5 @@
-"""core.captioner: prompt layout as transformers' processor builds it, streaming, stopping, cancelling, dtypes."""
+"""core.engine.captioner: prompt layout as transformers' processor builds it, streaming, stopping, cancelling,
+dtypes."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import torch
 from PIL import Image
 
 from tests.support.tiny_paligemma import make_tiny_paligemma
-from vsearch_app.core.captioner import Captioner
+from vsearch_app.core.engine.captioner import Captioner
 from vsearch_app.errors import ImageDecodeError, InvalidArgumentError
 from vsearch_app.modeling.generate import generate
 from vsearch_app.modeling.sampling import GenerationParams

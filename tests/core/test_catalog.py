@@ -15,16 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vsearch_app.core import catalog as catalog_mod
-from vsearch_app.core.catalog import (
-    CATALOG_FILENAME,
-    SCHEMA_VERSION,
-    Catalog,
-    CatalogError,
-    FileRecord,
-    path_key,
-)
-from vsearch_app.core.fsutil import atomic_write_bytes, file_fingerprint
+from vsearch_app.core.store import catalog as catalog_mod
+from vsearch_app.core.store import schema
+from vsearch_app.core.store.catalog import CATALOG_FILENAME, Catalog, CatalogError, FileRecord, path_key
+from vsearch_app.core.store.fsutil import atomic_write_bytes, file_fingerprint
+from vsearch_app.core.store.schema import SCHEMA_VERSION
 from vsearch_app.errors import InvalidArgumentError, VSearchError
 
 
@@ -65,7 +60,7 @@ def test_new_catalog_is_wal_with_foreign_keys_and_current_schema(cat):
 def _make_v1_db(path: Path, root: Path) -> None:
     """A catalog as schema v1 wrote it, by hand (not through Catalog)."""
     conn = sqlite3.connect(path, isolation_level=None)
-    conn.executescript(catalog_mod._SCHEMA_V1)
+    conn.executescript(schema._SCHEMA_V1)
     key = os.fsencode(str(root))
     conn.execute("INSERT INTO roots (path, display, added_at, online) VALUES (?, ?, 1.0, 1)", (key, str(root)))
     conn.execute(
@@ -110,7 +105,7 @@ def test_a_failing_migration_leaves_the_old_schema(tmp_path, monkeypatch):
         conn.execute("ALTER TABLE files ADD COLUMN half_done TEXT")
         raise RuntimeError("simulated bug in a migration")
 
-    monkeypatch.setitem(catalog_mod.MIGRATIONS, 1, broken)
+    monkeypatch.setitem(schema.MIGRATIONS, 1, broken)
     with pytest.raises(RuntimeError):
         Catalog.open(db)
     conn = sqlite3.connect(db)
@@ -498,7 +493,7 @@ _WRITER = textwrap.dedent(
     """
     import sys
     import numpy as np
-    from vsearch_app.core.catalog import Catalog
+    from vsearch_app.core.store.catalog import Catalog
     db, root = sys.argv[1], sys.argv[2]
     cat = Catalog.open(db)
     cat.add_root(root)

@@ -22,15 +22,15 @@ import numpy as np
 import pytest
 
 from tests.core.library_fakes import Cli, make_photo
-from vsearch_app.core.catalog import CATALOG_FILENAME, Catalog
-from vsearch_app.core.library import INDEX_DIRNAME
-from vsearch_app.core.sharded_index import ShardedIndex
+from vsearch_app.core.library.library import INDEX_DIRNAME
+from vsearch_app.core.store.catalog import CATALOG_FILENAME, Catalog
+from vsearch_app.core.store.sharded_index import ShardedIndex
 
 KILLS = 24
 
 WRAPPER = """
 import os, sys, time
-from vsearch_app.core import vector_index as vi
+from vsearch_app.core.store import index_files
 
 def pausing(name, original):
     def wrapper(*args, **kwargs):
@@ -41,8 +41,8 @@ def pausing(name, original):
         return original(*args, **kwargs)
     return wrapper
 
-vi.check_hnsw_header = pausing("temp-written", vi.check_hnsw_header)
-vi.VectorIndex._write_manifest = pausing("file-renamed", vi.VectorIndex._write_manifest)
+index_files.check_hnsw_header = pausing("temp-written", index_files.check_hnsw_header)
+index_files.write_manifest = pausing("file-renamed", index_files.write_manifest)
 from vsearch_app.cli.main import main
 sys.exit(main(sys.argv[1:]))
 """

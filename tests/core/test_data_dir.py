@@ -1,5 +1,5 @@
-"""core/data_dir.py: a data folder that cannot be used gives DataDirError naming the path and why (issue 10, defect 5).
-The same cases through the real CLI are in tests/cli/test_data_dir_cli.py."""
+"""core/store/data_dir.py: a data folder that cannot be used gives DataDirError naming the path and why (issue 10,
+defect 5). The same cases through the real CLI are in tests/cli/test_data_dir_cli.py."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from vsearch_app.core.data_dir import prepare_data_dir
+from vsearch_app.core.store.data_dir import prepare_data_dir
 from vsearch_app.errors import DataDirError, VSearchError
 
 

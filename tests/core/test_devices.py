@@ -10,7 +10,8 @@ import sys
 import pytest
 import torch
 
-from vsearch_app.core import devices
+from vsearch_app.core.engine import devices
+from vsearch_app.core.types import DEVICE_CHOICES, DTYPE_CHOICES
 from vsearch_app.errors import InvalidArgumentError
 
 
@@ -27,10 +28,18 @@ def test_explicit_dtype_is_honoured():
 
 
 def test_unknown_values_are_rejected():
-    with pytest.raises(InvalidArgumentError):
+    with pytest.raises(InvalidArgumentError) as dtype_error:
         devices.resolve_dtype("int4", torch.device("cpu"))
-    with pytest.raises(InvalidArgumentError):
+    with pytest.raises(InvalidArgumentError) as device_error:
         devices.resolve_device("tpu")
+    assert (dtype_error.value.param, device_error.value.param) == ("dtype", "device")
+
+
+def test_every_choice_the_front_ends_offer_resolves():
+    """The choices live in core.types (no torch for the front ends); each one must mean something here."""
+    assert {devices.resolve_dtype(name, torch.device("cpu")) for name in DTYPE_CHOICES} <= set(devices.DTYPES.values())
+    assert set(DTYPE_CHOICES) == {"auto", *devices.DTYPES}
+    assert devices.resolve_device(DEVICE_CHOICES[0]) in (torch.device(n) for n in DEVICE_CHOICES[1:])
 
 
 def test_unavailable_gpu_is_a_clear_error(monkeypatch):
@@ -43,7 +52,7 @@ def test_unavailable_gpu_is_a_clear_error(monkeypatch):
 
 _FAULTS_PROBE = r"""
 import ctypes, resource, sys
-from vsearch_app.core import devices
+from vsearch_app.core.engine import devices
 libc = ctypes.CDLL("libc.so.6")
 libc.malloc.restype = ctypes.c_void_p
 libc.free.argtypes = [ctypes.c_void_p]

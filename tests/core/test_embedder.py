@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from PIL import Image
 from transformers import SiglipModel as ReferenceSiglip
 
-from vsearch_app.core.embedder import Embedder
+from vsearch_app.core.engine.embedder import Embedder
 from vsearch_app.preprocessing.image import ImageTransform
 
 
@@ -135,7 +135,7 @@ def test_split_batches_give_the_same_vectors_failures_and_order(embedder, two_st
 
 
 def test_streams_split_only_batches_worth_splitting():
-    from vsearch_app.core.model_streams import ModelStreams
+    from vsearch_app.core.engine.model_streams import ModelStreams
 
     streams = ModelStreams(2)
     assert streams.split(range(0, 16)) == [range(0, 8), range(8, 16)]

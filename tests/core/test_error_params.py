@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from vsearch_app.core import models
-from vsearch_app.core.data_dir import prepare_data_dir
+from vsearch_app.core.engine import hub
+from vsearch_app.core.store.data_dir import prepare_data_dir
 from vsearch_app.errors import DataDirError, InvalidArgumentError, ModelNotFoundError, VSearchError
 
 CORE = Path(__file__).resolve().parents[2] / "vsearch_app" / "core"
@@ -68,8 +68,8 @@ def test_core_errors_name_their_parameter(tmp_path):
         prepare_data_dir(tmp_path / "file")
     assert err.value.param == "data_dir"
     with pytest.raises(ModelNotFoundError) as err:
-        models.resolve_model_dir("org/absent", tmp_path / "hub")
+        hub.resolve_model_dir("org/absent", tmp_path / "hub")
     assert err.value.param == "model" and "--" not in str(err.value)
     with pytest.raises(ModelNotFoundError) as err:
-        models.resolve_model_dir("org/absent", tmp_path / "hub", param="caption_model")
+        hub.resolve_model_dir("org/absent", tmp_path / "hub", param="caption_model")
     assert err.value.param == "caption_model"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tests.support.file_modes import modes_of, posix_modes, umask
-from vsearch_app.core.fsutil import atomic_write_bytes, give_new_file_mode, temp_path_beside
+from vsearch_app.core.store.fsutil import atomic_write_bytes, give_new_file_mode, temp_path_beside
 
 
 @posix_modes

@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 from tests.core.library_fakes import FakeEmbedder, content_vector
-from vsearch_app.core.catalog import Catalog
-from vsearch_app.core.indexer import Indexer, _exif_datetime, read_photo_facts
+from vsearch_app.core.library.indexer import Indexer, _exif_datetime, read_photo_facts
+from vsearch_app.core.store.catalog import Catalog
 
 
 @pytest.fixture

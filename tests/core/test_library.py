@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tests.core.library_fakes import FakeEmbedder, content_vector
-from vsearch_app.core.library import Library
+from vsearch_app.core.library.library import Library
 from vsearch_app.errors import InvalidArgumentError, NothingToSearchError
 
 
@@ -182,7 +182,7 @@ def test_folder_search_is_exact_from_the_catalog(library, photos, monkeypatch):
 def test_a_big_folder_is_searched_through_the_index(library, photos, monkeypatch):
     library.add_folder(photos)
     library.index()
-    monkeypatch.setattr("vsearch_app.core.library.EXACT_FOLDER_LIMIT", 2)  # folder "a" holds 3
+    monkeypatch.setattr("vsearch_app.core.library.library.EXACT_FOLDER_LIMIT", 2)  # folder "a" holds 3
     monkeypatch.setattr(library.catalog, "embeddings_under", lambda *a: pytest.fail("must use the index"))
     target = photos / "b" / "p4.jpg"
     hits = library.search(str(target), limit=10, folder=photos / "a")

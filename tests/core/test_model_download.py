@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from tests.support.fake_hub import serving_fake_hub
-from vsearch_app.core.models import DOWNLOAD_THREAD_NAME, download_model, list_cached_models, resolve_model_dir
+from vsearch_app.core.engine.hub import DOWNLOAD_THREAD_NAME, download_model, list_cached_models, resolve_model_dir
 from vsearch_app.errors import DownloadCancelled, DownloadError, ModelNotFoundError
 
 REPO = "org/tiny-siglip"
@@ -202,7 +202,7 @@ def test_the_token_is_sent_with_every_request(tmp_path, hub, tiny_siglip_dir):
 def test_cancel_returns_even_while_the_transfer_waits_on_a_silent_server(tmp_path, hub, monkeypatch):
     """A read blocked on the network cannot be interrupted; the caller gets control back anyway and the transfer
     thread ends once the server speaks again."""
-    monkeypatch.setattr("vsearch_app.core.models.CANCEL_GRACE_S", 0.1)
+    monkeypatch.setattr("vsearch_app.core.engine.hub.CANCEL_GRACE_S", 0.1)
     server_waits = threading.Event()
     hub.add(REPO, {"config.json": b"{}", "model.safetensors": os.urandom(256 * 1024)})
     hub.repos[REPO].stall["model.safetensors"] = server_waits

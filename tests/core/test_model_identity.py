@@ -8,7 +8,7 @@ import struct
 
 import pytest
 
-from vsearch_app.core.model_identity import display_name, identify, weights_fingerprint
+from vsearch_app.core.engine.model_identity import display_name, identify, weights_fingerprint
 from vsearch_app.errors import CheckpointError
 
 

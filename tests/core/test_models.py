@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from vsearch_app.core.models import download_model, list_cached_models, resolve_model_dir
+from vsearch_app.core.engine.hub import download_model, list_cached_models, resolve_model_dir
 from vsearch_app.errors import CheckpointError, DownloadError, ModelNotFoundError
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vsearch_app.core.query import QueryTerm, combine, parse_query
+from vsearch_app.core.library.query import QueryTerm, combine, parse_query
 from vsearch_app.errors import InvalidArgumentError
 
 

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from vsearch_app.core.scanner import (
+from vsearch_app.core.library.scanner import (
     KnownFile,
     diff_root,
     fingerprint,
@@ -324,14 +324,7 @@ def test_unchanged_failed_file_is_not_retried_but_changed_one_is(tmp_path):
     fixed.write_bytes(b"now a different, longer file")
     diff = diff_root(walk_root(root), known)
     assert [f.path for f in diff.changed] == [str(fixed)]
-    assert diff.new == [] and diff.pending == []
-
-
-def test_pending_rows_are_reported_for_embedding(tmp_path):
-    root = tmp_path / "root"
-    waiting = _write(root / "w.jpg")
-    diff = diff_root(walk_root(root), [_known(waiting, state="pending")])
-    assert [k.path for k in diff.pending] == [str(waiting)]
+    assert diff.new == []
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="creating symlinks needs privileges on Windows")

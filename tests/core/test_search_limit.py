@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 
 from tests.core.library_fakes import DIM, FakeEmbedder
-from vsearch_app.core import vector_index
-from vsearch_app.core.embedder import ImageEmbeddings
-from vsearch_app.core.library import Library
-from vsearch_app.core.sharded_index import ShardedIndex
-from vsearch_app.core.vector_index import IndexParams, VectorIndex
+from vsearch_app.core.engine.embedder import ImageEmbeddings
+from vsearch_app.core.library.library import Library
+from vsearch_app.core.store import vector_index
+from vsearch_app.core.store.sharded_index import ShardedIndex
+from vsearch_app.core.store.vector_index import IndexParams, VectorIndex
 
 BASE = np.random.default_rng(7).standard_normal(16).astype(np.float32)
 

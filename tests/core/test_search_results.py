@@ -12,11 +12,11 @@ from PIL import Image
 
 from tests.core.library_fakes import FakeEmbedder, content_vector
 from vsearch_app.core import service as service_module
-from vsearch_app.core.catalog import Catalog
-from vsearch_app.core.library import Library
-from vsearch_app.core.search import SearchResults
+from vsearch_app.core.library.library import Library
+from vsearch_app.core.library.search import SearchResults
 from vsearch_app.core.service import LibraryService
-from vsearch_app.core.sharded_index import ShardedIndex
+from vsearch_app.core.store.catalog import Catalog
+from vsearch_app.core.store.sharded_index import ShardedIndex
 from vsearch_app.core.types import QueryTerm, SearchHit
 from vsearch_app.errors import InvalidArgumentError
 from vsearch_app.settings import AppSettings

@@ -11,11 +11,11 @@ import time
 import pytest
 
 from tests.core.library_fakes import FakeEmbedder
-from vsearch_app.core import vector_index as vector_index_module
-from vsearch_app.core.library import INDEX_DIRNAME, Library
+from vsearch_app.core.library.library import INDEX_DIRNAME, Library
 from vsearch_app.core.service import LibraryService
+from vsearch_app.core.store import index_files
+from vsearch_app.core.store.writer_lock import WriterLock
 from vsearch_app.core.types import ChangeEvent
-from vsearch_app.core.writer_lock import WriterLock
 from vsearch_app.errors import CheckpointError, LibraryBusyError, LibraryClosedError
 from vsearch_app.settings import AppSettings
 
@@ -205,7 +205,7 @@ def test_close_while_watching_stops_every_thread_and_keeps_what_was_committed(tm
 
 def test_a_search_during_an_index_save_returns_before_the_save_finishes(tmp_path, photos, monkeypatch):
     service = open_session(tmp_path, FakeEmbedder(), photos)
-    real_hash = vector_index_module._sha256_of
+    real_hash = index_files.sha256_of
     in_save, release = threading.Event(), threading.Event()
 
     def held_hash(path):
@@ -216,7 +216,7 @@ def test_a_search_during_an_index_save_returns_before_the_save_finishes(tmp_path
 
     try:
         service.index()
-        monkeypatch.setattr(vector_index_module, "_sha256_of", held_hash)
+        monkeypatch.setattr(index_files, "sha256_of", held_hash)
         photo(photos, 30)
         saving = InThread(service.index)
         assert in_save.wait(TIMEOUT)

@@ -9,9 +9,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from vsearch_app.core import sharded_index as si
-from vsearch_app.core.sharded_index import ShardedIndex, ShardOfCatalog, saved_index_bytes, shard_slug
-from vsearch_app.core.vector_index import IndexParams, VectorIndex
+from vsearch_app.core.store import sharded_index as si
+from vsearch_app.core.store.sharded_index import ShardedIndex, ShardOfCatalog, saved_index_bytes, shard_slug
+from vsearch_app.core.store.vector_index import IndexParams, VectorIndex
 from vsearch_app.errors import InvalidArgumentError
 
 DIM = 16

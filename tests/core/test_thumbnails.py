@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vsearch_app.core import thumbnails
-from vsearch_app.core.thumbnails import ThumbnailCache
+from vsearch_app.core.library import thumbnails
+from vsearch_app.core.library.thumbnails import ThumbnailCache
 from vsearch_app.errors import InvalidArgumentError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -311,7 +311,7 @@ def test_making_thumbnails_does_not_import_torch(tmp_path):
     photo = _save_jpeg(tmp_path / "p.jpg", _upright_scene(), orientation=6)
     code = (
         "import sys\n"
-        "from vsearch_app.core.thumbnails import ThumbnailCache\n"
+        "from vsearch_app.core.library.thumbnails import ThumbnailCache\n"
         f"thumb = ThumbnailCache({str(tmp_path / 'thumbs')!r}).get({str(photo)!r}, 32)\n"
         "assert thumb.image is not None, thumb.reason\n"
         "print('torch' in sys.modules)\n"

@@ -14,8 +14,10 @@ import numpy as np
 import pytest
 
 from tests.support.file_modes import modes_of, posix_modes, umask
-from vsearch_app.core import vector_index as vi
-from vsearch_app.core.vector_index import IndexParams, RWLock, VectorIndex
+from vsearch_app.core.store import index_files
+from vsearch_app.core.store import vector_index as vi
+from vsearch_app.core.store.read_write_lock import ReadWriteLock
+from vsearch_app.core.store.vector_index import IndexParams, VectorIndex
 from vsearch_app.errors import InvalidArgumentError
 
 DIM = 16
@@ -220,7 +222,7 @@ def test_an_index_saved_with_another_M_is_rebuilt_with_the_new_one(tmp_path, cat
         again = _open(tmp_path, cat, params=newer)
     assert "manifest M is 8, expected 12" in caplog.text
     assert json.loads(again.manifest_path.read_text())["M"] == 12 and again.path != old_file
-    vi.check_hnsw_header(again.path, DIM, 12, 60)
+    index_files.check_hnsw_header(again.path, DIM, 12, 60)
     fid = next(iter(vecs))
     assert again.search(vecs[fid], k=1)[0][0] == fid
 
@@ -280,7 +282,7 @@ def _wrong_dim(index):
     other.save_index(str(index.path))
     manifest = json.loads(index.manifest_path.read_text())
     manifest["file_size"] = index.path.stat().st_size
-    manifest["sha256"] = vi._sha256_of(index.path)
+    manifest["sha256"] = index_files.sha256_of(index.path)
     index.manifest_path.write_text(json.dumps(manifest))
 
 
@@ -310,7 +312,7 @@ def test_damaged_index_is_rebuilt_and_never_handed_to_hnswlib(tmp_path, cat, mon
     damaged_name = index.path.name
     damage(index)
     spy = _Spy(monkeypatch)
-    with caplog.at_level(logging.INFO, logger="vsearch_app.core.vector_index"):
+    with caplog.at_level(logging.INFO, logger="vsearch_app.core.store.vector_index"):
         again = _open(tmp_path, cat)
     assert damaged_name not in spy.loaded
     # the only loads allowed are the post-save verification of the new (temp) file
@@ -330,19 +332,19 @@ def test_header_check_rejects_crafted_headers(tmp_path):
     graph.add_items(_unit(np.random.default_rng(0), 4), np.arange(4))
     path = tmp_path / "x.hnsw"
     graph.save_index(str(path))
-    vi.check_hnsw_header(path, DIM, 8, 4)
+    index_files.check_hnsw_header(path, DIM, 8, 4)
     for wrong in [dict(dim=DIM + 1), dict(M=16), dict(count=5)]:
         args = dict(dim=DIM, M=8, count=4) | wrong
-        with pytest.raises(vi.IndexDamaged):
-            vi.check_hnsw_header(path, **args)
+        with pytest.raises(index_files.IndexDamaged):
+            index_files.check_hnsw_header(path, **args)
     data = bytearray(path.read_bytes())
     data[16:24] = (10**12).to_bytes(8, "little")  # absurd element count
     path.write_bytes(bytes(data))
-    with pytest.raises(vi.IndexDamaged):
-        vi.check_hnsw_header(path, DIM, 8, 10**12)
+    with pytest.raises(index_files.IndexDamaged):
+        index_files.check_hnsw_header(path, DIM, 8, 10**12)
     path.write_bytes(b"\0" * 10)
-    with pytest.raises(vi.IndexDamaged, match="shorter"):
-        vi.check_hnsw_header(path, DIM, 8, 4)
+    with pytest.raises(index_files.IndexDamaged, match="shorter"):
+        index_files.check_hnsw_header(path, DIM, 8, 4)
 
 
 def test_full_disk_keeps_the_old_index(tmp_path, cat, monkeypatch, caplog):
@@ -409,20 +411,20 @@ def test_a_save_by_another_process_between_manifest_and_file_read_is_not_damage(
     _, index = _saved(tmp_path, cat)
     _fill(cat, tmp_path, 10, seed=4)
     writer = _open(tmp_path, cat)  # "process B", same folder
-    real_read = VectorIndex._read_manifest
+    real_read = index_files.read_manifest
     calls = {"n": 0}
     extra = _unit(np.random.default_rng(1), 1)
 
-    def racing_read(self):
-        manifest = real_read(self)
+    def racing_read(path):
+        manifest = real_read(path)
         calls["n"] += 1
         if calls["n"] == 1:  # B saves right after A read the manifest
             writer.add([10**6], extra)
             assert writer.save()
-            assert not (self.index_dir / manifest["file"]).exists()
+            assert not (path.parent / manifest["file"]).exists()
         return manifest
 
-    monkeypatch.setattr(VectorIndex, "_read_manifest", racing_read)
+    monkeypatch.setattr(index_files, "read_manifest", racing_read)
     monkeypatch.setattr(VectorIndex, "rebuild", lambda *a, **k: pytest.fail("a concurrent save is not damage"))
     reader = _open(tmp_path, cat)
     assert calls["n"] >= 2 and reader.path == writer.path
@@ -433,7 +435,7 @@ def test_a_save_by_another_process_between_manifest_and_file_read_is_not_damage(
 
 
 def test_rwlock_many_readers_or_one_writer():
-    lock = RWLock()
+    lock = ReadWriteLock()
     state = {"readers": 0, "max_readers": 0, "writer": False}
     guard = threading.Lock()
     errors = []
@@ -509,7 +511,7 @@ def test_searches_run_while_a_writer_adds(tmp_path):
 _SAVER = """
 import sys
 import numpy as np
-from vsearch_app.core.vector_index import IndexParams, VectorIndex
+from vsearch_app.core.store.vector_index import IndexParams, VectorIndex
 index = VectorIndex.create_empty(sys.argv[1], "test/model", 16, IndexParams(M=8, ef_construction=32, threads=1))
 rng = np.random.default_rng(0)
 label = 0

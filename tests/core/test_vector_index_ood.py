@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vsearch_app.core.vector_index import IndexParams, VectorIndex
+from vsearch_app.core.store.vector_index import IndexParams, VectorIndex
 
 DIM = 32
 MODEL = "test/model"

@@ -12,9 +12,9 @@ import pytest
 from watchdog.events import FileCreatedEvent, FileMovedEvent
 
 from tests.core.library_fakes import FakeEmbedder
-from vsearch_app.core import watcher as watcher_module
-from vsearch_app.core.library import Library
-from vsearch_app.core.watcher import LibraryWatcher, is_network_path
+from vsearch_app.core.library import watcher as watcher_module
+from vsearch_app.core.library.library import Library
+from vsearch_app.core.library.watcher import LibraryWatcher, is_network_path
 
 TIMEOUT = 20.0
 

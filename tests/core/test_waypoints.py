@@ -1,4 +1,4 @@
-"""Waypoints: hidden vectors that link groups of photos in the vector index's graph (core/waypoints.py), and how
+"""Waypoints: hidden vectors that link groups of photos in the vector index's graph (core/store/waypoints.py), and how
 VectorIndex keeps them out of every result, count and catalog comparison."""
 
 import json
@@ -6,8 +6,9 @@ import json
 import numpy as np
 import pytest
 
-from vsearch_app.core.vector_index import WAYPOINT_BASE, IndexDamaged, IndexParams, VectorIndex
-from vsearch_app.core.waypoints import WaypointMaker
+from vsearch_app.core.store.index_files import IndexDamaged
+from vsearch_app.core.store.vector_index import WAYPOINT_BASE, IndexParams, VectorIndex
+from vsearch_app.core.store.waypoints import WaypointMaker
 from vsearch_app.errors import InvalidArgumentError
 
 DIM = 16

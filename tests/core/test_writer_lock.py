@@ -1,4 +1,4 @@
-"""One writer per data folder (issue 10, defect 4): core/writer_lock.py and LibraryService.index/watch using it.
+"""One writer per data folder (issue 10, defect 4): core/store/writer_lock.py and LibraryService.index/watch using it.
 
 The lock is held by a real child process, because the point is the inter-process behaviour: a second writer is
 refused with a message naming the holder, and a holder killed with SIGKILL leaves no stale lock.
@@ -18,16 +18,16 @@ from pathlib import Path
 import pytest
 
 from tests.core.library_fakes import FakeEmbedder
-from vsearch_app.core.library import Library
+from vsearch_app.core.library.library import Library
 from vsearch_app.core.service import LibraryService
-from vsearch_app.core.writer_lock import LOCK_FILENAME, WriterLock, read_holder
+from vsearch_app.core.store.writer_lock import LOCK_FILENAME, WriterLock, read_holder
 from vsearch_app.errors import DataDirError, LibraryBusyError
 from vsearch_app.settings import AppSettings
 
 REPO = Path(__file__).resolve().parents[2]
 HOLDER = """
 import sys
-from vsearch_app.core.writer_lock import WriterLock
+from vsearch_app.core.store.writer_lock import WriterLock
 lock = WriterLock(sys.argv[1], "watching").acquire()
 print("held", flush=True)
 sys.stdin.read()  # hold the lock until the test closes our stdin (or kills us)

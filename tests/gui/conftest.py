@@ -8,7 +8,7 @@ import pytest
 import vsearch_app.gui  # noqa: F401  (applies gui.qtfix before the first Qt call of a test)
 from tests.gui.photos import write_photos
 from tests.gui.window_helpers import Windows
-from vsearch_app.core.thumbnails import ThumbnailCache
+from vsearch_app.core.library.thumbnails import ThumbnailCache
 from vsearch_app.gui.thumbs.loader import ThumbnailLoader
 
 

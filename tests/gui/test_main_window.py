@@ -284,7 +284,7 @@ def test_closing_while_indexing_then_reopening_keeps_counts_and_embeds_nothing_t
 
 
 def test_another_indexer_is_shown_in_the_status_line_and_retried(qtbot, windows, settings, library, monkeypatch):
-    from vsearch_app.core.writer_lock import WriterLock
+    from vsearch_app.core.store.writer_lock import WriterLock
 
     monkeypatch.setattr(states, "BUSY_RETRY_S", 0.5)
     settings.data_dir.mkdir(parents=True)

@@ -15,7 +15,7 @@ import torch
 from PIL import Image, features
 
 from vsearch_app.errors import CheckpointError, ImageDecodeError
-from vsearch_app.preprocessing.image import ImageTransform, open_image, to_rgb
+from vsearch_app.preprocessing.image import ORIENTATION_TAG, ImageTransform, open_image, to_rgb, upright_size
 
 DEFAULT_MAX_PIXELS = int(1024 * 1024 * 1024 // 4 // 3)  # Pillow's own default
 
@@ -502,3 +502,13 @@ def test_to_array_is_one_row_of_to_tensor_and_converts_modes():
     rgba = Image.new("RGBA", (8, 8), (0, 0, 0, 0))
     assert np.allclose(transform.to_array(rgba), 1.0)  # transparent -> white -> (1 - 0.5) / 0.5
     assert transform.to_tensor([]).shape == (0, 3, 8, 8)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_upright_size_from_the_header_matches_the_decoded_photo(tmp_path, orientation):
+    path = tmp_path / f"o{orientation}.jpg"
+    exif = Image.Exif()
+    exif[ORIENTATION_TAG] = orientation
+    Image.new("RGB", (40, 20), (200, 10, 10)).save(path, exif=exif)
+    with Image.open(path) as lazy:  # header only: the indexer reads the size this way
+        assert upright_size(lazy) == open_image(path).size

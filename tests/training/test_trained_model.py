@@ -7,7 +7,7 @@ import random
 import numpy as np
 import pytest
 
-from vsearch_app.core.embedder import Embedder
+from vsearch_app.core.engine.embedder import Embedder
 from vsearch_app.training.shapes import (
     HELD_OUT_PAIRS,
     Scene,

@@ -36,7 +36,7 @@ def _train(shapes, out, **kwargs):
 def test_trained_checkpoint_loads_in_transformers_with_the_same_embeddings(shapes, tmp_path):
     from transformers import AutoTokenizer, SiglipModel
 
-    from vsearch_app.core.embedder import Embedder
+    from vsearch_app.core.engine.embedder import Embedder
 
     result = _train(shapes, tmp_path / "out")
     assert result.steps == 6 and not result.stopped and len(result.losses) == 6

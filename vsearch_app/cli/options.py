@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from vsearch_app.core.types import DEVICE_CHOICES, DTYPE_CHOICES
 from vsearch_app.errors import VSearchError
 from vsearch_app.settings import AppSettings
-
-DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
-DTYPE_CHOICES = ("auto", "float32", "bfloat16", "float16")
 
 
 def add_model_options(parser: argparse.ArgumentParser, *, model_flag: str = "--model") -> None:

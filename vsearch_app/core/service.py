@@ -12,14 +12,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vsearch_app.core import models
-from vsearch_app.core import query as query_syntax
-from vsearch_app.core.data_dir import prepare_data_dir
-from vsearch_app.core.index_writer import IndexWriter
-from vsearch_app.core.library import Library
-from vsearch_app.core.model_identity import ModelIdentity, display_name, identify
-from vsearch_app.core.phases import AnyEvent, check_cancel
-from vsearch_app.core.search import MAX_RESULTS, SearchResults  # SearchResults: front ends annotate with it from here
+from vsearch_app.core.engine import hub
+from vsearch_app.core.engine.model_identity import ModelIdentity, display_name, identify
+from vsearch_app.core.library import query as query_syntax
+from vsearch_app.core.library.index_writer import IndexWriter
+from vsearch_app.core.library.library import Library
+from vsearch_app.core.library.phases import AnyEvent, check_cancel
+from vsearch_app.core.library.search import (  # SearchResults: front ends annotate with it from here
+    MAX_RESULTS,
+    SearchResults,
+)
+from vsearch_app.core.store.data_dir import prepare_data_dir
 from vsearch_app.core.types import (
     CaptionResult,
     CaptionSettings,
@@ -43,14 +46,14 @@ from vsearch_app.errors import InvalidArgumentError, ModelNotFoundError, Operati
 from vsearch_app.settings import DEFAULT_MODEL, AppSettings
 
 if TYPE_CHECKING:  # torch-heavy: imported where a model is loaded (see the module docstring)
-    from vsearch_app.core.embedder import Embedder
+    from vsearch_app.core.engine.embedder import Embedder
 
 # --- models ---------------------------------------------------------------------------------------------------------
 
 
 def model_dir(settings: AppSettings, model: str | None = None) -> Path:
     """Local folder of ``model`` (default: the settings' search model); never touches the network."""
-    return models.resolve_model_dir(model or settings.search_model, settings.hub_cache_dir)
+    return hub.resolve_model_dir(model or settings.search_model, settings.hub_cache_dir)
 
 
 def model_name(settings: AppSettings, model: str | None = None) -> str:
@@ -69,14 +72,14 @@ def model_identity(settings: AppSettings, model: str | None = None) -> ModelIden
 
 
 def load_embedder(settings: AppSettings, model: str | None = None, *, model_id: str | None = None) -> Embedder:
-    from vsearch_app.core.embedder import Embedder
+    from vsearch_app.core.engine.embedder import Embedder
 
     return Embedder.load(model_dir(settings, model), device=settings.device, dtype=settings.dtype,
                          model_id=model_id or model_name(settings, model))
 
 
 def list_models(settings: AppSettings) -> list[ModelInfo]:
-    cached = models.list_cached_models(settings.hub_cache_dir)
+    cached = hub.list_cached_models(settings.hub_cache_dir)
     return [ModelInfo(m.repo_id, m.kind, m.size_bytes, m.path) for m in cached]
 
 
@@ -86,7 +89,7 @@ def download_model(settings: AppSettings, repo_id: str, token: str | None = None
     """Fetch a model into the hub cache (the only call that uses the network) and return its folder. ``progress``
     gets DownloadProgress a few times a second; setting ``cancel`` raises DownloadCancelled promptly, keeping the
     files already fetched for the next try. Offline, gated or unknown models raise DownloadError saying what to do."""
-    return models.download_model(repo_id, settings.hub_cache_dir, token=token, progress=progress, cancel=cancel)
+    return hub.download_model(repo_id, settings.hub_cache_dir, token=token, progress=progress, cancel=cancel)
 
 
 # --- embedding ------------------------------------------------------------------------------------------------------
@@ -140,7 +143,7 @@ def caption_model_dir(settings: AppSettings, model: str | None = None) -> Path:
     """Local folder of the caption model; a missing PaliGemma gets the gated-repo how-to."""
     model = model or settings.caption_model
     try:
-        return models.resolve_model_dir(model, settings.hub_cache_dir, param="caption_model")
+        return hub.resolve_model_dir(model, settings.hub_cache_dir, param="caption_model")
     except ModelNotFoundError as exc:
         if Path(model).expanduser().exists() or "/" not in model or model.startswith((".", "~", "/")):
             raise
@@ -180,8 +183,8 @@ class LibraryService:
     thread it started, saves what was embedded and releases the data folder; afterwards calls raise
     LibraryClosedError. The model is loaded once, when something first needs it (or by ``prepare``), and shared.
 
-    One writer (core/index_writer.py): ``index()`` runs on a thread of the session's and its caller waits; a second
-    ``index()`` meanwhile joins the same run, and ``index()`` while the session watches (``start_watching``) asks
+    One writer (core/library/index_writer.py): ``index()`` runs on a thread of the session's and its caller waits; a
+    second ``index()`` meanwhile joins the same run, and ``index()`` while the session watches (``start_watching``) asks
     the watcher for a full pass and waits for it; no photo is ever embedded twice. ``pause_indexing()`` holds the
     embedding of either between batches. Searches never wait for an index save.
 
@@ -209,7 +212,7 @@ class LibraryService:
             return service.model_identity().key
 
         def embedder() -> Embedder:
-            from vsearch_app.core.embedder import Embedder
+            from vsearch_app.core.engine.embedder import Embedder
 
             identity = service.model_identity()
             return Embedder.load(identity.folder, device=settings.device, dtype=settings.dtype, model_id=identity.key)
@@ -279,7 +282,7 @@ class LibraryService:
             stored = None
         elif Path(model).expanduser().exists():
             stored = model_identity(self.settings, model).name
-        elif models.looks_like_repo_id(model):
+        elif hub.looks_like_repo_id(model):
             stored = model
         else:
             raise ModelNotFoundError(f"model folder {model!r} does not exist, and it is not a Hugging Face model id")
@@ -319,7 +322,7 @@ class LibraryService:
         runs on a session thread). ``progress`` gets phases: "scanning", "rebuilding", "embedding", "saving".
         A model that cannot be found or read raises before anything changes; a run that completes makes it the
         library's model. Another process writing the same data folder makes this raise LibraryBusyError (the data
-        folder's writer lock, core/writer_lock.py, is held for the whole run; readers never take it).
+        folder's writer lock, core/store/writer_lock.py, is held for the whole run; readers never take it).
 
         In this process nothing is embedded twice: a call while another ``index()`` runs joins that run (same
         report; its ``cancel`` cancels the shared run, its ``pause`` pauses it); a call while the session watches
@@ -358,7 +361,7 @@ class LibraryService:
         caught up); ``on_change(ChangeEvent)`` is called after the watcher recorded changes on disk (new photos are
         embedded by then, unless paused). Both are called on the watcher's thread. The writer lock is held while it
         watches (LibraryBusyError, raised here, when another process writes); a model that cannot be used raises
-        here too. A second start while watching raises LibraryBusyError. ``options``: see core.watcher."""
+        here too. A second start while watching raises LibraryBusyError. ``options``: see core.library.watcher."""
         self._library.model_id  # noqa: B018 - looks the model up: a wrong one fails here, before anything changes
         self._writer.start_watching(progress, on_change, initial_index, options)
 
@@ -390,7 +393,7 @@ class LibraryService:
 
     # --- search -------------------------------------------------------------------------------------------------
     #
-    # A query is text in the query syntax (core.query), command-line words, or a list of QueryTerm (the desktop
+    # A query is text in the query syntax (core.library.query), command-line words, or a list of QueryTerm (the desktop
     # app's chips, dropped files, and "Find similar": QueryTerm.of_photo(hit.file_id), which uses the photo's stored
     # vector). Hits carry what the catalog knows of each photo (core.types.SearchHit). Errors say which argument
     # they concern (VSearchError.param: "query", "limit", "threshold", "folder", "offset", "count").
@@ -468,14 +471,14 @@ class LibraryService:
         )
 
     # Thumbnails: the cache is made on first use, in the user's cache folder (a class-level lock guards only that).
-    _thumbnail_cache = None  # a core.thumbnails.ThumbnailCache once thumbnail() has been called
+    _thumbnail_cache = None  # a core.library.thumbnails.ThumbnailCache once thumbnail() has been called
     _thumbnail_cache_lock = threading.Lock()
 
     def thumbnail(self, path: str | Path, max_side: int = 256) -> Thumbnail:
         """The upright RGB thumbnail of the photo at ``path`` (longest side <= ``max_side``), from a disk cache in
         ``settings.cache_dir / "thumbs"``, so a photo is decoded once. Thread-safe; a missing or undecodable file
         gives a Thumbnail with ``reason`` set, never an exception."""
-        from vsearch_app.core.thumbnails import ThumbnailCache
+        from vsearch_app.core.library.thumbnails import ThumbnailCache
 
         with self._thumbnail_cache_lock:
             if self._thumbnail_cache is None:
@@ -483,14 +486,14 @@ class LibraryService:
             cache = self._thumbnail_cache
         return cache.get(path, max_side)
 
-    # --- captions (core/caption_session.py): one captioner per session, results stored per photo ----------------
+    # --- captions (core/engine/caption_session.py): one captioner per session, results stored per photo -------------
 
     _captions = None  # the session's CaptionSession, made on first use (the class-level lock guards only that)
     _captions_closed = False
     _captions_guard = threading.Lock()
 
     def _caption_session(self):
-        from vsearch_app.core.caption_session import CaptionSession
+        from vsearch_app.core.engine.caption_session import CaptionSession
 
         with self._captions_guard:
             if self._captions is None:

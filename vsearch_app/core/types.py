@@ -1,8 +1,10 @@
-"""Small frozen dataclasses returned by core.service: what the CLI and the desktop app see of the engine."""
+"""What the CLI and the desktop app see of the engine: the small frozen dataclasses core.service returns, the file
+states, and the device and dtype choices. Nothing heavy is imported here (the front ends import it at start-up)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
@@ -85,6 +87,21 @@ class SearchPage:
         return not self.exhausted or self.offset + len(self.hits) < self.total_known
 
 
+# The choices of ``settings.device`` and ``settings.dtype`` (core/engine/devices.py turns them into torch's), here
+# so that the front ends can offer them without importing torch.
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+DTYPE_CHOICES = ("auto", "float32", "bfloat16", "float16")
+
+
+class FileState(StrEnum):
+    """Where a photo stands in the catalog (the values are what the database stores)."""
+
+    PENDING = "pending"  # new or changed: waiting to be embedded
+    INDEXED = "indexed"  # embedded (with the search model, when counts are a model's view)
+    FAILED = "failed"  # could not be decoded; tried again once its size or mtime changes
+    OFFLINE = "offline"  # its folder is not reachable now (an unplugged drive); kept, never deleted
+
+
 @dataclass(frozen=True)
 class FailedFile:
     path: Path
@@ -95,7 +112,7 @@ class FailedFile:
 class LibraryStatus:
     model: str
     roots: list[FolderInfo]
-    counts: dict[str, int]  # "indexed", "failed", "offline", "pending"
+    counts: dict[str, int]  # photos per FileState value: "indexed", "failed", "offline", "pending"
     failed: list[FailedFile]
     index_path: Path | None  # the folder holding the model's index files (one graph per shard); None before a save
     index_bytes: int
@@ -196,7 +213,7 @@ class QueryTerm:
         return self.weight < 0
 
 
-# --- thumbnails (core.thumbnails.ThumbnailCache, LibraryService.thumbnail) ------------------------------------------
+# --- thumbnails (core.library.thumbnails.ThumbnailCache, LibraryService.thumbnail) -----------------------------------
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,20 @@
-"""Which files hold a checkpoint's weights, without importing torch (the library asks this to identify a model)."""
+"""Which files hold a checkpoint's weights, and the header of one, without importing torch (the library asks this to
+identify a model)."""
 
 from __future__ import annotations
 
 import json
+import os
+import struct
 from pathlib import Path
+from typing import BinaryIO
 
 from vsearch_app.errors import CheckpointError
 
 SINGLE_FILE = "model.safetensors"
 SHARD_INDEX = "model.safetensors.index.json"
 PICKLE_FILES = ("pytorch_model.bin", "pytorch_model.bin.index.json", "model.pt", "model.ckpt")
+MAX_HEADER_BYTES = 100 * 1024 * 1024  # safetensors' own limit; a bigger "header" means a damaged file
 
 
 def weight_files(folder: str | Path) -> list[Path]:
@@ -35,3 +40,17 @@ def weight_files(folder: str | Path) -> list[Path]:
             "because pickle files can run code. Use a revision of the model that ships model.safetensors."
         )
     raise CheckpointError(f"{folder}: no {SINGLE_FILE} or {SHARD_INDEX} found")
+
+
+def read_header(handle: BinaryIO, path: str | Path) -> bytes:
+    """The JSON header of the safetensors file open in ``handle`` (positioned at its start), as the bytes stored; the
+    tensor data starts at ``8 + len(header)``. CheckpointError (naming ``path``) for a file too short to have a
+    header, or whose header length cannot be right. Read errors (OSError) are the caller's to word."""
+    size = os.fstat(handle.fileno()).st_size
+    head = handle.read(8)
+    if len(head) < 8:
+        raise CheckpointError(f"{path}: the weights file is empty or truncated")
+    length = struct.unpack("<Q", head)[0]
+    if length > min(MAX_HEADER_BYTES, size - 8):
+        raise CheckpointError(f"{path}: not a safetensors file (damaged header)")
+    return handle.read(length)

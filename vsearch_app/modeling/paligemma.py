@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import struct
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ import torch
 from torch import nn
 
 from vsearch_app.errors import CheckpointError
+from vsearch_app.modeling.checkpoint_files import read_header
 from vsearch_app.modeling.config import SiglipVisionConfig, build_config
 from vsearch_app.modeling.gemma import GemmaConfig, GemmaForCausalLM
 from vsearch_app.modeling.siglip import SiglipVisionTransformer
@@ -191,14 +191,14 @@ def _read_header(path: Path) -> tuple[dict, int]:
     """The safetensors JSON header and the offset where tensor data starts."""
     try:
         with path.open("rb") as handle:
-            size = struct.unpack("<Q", handle.read(8))[0]
-            if size > 100_000_000:
-                raise CheckpointError(f"{path}: implausible safetensors header size; the file is damaged")
-            header = json.loads(handle.read(size))
-    except (OSError, struct.error, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raw = read_header(handle, path)
+        header = json.loads(raw)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"{path}: damaged or unreadable safetensors file ({exc})") from exc
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{path}: damaged safetensors file (its header is not a JSON object)")
     header.pop("__metadata__", None)
-    return header, 8 + size
+    return header, 8 + len(raw)
 
 
 def _read_tensor(handle, info: Mapping[str, Any], data_start: int, path: Path) -> torch.Tensor:

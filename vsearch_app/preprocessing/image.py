@@ -187,6 +187,22 @@ def _draft(image: Image.Image, target_size: tuple[int, int]) -> None:
     log.debug("draft decode %s -> %s", before, image.size)
 
 
+# EXIF Orientation: 1 upright, 2-4 mirrored or turned half way, 5-8 stored sideways (a quarter turn, maybe mirrored).
+ORIENTATION_TAG = 0x0112
+_SIDEWAYS = (5, 6, 7, 8)
+
+
+def upright_size(image: Image.Image) -> tuple[int, int]:
+    """(width, height) of ``image`` as a photo viewer shows it (EXIF orientation applied), from the header alone:
+    the pixels need not be decoded. Broken EXIF counts as upright, as in ``open_image``."""
+    width, height = image.size
+    try:
+        orientation = image.getexif().get(ORIENTATION_TAG)
+    except (OSError, SyntaxError, ValueError, KeyError, TypeError, struct.error):
+        return width, height
+    return (height, width) if orientation in _SIDEWAYS else (width, height)
+
+
 def _apply_orientation(image: Image.Image) -> Image.Image:
     """Rotate/flip as the EXIF orientation tag says, so the pixels are upright as a photo viewer shows them."""
     try:

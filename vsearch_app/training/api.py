@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vsearch_app.core import models
+from vsearch_app.core.engine import hub
 from vsearch_app.errors import InvalidArgumentError
 from vsearch_app.settings import AppSettings
 from vsearch_app.training.data import BAD_DATA_POLICIES, BadDataError, check_policy, load_dataset
@@ -66,7 +66,7 @@ class TrainRequest:
 
 
 def _model_dir(settings: AppSettings, model: str) -> Path:
-    return models.resolve_model_dir(model, settings.hub_cache_dir)
+    return hub.resolve_model_dir(model, settings.hub_cache_dir)
 
 
 def train(
@@ -77,7 +77,7 @@ def train(
     should_stop: Callable[[], bool] | None = None,
 ) -> TrainResult:
     """Train as ``request`` says and write a Hugging Face SigLIP checkpoint into ``request.out``."""
-    from vsearch_app.core.devices import resolve_device
+    from vsearch_app.core.engine.devices import resolve_device
     from vsearch_app.training.trainer import TrainConfig, train_model
 
     check_policy(request.on_bad_data)
@@ -112,7 +112,7 @@ def evaluate(
     on_progress: Callable[[int, int], None] | None = None,
 ) -> RetrievalReport:
     """Image->text and text->image Recall@1/5/10 and ranks of ``model`` on ``data``, through our search engine."""
-    from vsearch_app.core.embedder import Embedder
+    from vsearch_app.core.engine.embedder import Embedder
 
     check_policy(on_bad_data)
     dataset = load_dataset(data, splits=splits, image_root=image_root, on_bad_data=on_bad_data)

@@ -21,7 +21,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from vsearch_app.core.fsutil import give_new_file_mode
+from vsearch_app.core.store.fsutil import atomic_write_bytes, give_new_file_mode
 from vsearch_app.errors import CheckpointError
 
 log = logging.getLogger(__name__)
@@ -43,9 +43,7 @@ def _tensors_for_saving(module: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def _atomic_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_bytes(path, json.dumps(data, indent=2).encode("utf-8"))
 
 
 def export_hf_checkpoint(model: nn.Module, base_dir: Path, out_dir: Path) -> Path:

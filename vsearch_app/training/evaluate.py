@@ -104,7 +104,7 @@ def evaluate_embedder(
     batch_size: int = 32,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> RetrievalReport:
-    """Embed the dataset's images and captions with ``embedder`` (core.embedder.Embedder) and score retrieval.
+    """Embed the dataset's images and captions with ``embedder`` (core.engine.embedder.Embedder) and score retrieval.
     Images that fail to decode follow the bad-data policy (their captions leave the evaluation with them)."""
     items = dataset.items
     result = embedder.embed_images([item.image for item in items], batch_size=batch_size, on_batch=on_progress)

@@ -202,7 +202,6 @@ def train_model(
     device: str | torch.device = "cpu",
     on_progress: Callable[[TrainProgress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
-    fingerprint_extra: dict | None = None,
 ) -> TrainResult:
     """Train on ``dataset`` starting from ``model_dir`` and write a Hugging Face checkpoint to ``out_dir``."""
     config.validate()
@@ -214,7 +213,7 @@ def train_model(
             f"{out_dir} holds an unfinished training run; pass --resume to continue it, or choose another --out"
         )
     fingerprint = {**asdict(config), "model_dir": str(model_dir), "dataset": dataset.source,
-                   "n_items": len(dataset.items), **(fingerprint_extra or {})}
+                   "n_items": len(dataset.items)}
     fingerprint.pop("save_every_s")
 
     device = torch.device(device)

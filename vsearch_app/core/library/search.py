@@ -24,9 +24,10 @@ from datetime import datetime
 
 import numpy as np
 
-from vsearch_app.core.catalog import FAILED, OFFLINE, Catalog, FileRecord
-from vsearch_app.core.types import SearchHit, SearchPage
-from vsearch_app.errors import InvalidArgumentError
+from vsearch_app.core.engine.model_identity import display_name
+from vsearch_app.core.store.catalog import Catalog, FileRecord
+from vsearch_app.core.types import FileState, SearchHit, SearchPage
+from vsearch_app.errors import InvalidArgumentError, NothingToSearchError
 
 MAX_RESULTS = 100_000  # the most hits one query gives (what the desktop app shows)
 WIDEN = 4  # how much further a search looks when the candidates so far do not fill the page asked for
@@ -48,7 +49,7 @@ def check_threshold(threshold: float | None) -> float | None:
 
 
 def index_ranker(index, vector: np.ndarray, filter_ids: np.ndarray | None = None) -> Ranker:
-    """Candidates from the vector index (core.sharded_index.ShardedIndex), ``k`` at a time."""
+    """Candidates from the vector index (core.store.sharded_index.ShardedIndex), ``k`` at a time."""
 
     def rank(k: int) -> tuple[np.ndarray, np.ndarray, bool]:
         ids, scores = index.search(vector, k=k, filter_ids=filter_ids)
@@ -66,6 +67,37 @@ def exact_ranker(ids: np.ndarray, vectors: np.ndarray, vector: np.ndarray) -> Ra
     return lambda k: (ranked_ids, ranked_scores, True)
 
 
+def no_folders_yet() -> NothingToSearchError:
+    """Said before the model is looked up: a new user's first search may come before any model is downloaded."""
+    return NothingToSearchError("no photo folders are watched yet: add a folder of photos, then index it",
+                                reason="no_folders", model="")
+
+
+def nothing_to_search(catalog: Catalog, model_id: str) -> NothingToSearchError:
+    """Why the model ``model_id`` has nothing to search, for the user (raised instead of returning no hits)."""
+    if not catalog.roots():
+        return no_folders_yet()
+    name = display_name(model_id)
+    counts = catalog.counts(model_id)
+    pending = counts[FileState.PENDING]
+    others = {display_name(m): n for m, n in catalog.models().items() if m != model_id and n}
+    if not sum(counts.values()):
+        return NothingToSearchError("the watched folders hold no photos that VSearch can read yet",
+                                    reason="no_photos", model=name)
+    if others:
+        listed = ", ".join(f"{n} with {m}" for m, n in sorted(others.items()))
+        return NothingToSearchError(
+            f"no photos are indexed with the model {name} yet ({listed}); index them with {name}, or search "
+            "with the model that indexed them", reason="other_model", model=name, pending=pending,
+            other_models=others)
+    if pending:
+        return NothingToSearchError(f"{pending} photo(s) are waiting to be indexed with {name}",
+                                    reason="not_indexed", model=name, pending=pending)
+    return NothingToSearchError(
+        f"no photo can be searched now: {counts[FileState.OFFLINE]} offline (their folder is not reachable) and "
+        f"{counts[FileState.FAILED]} could not be read", reason="unavailable", model=name)
+
+
 def taken_at(record: FileRecord) -> tuple[str | None, str | None]:
     """When the photo was taken, as ISO 8601 local time, and where that came from ("exif" or "mtime")."""
     if record.captured_at:
@@ -81,7 +113,7 @@ def hit_from_record(record: FileRecord, score: float, *, root_online: bool) -> S
     when, source = taken_at(record)
     return SearchHit(path=record.path, score=float(score), file_id=int(record.id), size=int(record.size),
                      width=record.width, height=record.height, taken_at=when, taken_at_source=source,
-                     caption=record.caption or "", online=root_online and record.state != OFFLINE)
+                     caption=record.caption or "", online=root_online and record.state != FileState.OFFLINE)
 
 
 class SearchResults:
@@ -107,7 +139,7 @@ class SearchResults:
         self._candidates = candidates  # how many photos the ranker can return at most, when known
         self._roots_online = roots_online  # root id -> reachable now
         self._lock = threading.Lock()
-        self._excluded = catalog.ids_in_states((OFFLINE, FAILED))  # sorted, fixed for these results
+        self._excluded = catalog.ids_in_states((FileState.OFFLINE, FileState.FAILED))  # sorted, fixed for these results
         self._ids = np.zeros(0, dtype=np.int64)  # every candidate ranked so far, best first
         self._scores = np.zeros(0, dtype=np.float32)
         self._valid = np.zeros(0, dtype=np.int64)  # positions in _ids of the candidates that are hits

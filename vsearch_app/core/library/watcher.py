@@ -1,8 +1,9 @@
 """Keeping the library current while the user works: file-system events, debounced, as hints for reconciliation.
 
-One watchdog observer per root feeds paths into a "dirty" set. The watcher's loop (run on the caller's thread)
-waits until the events have been quiet for ``debounce`` seconds (or ``max_delay`` has passed since the first one,
-so a long copy cannot starve it), then reconciles exactly the reported paths with the catalog:
+One watchdog observer per root feeds paths into a "dirty" set. The watcher's loop (``run`` blocks its caller; the
+session runs it on its "vsearch-watch" thread, core/library/index_writer.py) waits until the events have been quiet
+for ``debounce`` seconds (or ``max_delay`` has passed since the first one, so a long copy cannot starve it), then
+reconciles exactly the reported paths with the catalog (core/library/reconcile.py):
 
 - a file is taken only once its size and mtime are the same at two checks ``debounce`` apart (a photo still being
   copied is left alone until it settles); a file whose size and mtime equal a row that vanished in the same batch
@@ -47,10 +48,11 @@ from watchdog.events import (
 from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
-from vsearch_app.core.indexer import IndexProgress, IndexReport
-from vsearch_app.core.library import ChangeReport, Library
-from vsearch_app.core.phases import AnyEvent
-from vsearch_app.core.scanner import FileStat, is_skipped_below
+from vsearch_app.core.library.library import Library
+from vsearch_app.core.library.phases import AnyEvent
+from vsearch_app.core.library.reconcile import ChangeReport
+from vsearch_app.core.library.scanner import FileStat, is_skipped_below
+from vsearch_app.core.types import FileState, IndexProgress, IndexReport
 from vsearch_app.errors import OperationCancelled
 
 log = logging.getLogger(__name__)
@@ -339,7 +341,7 @@ class LibraryWatcher:
             return None
         self._owed = False
         report = IndexReport()
-        if self.library.counts()["pending"]:
+        if self.library.counts()[FileState.PENDING]:
             report = self.library.index(progress=self.progress, cancel=AnyEvent(stop, self.pause), reconcile=False)
         if report.cancelled and not stop.is_set():
             self._owed = True  # paused: finish after resume_indexing()

@@ -8,11 +8,7 @@ library: it lies between their groups, and when it is inserted hnswlib links it 
 index inserts one waypoint per ``every`` photos and marks it deleted at once, so searches travel through waypoints
 but never return them (hnswlib keeps deleted entries in the graph for navigation).
 
-Measured with benchmarks/bench_library.py's clustered data: at 1M vectors, text-like queries' recall@10 at
-ef=768 went from 0.89 (no waypoints) to 0.956 with one waypoint per 5 photos and 0.973 with one per 3, image-like
-queries staying at 1.000 (their p50 ~15% higher). At 300k (ef=512): means of 2 photos 0.975, of 3 0.989, of 4
-0.989, of 6 0.971; so 3. At 100k the graph needs no help and waypoints only slowed image-like searches, hence
-IndexParams.waypoint_min_size.
+What they gain, and why a waypoint mixes 3 photos and only graphs of 200k photos get them: benchmarks/RESULTS.md.
 
 The photos mixed in are one just added plus ``mix - 1`` drawn from a uniform sample of everything added so far (a
 reservoir, kept as float16). After a load the reservoir is empty: the index seeds it from the graph before the first

@@ -11,7 +11,7 @@
 - Mistakes fail before the model loads: the settings (InvalidArgumentError with ``param``), then the photo
   (ImageDecodeError). The photo is decoded only as large as the model's input (JPEG draft mode), so a 12 MP photo
   for a 224 px model is never decoded in full.
-- A result is stored when the photo is in the library, by the rules of core/caption_store.py (a stopped
+- A result is stored when the photo is in the library, by the rules of core/store/captions.py (a stopped
   generation is kept with its partial text, marked stopped, unless a finished caption exists).
 - ``close`` stops a load or a generation in progress at its next step, waits for it to finish storing, and drops
   the model; later calls raise a VSearchError that says the session is closed.
@@ -30,14 +30,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vsearch_app.core import caption_store
-from vsearch_app.core.catalog import Catalog
+from vsearch_app.core.store import captions
+from vsearch_app.core.store.catalog import Catalog
 from vsearch_app.core.types import CaptionResult, CaptionSettings, ModelLoadProgress
 from vsearch_app.errors import InvalidArgumentError, VSearchError
 from vsearch_app.settings import AppSettings
 
 if TYPE_CHECKING:
-    from vsearch_app.core.captioner import Captioner
+    from vsearch_app.core.engine.captioner import Captioner
     from vsearch_app.modeling.sampling import GenerationParams
 
 log = logging.getLogger(__name__)
@@ -145,7 +145,7 @@ class CaptionSession:
             self._load_lock.release()
 
     def _load_locked(self, progress: LoadProgress, stop: Callable[[], bool]) -> bool:
-        from vsearch_app.core.captioner import LOAD_STEPS, Captioner
+        from vsearch_app.core.engine.captioner import LOAD_STEPS, Captioner
 
         total = len(LOAD_STEPS) + 1
         phases = iter(range(1, total))
@@ -193,7 +193,7 @@ class CaptionSession:
         check_caption_settings(settings)
         params = generation_params(settings)
         self._check_open()
-        photo = caption_store.find_photo(self._catalog, path)  # before decoding: the content the caption describes
+        photo = captions.find_photo(self._catalog, path)  # before decoding: the content the caption describes
         picture = self._decode(path)
         stop = _stopper(cancel, self._closed)
         if not self.load(cancel=stop):
@@ -209,7 +209,7 @@ class CaptionSession:
             result = captioner.caption(picture, settings.prompt, params, on_token=on_token, cancel=stop)
             result = dataclasses.replace(result, settings=settings)
             if photo is not None:
-                result = caption_store.save(self._catalog, photo, result)
+                result = captions.save(self._catalog, photo, result)
             return result
         finally:
             self._lane.release()
@@ -235,7 +235,7 @@ class CaptionSession:
             return None
 
     def _nothing(self, settings: CaptionSettings) -> CaptionResult:
-        return CaptionResult(text="", prompt=settings.prompt, model=self.model, stop_reason=caption_store.STOPPED,
+        return CaptionResult(text="", prompt=settings.prompt, model=self.model, stop_reason=captions.STOPPED,
                              settings=settings)
 
     # -- the library's captions --
@@ -245,7 +245,7 @@ class CaptionSession:
     ) -> CaptionResult | None:
         """The stored caption of the photo at ``path`` (any prompt / any model when None), without the model."""
         self._check_open()
-        return caption_store.load(self._catalog, path, model=caption_model_name(model) if model else None,
+        return captions.load(self._catalog, path, model=caption_model_name(model) if model else None,
                                   prompt=prompt)
 
     # -- closing --

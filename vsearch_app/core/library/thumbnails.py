@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from vsearch_app.core.fsutil import temp_path_beside
+from vsearch_app.core.store.fsutil import atomic_write_bytes
 from vsearch_app.core.types import Thumbnail
 from vsearch_app.errors import ImageDecodeError, InvalidArgumentError
 from vsearch_app.preprocessing.image import open_image
@@ -67,9 +67,9 @@ class ThumbnailCache:
     def get(self, path: str | os.PathLike[str], max_side: int, *, fingerprint: str | None = None) -> Thumbnail:
         """The thumbnail of the photo at ``path``, longest side at most ``max_side`` pixels (never enlarged).
 
-        ``fingerprint`` (core.fsutil.file_fingerprint of the file, when the caller has it) keys the entry by content,
-        so a moved photo still hits, and a cached thumbnail is returned without touching the file (e.g. on a drive
-        that is unplugged). Raises only InvalidArgumentError, for a ``max_side`` below 1.
+        ``fingerprint`` (core.store.fsutil.file_fingerprint of the file, when the caller has it) keys the entry by
+        content, so a moved photo still hits, and a cached thumbnail is returned without touching the file (e.g. on a
+        drive that is unplugged). Raises only InvalidArgumentError, for a ``max_side`` below 1.
         """
         if max_side < 1:
             raise InvalidArgumentError(f"thumbnail size must be at least 1 pixel, not {max_side}")
@@ -124,13 +124,7 @@ class ThumbnailCache:
         data = buffer.getvalue()
         try:
             entry.parent.mkdir(parents=True, exist_ok=True)
-            tmp = temp_path_beside(entry)
-            try:
-                tmp.write_bytes(data)
-                os.replace(tmp, entry)
-            except BaseException:
-                tmp.unlink(missing_ok=True)
-                raise
+            atomic_write_bytes(entry, data, durable=False)  # a damaged entry fails to load and is made again
         except OSError as exc:  # a full disk or a read-only cache folder costs speed, never the thumbnail itself
             log.warning("cannot write to the thumbnail cache %s: %s", self.folder, exc)
             return

@@ -1,7 +1,7 @@
 """Model streams: the parts of an image batch run at the same time, each in a thread with a share of torch's threads.
 
-Used by ``core.embedder``. Kept apart because it is about threads, not about embeddings: torch's per-thread thread
-counts, a pool started behind a barrier, and futures that run in the caller's thread.
+Used by ``core.engine.embedder``. Kept apart because it is about threads, not about embeddings: torch's per-thread
+thread counts, a pool started behind a barrier, and futures that run in the caller's thread.
 """
 
 from __future__ import annotations
@@ -28,9 +28,8 @@ class ModelStreams:
 
     Why: one forward pass over all cores synchronises its threads after every operator, and the small operators
     (layer norms, softmax, adds) do not divide well; the decode threads also preempt a core in the middle of a matrix
-    product, which stalls the other threads at the next barrier. Independent half-batches do neither. Measured on the
-    2-core CPU with bench_embed's photos, batches of 16, medians of 4 interleaved runs: +6% (8.26 vs 7.80 images/s)
-    and +2% (7.95 vs 7.78) in two sessions of a noisy shared machine.
+    product, which stalls the other threads at the next barrier. Independent half-batches do neither (the gain
+    measured with bench_embed is in benchmarks/RESULTS.md).
 
     torch keeps the thread count per OS thread (OpenMP), but ``torch.set_num_threads`` also sets the default that
     threads created later start from; so the stream threads are started together, each takes its count, and the

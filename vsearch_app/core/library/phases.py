@@ -1,7 +1,7 @@
 """Progress events for the library's long steps other than embedding (scanning, opening or rebuilding the index,
 saving it), and the cancel checks between their pieces.
 
-core.library calls these; the events are core.types.IndexProgress with a ``phase`` (its docstring says what the
+core.library.library calls these; the events are core.types.IndexProgress with a ``phase`` (its docstring says what the
 counters mean in each). Kept apart so that the library module stays about what it does, not how it reports it.
 """
 

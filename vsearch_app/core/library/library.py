@@ -1,28 +1,20 @@
-"""The photo library: watched roots, reconciliation with the disk, indexing and search, over one data directory.
+"""The photo library over one data directory: its folders, its catalog and vector index, indexing and search.
 
-``Library`` ties the pieces together: the catalog (source of truth), the vector index (a cache of the catalog's
-embeddings, synced after every committed batch), the scanner, the indexer, the query parser and core.search (which
-ranks a query once and builds its hits a page at a time). It is Qt-free and synchronous;
-``core.service.LibraryService`` wraps it for the CLI and the desktop app, and ``core.watcher`` drives it from
+``Library`` ties the pieces together and owns their lifetimes: the catalog (core.store.catalog, the source of
+truth), the model's vector index (core.store.sharded_index, a cache of the catalog's embeddings, synced after every
+committed batch and saved now and then), the embedder (made on first need by ``embedder_factory``), the indexer
+(core.library.indexer). Reconciling folders with the disk is core.library.reconcile (``reconcile``,
+``reconcile_paths`` and ``forget_missing`` run it and sync the index); ranking and paging search hits is
+core.library.search (``search_results`` makes the query vector and picks the ranker). It is Qt-free and synchronous;
+``core.service.LibraryService`` wraps it for the CLI and the desktop app, and ``core.library.watcher`` drives it from
 file-system events.
 
-Safety rules that live here:
-
-- a root that is missing, unreadable or suddenly empty turns its files 'offline' and nothing is deleted; when it
-  returns its files are 'indexed' again without re-embedding (then the normal diff picks up real changes);
-- a gone file and a new file with the same size and content fingerprint are a move: the row (and so its vector and
-  index label) follows the file;
-- user files are only ever opened for reading.
-
-The model is loaded lazily (``embedder_factory``): reconciling a library where nothing changed never loads it.
-Vectors are per model (``model_id``, see core.model_identity): each model sees its own pending work and counts, and
-switching models never discards another model's vectors.
+The model is loaded lazily: reconciling a library where nothing changed never loads it, and managing folders works
+before any model is downloaded. Vectors are per model (``model_id``, see core.engine.model_identity): each model sees
+its own pending work and counts, and switching models never discards another model's vectors.
 
 Threads: ``save_index`` never holds the lock a search takes (see its docstring); ``close`` waits for a save in
-progress and then makes every further use raise LibraryClosedError. Long steps report phases (core/phases.py).
-
-(Over 600 lines: lifecycle, reconciliation and search are still one class here; issue 11 plans to carve
-reconciliation and search out into modules of their own.)
+progress and then makes every further use raise LibraryClosedError. Long steps report phases (core/library/phases.py).
 """
 
 from __future__ import annotations
@@ -32,48 +24,34 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from vsearch_app.core.catalog import (
-    CATALOG_FILENAME,
-    FAILED,
-    INDEXED,
-    OFFLINE,
-    PENDING,
-    Catalog,
-    FileRecord,
-    RootRecord,
+from vsearch_app.core.engine.model_identity import display_name
+from vsearch_app.core.library.indexer import Indexer
+from vsearch_app.core.library.phases import RunReporter, check_cancel, rebuild_reporter
+from vsearch_app.core.library.query import as_terms, combine
+from vsearch_app.core.library.reconcile import ChangeReport, PathsReconciled, Reconciler
+from vsearch_app.core.library.scanner import FileStat, is_within, stat_file
+from vsearch_app.core.library.search import (
+    MAX_RESULTS,
+    SearchResults,
+    check_limit,
+    check_threshold,
+    exact_ranker,
+    index_ranker,
+    no_folders_yet,
+    nothing_to_search,
 )
-from vsearch_app.core.indexer import Indexer, IndexProgress, IndexReport
-from vsearch_app.core.model_identity import display_name
-from vsearch_app.core.phases import RunReporter, ScanReporter, check_cancel, rebuild_reporter
-from vsearch_app.core.query import as_terms, combine
-from vsearch_app.core.scanner import (
-    FileStat,
-    KnownFile,
-    RootSet,
-    ScanDiff,
-    WalkResult,
-    diff_root,
-    fingerprint,
-    is_photo_name,
-    is_skipped_below,
-    match_moves,
-    stat_file,
-    walk_root,
-)
-from vsearch_app.core.search import MAX_RESULTS, SearchResults, check_limit, check_threshold, exact_ranker, index_ranker
-from vsearch_app.core.sharded_index import ShardedIndex, saved_index_bytes
-from vsearch_app.core.types import QueryTerm, SearchHit
+from vsearch_app.core.store.catalog import CATALOG_FILENAME, Catalog, RootRecord
+from vsearch_app.core.store.sharded_index import ShardedIndex, saved_index_bytes
+from vsearch_app.core.types import FileState, IndexProgress, IndexReport, QueryTerm, SearchHit
 from vsearch_app.errors import (
     ImageDecodeError,
     InvalidArgumentError,
     LibraryClosedError,
-    NothingToSearchError,
     OperationCancelled,
 )
 
@@ -83,36 +61,10 @@ INDEX_DIRNAME = "index"
 EXACT_FOLDER_LIMIT = 50_000  # a folder filter with at most this many files is searched exactly, from the catalog
 
 
-@dataclass(frozen=True)
-class ChangeReport:
-    """What one reconciliation changed in the catalog."""
-
-    new: int = 0
-    changed: int = 0
-    gone: int = 0
-    moved: int = 0
-    offline: int = 0
-    returned: int = 0
-    errors: tuple[tuple[str, str], ...] = ()  # (folder or file, reason) that could not be read
-
-    def __add__(self, other: ChangeReport) -> ChangeReport:
-        return ChangeReport(self.new + other.new, self.changed + other.changed, self.gone + other.gone,
-                            self.moved + other.moved, self.offline + other.offline,
-                            self.returned + other.returned, self.errors + other.errors)
-
-    @property
-    def any(self) -> bool:
-        return bool(self.new or self.changed or self.gone or self.moved or self.offline or self.returned)
-
-
-@dataclass(frozen=True)
-class PathsReconciled:
-    report: ChangeReport
-    deferred: set[str]  # files not settled yet: look again later
-    gone: set[str]  # vanished rows kept for now (keep_gone=True)
-
-
 class Library:
+    """One photo library: the folders, catalog, vector index and embedder of one data folder (see the module
+    docstring). Use it through core.service.LibraryService, which adds the single writer and the watcher."""
+
     def __init__(
         self,
         data_dir: str | os.PathLike[str],
@@ -181,10 +133,6 @@ class Library:
                     log.debug("embedder reports model id %s for %s", self._embedder.model_id, self.model_id)
             return self._embedder
 
-    @property
-    def embedder_loaded(self) -> bool:
-        return self._embedder is not None
-
     def vector_index(
         self,
         *,
@@ -232,7 +180,7 @@ class Library:
         """Write the index if it changed (``progress()`` is called when a save starts). Searches go on meanwhile:
         the index lock, which a search takes to find the index, is held only to look at it; each shard writes its
         graph under its read lock (searches share it), then fsyncs, hashes and checks the new file without any lock
-        and swaps it in by renaming (core/vector_index.py)."""
+        and swaps it in by renaming (core/store/vector_index.py)."""
         with self._save_lock:
             with self._index_lock:
                 index = self._index
@@ -253,9 +201,9 @@ class Library:
         folder = Path(os.path.abspath(os.path.expanduser(os.fspath(path))))
         if not folder.is_dir():
             raise InvalidArgumentError(f"{folder} is not a folder; give the path of a folder of photos")
-        if _within(str(self.data_dir), str(folder)) and folder != self.data_dir:
+        if is_within(str(self.data_dir), str(folder)) and folder != self.data_dir:
             log.info("%s contains VSearch's data folder %s; it is skipped when scanning", folder, self.data_dir)
-        if _within(str(folder), str(self.data_dir)):
+        if is_within(str(folder), str(self.data_dir)):
             raise InvalidArgumentError(f"{folder} is inside VSearch's own data folder; choose a photo folder")
         return self.catalog.add_root(folder)
 
@@ -268,10 +216,10 @@ class Library:
         self.sync_index()
         return len(removed)
 
-    def folders(self) -> list[RootRecord]:
-        return self.catalog.roots()
-
     # --- reconciliation -----------------------------------------------------------------------------------------
+
+    def _reconciler(self) -> Reconciler:
+        return Reconciler(self.catalog, self.data_dir, lambda: self.model_id)
 
     def reconcile(
         self,
@@ -280,53 +228,13 @@ class Library:
         progress: Callable[[IndexProgress], None] | None = None,
         cancel: threading.Event | None = None,
     ) -> ChangeReport:
-        """Compare whole roots with the disk and record every difference (no embedding happens here). Reports
-        "scanning" to ``progress``; ``cancel`` stops the walk (OperationCancelled) before anything is recorded,
-        except roots found unreachable, which are marked offline as soon as they are seen.
-
-        The roots' diffs are merged before they are applied, so a photo moved from one root to another is
-        recognised as a move (its vector kept), not as a deletion plus a new photo."""
-        report = ChangeReport()
-        merged = ScanDiff()
-        errors: list[tuple[str, str]] = []
-        scan = ScanReporter(progress, cancel)
-        for root in list(roots) if roots is not None else self.catalog.roots():
-            part, diff, walk_errors = self._diff_root(root, scan)
-            report = report + part
-            errors.extend(walk_errors)
-            if diff is not None:
-                _merge(merged, diff)
-        if merged.gone and merged.new:  # what is left unmatched inside each root may be a move between roots
-            moved, merged.new, merged.gone, fingerprints = match_moves(merged.gone, merged.new)
-            merged.moved.extend(moved)
-            merged.new_fingerprints.update(fingerprints)
-        report = report + self._apply(merged, errors)
+        """Compare whole roots (default: every root) with the disk, record the differences and sync the open index;
+        nothing is embedded (core/library/reconcile.py has the rules). Reports "scanning" to ``progress``;
+        ``cancel`` stops the walk (OperationCancelled) before anything is recorded, except roots found
+        unreachable, which are marked offline as soon as they are seen."""
+        report = self._reconciler().roots(roots, progress=progress, cancel=cancel)
         self.sync_index()
         return report
-
-    def _diff_root(
-        self, root: RootRecord, scan: ScanReporter | None = None
-    ) -> tuple[ChangeReport, ScanDiff | None, list[tuple[str, str]]]:
-        """Walk one root; an unreachable root is marked offline at once (and gives no diff)."""
-        walk = walk_root(root.path, exclude=[self.data_dir], roots=[r.path for r in self.catalog.roots()],
-                         visit=scan)
-        if scan is not None:
-            scan.root_done(len(walk.files))
-        diff = diff_root(walk, [_known(r) for r in self.catalog.files_under(root.path)])
-        if diff.root_offline:
-            changed = 0
-            if root.online or diff.offline:
-                changed = self.catalog.set_offline(root.path)
-                log.warning("%s is not reachable: %d file(s) marked offline (nothing is deleted)", root.path,
-                            changed)
-            return ChangeReport(offline=changed), None, walk.errors
-        report = ChangeReport()
-        if not root.online:
-            returned = self.catalog.set_online(root.path)
-            log.info("%s is back: %d file(s) online again, without re-embedding", root.path, returned)
-            report = ChangeReport(returned=returned)
-            diff = diff_root(walk, [_known(r) for r in self.catalog.files_under(root.path)])
-        return report, diff, walk.errors
 
     def reconcile_paths(
         self,
@@ -335,139 +243,20 @@ class Library:
         accept: Callable[[FileStat], bool] | None = None,
         keep_gone: bool = False,
     ) -> PathsReconciled:
-        """Reconcile only ``paths`` (files or folders, existing or not), as reported by the watcher.
-
-        ``accept(stat)`` can hold back files that are not settled yet (still being written): such files are left
-        out on both sides of the diff and come back in ``deferred`` so the caller can look again later.
-        With ``keep_gone`` vanished rows are not deleted but returned in ``gone``: the watcher holds them for a
-        moment, because the other half of a move (the new path) may be reported later or may not have settled."""
-        roots = {str(r.path): r for r in self.catalog.roots()}
-        owners = RootSet(roots, [self.data_dir])
-        disk: dict[str, FileStat] = {}
-        known: dict[str, FileRecord] = {}
-        errors: list[tuple[str, str]] = []
-        deferred: set[str] = set()
-        for raw in paths:
-            path = os.path.abspath(raw)
-            root = _root_of(path, roots)
-            if root is None or not os.path.isdir(root) or not self._visible(path, root):
-                continue
-            if owners.listed_elsewhere(path, is_dir=os.path.isdir(path)):
-                continue  # a symlink to a photo (or folder) that is indexed under its real path
-            if os.path.isdir(path):
-                walk = walk_root(path, exclude=[self.data_dir], roots=roots)
-                disk.update(walk.files)
-                errors.extend(walk.errors)
-            elif is_photo_name(path):
-                st = stat_file(path)
-                if st is not None:
-                    disk[path] = st
-            known.update((os.fspath(r.path), r) for r in self.catalog.files_under(path))
-        if accept is not None:
-            # A file with the size and mtime of a row that just vanished is a move (rename keeps both): take it
-            # now, so the pair meets in this batch; so is a file that the catalog already knows as it is.
-            vanished = {(r.size, r.mtime_ns) for p, r in known.items() if p not in disk}
-            for path, st in list(disk.items()):
-                row = known.get(path)
-                if (st.size, st.mtime_ns) in vanished or (row is not None and (row.size, row.mtime_ns) == (
-                        st.size, st.mtime_ns)):
-                    continue
-                if not accept(st):
-                    deferred.add(path)
-                    del disk[path]
-                    known.pop(path, None)
-        walk = WalkResult(root="", online=True, files=disk, errors=errors)
-        diff = diff_root(walk, [_known(r) for r in known.values()], detect_unmount=False)
-        self._match_vanished_rows(diff)
-        gone = {row.path for row in diff.gone} if keep_gone else set()
-        if keep_gone:
-            diff.gone = []
-        report = self._apply(diff, errors)
-        if report.any:
+        """Reconcile only ``paths`` (files or folders, existing or not), as the watcher reports them: files that
+        ``accept(stat)`` refuses (not settled) come back in ``deferred``; with ``keep_gone`` vanished rows are kept
+        and returned in ``gone`` (the other half of a move may come later)."""
+        result = self._reconciler().paths(paths, accept=accept, keep_gone=keep_gone)
+        if result.report.any:
             self.sync_index()
-        return PathsReconciled(report, deferred, gone)
-
-    def _match_vanished_rows(self, diff: ScanDiff) -> None:
-        """Pair new files with catalog rows outside this diff whose file is missing (same size and fingerprint):
-        the other half of a move that the OS reported earlier, later or from another root's observer."""
-        still_new = []
-        for item in diff.new:
-            try:
-                fp = diff.new_fingerprints.get(item.path) or fingerprint(item.path, item.size)
-            except OSError:
-                still_new.append(item)
-                continue
-            diff.new_fingerprints[item.path] = fp
-            match = None
-            for row in self.catalog.find_by_fingerprint(fp, item.size):
-                old = os.fspath(row.path)
-                root = self.catalog.root_for(old)
-                # The old path must be truly gone: its root is there (not an unplugged drive) and the file is not.
-                if old != item.path and root is not None and root.path.is_dir() and stat_file(old) is None:
-                    match = row
-                    break
-            if match is None:
-                still_new.append(item)
-            else:
-                diff.moved.append((_known(match), item, fp))
-                diff.gone = [g for g in diff.gone if g.path != os.fspath(match.path)]
-        diff.new = still_new
+        return result
 
     def forget_missing(self, paths: Iterable[str]) -> int:
         """Delete the rows of files that are still missing (their root being online); returns how many."""
-        roots = {str(r.path): r for r in self.catalog.roots()}
-        removed = 0
-        with self.catalog.transaction():
-            for path in paths:
-                root = _root_of(path, roots)
-                if root is None or not os.path.isdir(root) or stat_file(path) is not None:
-                    continue
-                removed += self.catalog.delete_file(path) is not None
+        removed = self._reconciler().forget_missing(paths)
         if removed:
-            log.info("forgot %d deleted file(s)", removed)
             self.sync_index()
         return removed
-
-    def _visible(self, path: str, root: str) -> bool:
-        if _within(path, str(self.data_dir)):
-            return False
-        return not is_skipped_below(path, root)  # not hidden, not in a NAS/OS thumbnail or trash folder
-
-    def _apply(self, diff: ScanDiff, errors: Sequence[tuple[str, str]] = ()) -> ChangeReport:
-        """Record a diff in one catalog transaction."""
-        if diff.is_empty:
-            return ChangeReport(errors=tuple(errors))
-        with self.catalog.transaction():
-            for old, new, fp in diff.moved:
-                self.catalog.rename_file(old.path, new.path)
-                row = self.catalog.get_file(new.path)
-                if row is not None and (row.size, row.mtime_ns, row.fingerprint) != (new.size, new.mtime_ns, fp):
-                    self.catalog.upsert_file(replace(row, size=new.size, mtime_ns=new.mtime_ns, fingerprint=fp))
-            for row in diff.gone:
-                self.catalog.delete_file(row.path)
-            for item in diff.new:
-                self.catalog.mark_pending(item.path, item.size, item.mtime_ns, diff.new_fingerprints.get(item.path))
-            for item in diff.changed:
-                self.catalog.mark_pending(item.path, item.size, item.mtime_ns)
-            for row in diff.offline:
-                record = self.catalog.get_file(row.path)
-                if record is not None:
-                    self.catalog.upsert_file(replace(record, state=OFFLINE))
-            for row in diff.returned:
-                record = self.catalog.get_file(row.path)
-                if record is not None:
-                    self.catalog.upsert_file(replace(record, state=self._state_on_return(record)))
-        if diff.moved:
-            log.info("kept the embedding of %d moved or renamed file(s)", len(diff.moved))
-        if diff.gone:
-            log.info("forgot %d deleted file(s)", len(diff.gone))
-        return ChangeReport(len(diff.new), len(diff.changed), len(diff.gone), len(diff.moved), len(diff.offline),
-                            len(diff.returned), tuple(errors))
-
-    def _state_on_return(self, record: FileRecord) -> str:
-        if self.catalog.get_embedding(record.path, self.model_id) is not None:
-            return INDEXED
-        return "failed" if record.fail_reason else "pending"
 
     # --- indexing -----------------------------------------------------------------------------------------------
 
@@ -541,7 +330,9 @@ class Library:
     def _stored_vector(self, path: str) -> np.ndarray | None:
         row = self.catalog.get_file(path)
         st = stat_file(path)
-        if row is None or row.state != INDEXED or st is None or (st.size, st.mtime_ns) != (row.size, row.mtime_ns):
+        if row is None or row.state != FileState.INDEXED or st is None:
+            return None
+        if (st.size, st.mtime_ns) != (row.size, row.mtime_ns):  # changed since it was embedded
             return None
         return self.catalog.get_embedding(path, self.model_id)
 
@@ -578,8 +369,8 @@ class Library:
         folder: str | os.PathLike[str] | None = None,
         cwd: str | os.PathLike[str] | None = None,
     ) -> SearchResults:
-        """The query's ranking, read a page at a time (core.search). ``query``: text in the query syntax, command
-        line words, or QueryTerm objects. The query vector is made here (the model runs here, if at all)."""
+        """The query's ranking, read a page at a time (core.library.search). ``query``: text in the query syntax,
+        command line words, or QueryTerm objects. The query vector is made here (the model runs here, if at all)."""
         check_limit(limit)
         check_threshold(threshold)
         filter_ids = None
@@ -591,10 +382,10 @@ class Library:
             filter_ids = self.catalog.ids_under(folder_path)
         terms = as_terms(query, cwd=cwd)  # a malformed query is reported before anything is loaded
         if not self.catalog.roots():  # said before the model is looked up: it may not even be downloaded yet
-            raise self._nothing_to_search()
+            raise no_folders_yet()
         index = self.vector_index(create=False)
         if index is None or len(index) == 0:
-            raise self._nothing_to_search()
+            raise nothing_to_search(self.catalog, self.model_id)
         vector = self.terms_vector(terms)
         if folder_path is not None and filter_ids is not None and len(filter_ids) <= EXACT_FOLDER_LIMIT:
             # Exact, from the catalog's vectors: the index's own exact path reads them through hnswlib's get_items
@@ -606,30 +397,6 @@ class Library:
             candidates = len(filter_ids) if filter_ids is not None else len(index)
         return SearchResults(self.catalog, ranker, limit=limit, threshold=threshold, candidates=candidates,
                              roots_online=lambda: {root.id: online for root, online in self.roots_online()})
-
-    def _nothing_to_search(self) -> NothingToSearchError:
-        """Why this model has nothing to search, for the user."""
-        if not self.catalog.roots():
-            return NothingToSearchError("no photo folders are watched yet: add a folder of photos, then index it",
-                                        reason="no_folders", model="")
-        name = display_name(self.model_id)
-        counts = self.catalog.counts(self.model_id)
-        others = {display_name(m): n for m, n in self.catalog.models().items() if m != self.model_id and n}
-        if not sum(counts.values()):
-            return NothingToSearchError("the watched folders hold no photos that VSearch can read yet",
-                                        reason="no_photos", model=name)
-        if others:
-            listed = ", ".join(f"{n} with {m}" for m, n in sorted(others.items()))
-            return NothingToSearchError(
-                f"no photos are indexed with the model {name} yet ({listed}); index them with {name}, or search "
-                "with the model that indexed them", reason="other_model", model=name, pending=counts[PENDING],
-                other_models=others)
-        if counts[PENDING]:
-            return NothingToSearchError(f"{counts[PENDING]} photo(s) are waiting to be indexed with {name}",
-                                        reason="not_indexed", model=name, pending=counts[PENDING])
-        return NothingToSearchError(
-            f"no photo can be searched now: {counts[OFFLINE]} offline (their folder is not reachable) and "
-            f"{counts[FAILED]} could not be read", reason="unavailable", model=name)
 
     # --- status -------------------------------------------------------------------------------------------------
 
@@ -643,28 +410,6 @@ class Library:
         index = self._index
         size = index.size_bytes() if index is not None else saved_index_bytes(self.index_dir, self.model_id)
         return (self.index_dir, size) if size else (None, 0)
-
-
-def _merge(into: ScanDiff, diff: ScanDiff) -> None:
-    for name in ("new", "changed", "gone", "moved", "offline", "returned", "pending"):
-        getattr(into, name).extend(getattr(diff, name))
-    into.new_fingerprints.update(diff.new_fingerprints)
-
-
-def _known(record: FileRecord) -> KnownFile:
-    return KnownFile(os.fspath(record.path), record.size, record.mtime_ns, record.fingerprint, record.state)
-
-
-def _within(path: str, folder: str) -> bool:
-    folder = folder.rstrip(os.sep) or os.sep
-    return path == folder or path.startswith(folder + os.sep)
-
-
-def _root_of(path: str, roots: dict[str, RootRecord]) -> str | None:
-    for root in roots:
-        if _within(path, root):
-            return root
-    return None
 
 
 class _ClosedCatalog:

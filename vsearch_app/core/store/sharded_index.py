@@ -1,6 +1,6 @@
 """A model's vector index split into a few hnswlib graphs ("shards"), searched in parallel and merged.
 
-API summary (the same shape as a single VectorIndex; core.library uses this one):
+API summary (the same shape as a single VectorIndex; core.library.library uses this one):
 
     index = ShardedIndex.open_or_rebuild(index_dir, model_id, dim, catalog)   # each shard loaded or rebuilt
     index.sync(catalog) -> int; index.add(ids, vectors); index.remove(ids) -> int
@@ -9,10 +9,9 @@ API summary (the same shape as a single VectorIndex; core.library uses this one)
     saved_index_bytes(index_dir, model_id)   # the saved size without loading anything
 
 Why shards: at 1M photos a text query, which sits away from every photo, needs a wide beam to find its true top 10
-in one big graph (IndexParams' docstring in core/vector_index.py). Recall at a given beam width falls with the
-graph's size, so two graphs of half the size, each searched on its own core, give a text query more recall in the
-same wall time: at 1M, recall@10 0.982 at 5.0 ms with two shards against 0.973 at 4.6 ms with one graph
-(benchmarks/bench_library.py). With one core the shards are searched one after the other.
+in one big graph. Recall at a given beam width falls with the graph's size, so two graphs of half the size, each
+searched on its own core, give a text query more recall in the same wall time (benchmarks/RESULTS.md). With one
+core the shards are searched one after the other.
 
 A photo's shard is its catalog file id modulo the shard count, so adds and deletions need no map. Every shard is
 a complete VectorIndex of its own: its own manifest and file (``<slug>-shard<i>of<K>``), its own atomic save,
@@ -36,7 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vsearch_app.core.vector_index import EmbeddingSource, IndexParams, VectorIndex, model_slug
+from vsearch_app.core.store.index_files import model_slug
+from vsearch_app.core.store.vector_index import EmbeddingSource, IndexParams, VectorIndex
 from vsearch_app.errors import InvalidArgumentError, OperationCancelled
 
 log = logging.getLogger(__name__)
@@ -289,6 +289,8 @@ class ShardedIndex:
         return all([shard.save() for shard in self._shards])  # a list: every shard tries, even after a failure
 
     def close(self) -> None:
+        """Stop the search threads and release every shard's graph (the saved files are untouched); not to be used
+        again."""
         if self._pool is not None:
             self._pool.shutdown(wait=True)
         for shard in self._shards:

@@ -1,14 +1,14 @@
-"""The vector index: an hnswlib graph, a rebuildable cache of the catalog's embeddings of one model.
+"""The vector index of one graph: an hnswlib graph, a rebuildable cache of one model's embeddings in the catalog.
 
-A model's index is a few of these, one per shard (core/sharded_index.py: the file ids split by id modulo the shard
-count, the shards searched in parallel); this module is one graph and knows nothing of the others.
+A model's index is a few of these, one per shard (core/store/sharded_index.py: the file ids split by id modulo the
+shard count, the shards searched in parallel); this module is one graph and knows nothing of the others.
 
 API summary:
 
     index = VectorIndex.open_or_rebuild(index_dir, model_id, dim, catalog)   # load if valid, else rebuild; then
                                                                               # catch up with the catalog
     index.sync(catalog) -> int          # apply catalog changes since the last sync (adds, replacements, deletions);
-                                        # the indexer calls it after each committed batch
+                                        # the library calls it after each committed batch
     index.add(ids, vectors)             # direct edits (labels = catalog file ids; an existing label is replaced)
     index.remove(ids)                   # mark_deleted; unknown or already deleted ids are ignored
     index.search(vector, k, filter_ids=None) -> (ids int64 [<=k], scores float32 cosine similarity, best first)
@@ -19,49 +19,40 @@ API summary:
     VectorIndex.from_hnswlib(graph, index_dir, model_id)   # wrap a graph built elsewhere (the benchmark)
     index.close()
 
-``catalog`` is anything with the EmbeddingSource methods (core.catalog.Catalog has them).
+``catalog`` is anything with the EmbeddingSource methods (core.store.catalog.Catalog has them).
+
+Beside this module: the files on disk, how a save commits them and the checks before a load
+(core/store/index_files.py); telling far queries (core/store/out_of_distribution.py); waypoints
+(core/store/waypoints.py).
 
 Waypoints: with every batch of vectors added, the index also inserts a few hidden vectors (one per
-``IndexParams.waypoint_every``; see core/waypoints.py) that link groups of photos, so that queries far from every
-photo (text) find their neighbours in all the groups they lie between. They are marked deleted at once: searches
-walk through them, never return them. Their labels start at WAYPOINT_BASE; len() and every catalog comparison
-leave them out, and the manifest counts them.
+``IndexParams.waypoint_every``) that link groups of photos, so that queries far from every photo (text) find their
+neighbours in all the groups they lie between. They are marked deleted at once: searches walk through them, never
+return them. Their labels start at WAYPOINT_BASE; len() and every catalog comparison leave them out, and the
+manifest counts them.
 
 Space: hnswlib 'cosine'. It normalises vectors on insert and on query and then uses inner product, so it costs the
 same as 'ip' on our (already normalised) embeddings but stays correct if a caller hands in a vector that is not
 exactly unit length (e.g. a weighted sum of query terms). Scores returned are cosine similarity (1 - distance).
 
-On disk, per model: ``<slug>.manifest.json`` and the index file it names, ``<slug>.<sha8>.hnsw``. Saving writes
-the graph to a temp file in the same folder, fsyncs it, verifies it (header, size and checksum read back from the
-disk, and a reload with hnswlib), renames it to its final content-addressed name, fsyncs the folder, and only then
-replaces the manifest (temp + fsync + os.replace + fsync of the folder). The manifest replace is the single commit
-point: a crash at any moment leaves the old manifest with its old file, or the new manifest with its new file.
-(This is why the index file is not os.replace'd onto a fixed name: that would open a window in which the manifest
-and the file disagree, and a 1M-vector rebuild takes minutes.) Files no manifest names are removed on open.
+Opening loads the saved graph if it passes every check, else rebuilds it from the catalog (and saves it); either way
+it then catches up with the catalog's changes since the saved change counter, so a crash costs a short catch-up, not
+a rebuild.
 
-Loading never hands hnswlib a file it has not checked first: the manifest must name this model, dimension and space,
-and the file's size and SHA-256 must match, and its header must be consistent with the dimension and M (hnswlib can
-crash on a crafted header and loads a wrong dimension silently). Any mismatch logs a warning and rebuilds from the
-catalog. The manifest also keeps ``ef`` (hnswlib does not save it) and the catalog change counter the file reflects,
-so that opening catches up incrementally instead of rebuilding.
+Threads: a reader/writer lock (core/store/read_write_lock.py) guards the graph: many searches at once, or one writer
+(add, remove, sync, ef change). hnswlib is not safe for an add during a query. Saving holds the read lock only while
+hnswlib writes the temp file; the checksum and verification run without blocking anyone.
 
-Threads: a reader/writer lock guards the graph: many searches at once, or one writer (add, remove, sync, ef
-change). hnswlib is not safe for an add during a query. Saving holds the read lock only while hnswlib writes the
-temp file; the checksum and verification run without blocking anyone.
+(Just over 600 lines: the graph's edits, searches and saves share one lock and one set of labels; what could live
+apart, the files, far-query detection and waypoints, does.)
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
-import re
-import struct
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
@@ -69,55 +60,29 @@ from typing import Protocol
 import hnswlib
 import numpy as np
 
-from vsearch_app.core.fsutil import fsync_dir, temp_path_beside
-from vsearch_app.core.waypoints import WaypointMaker
+from vsearch_app.core.store import index_files
+from vsearch_app.core.store.fsutil import temp_path_beside
+from vsearch_app.core.store.index_files import MANIFEST_FORMAT, SPACE, IndexDamaged, model_slug
+from vsearch_app.core.store.out_of_distribution import Pivots, build_pivots, choose_pivots, pivots_wanted
+from vsearch_app.core.store.read_write_lock import ReadWriteLock
+from vsearch_app.core.store.waypoints import WaypointMaker
 from vsearch_app.errors import InvalidArgumentError, OperationCancelled
 
 log = logging.getLogger(__name__)
 
-MANIFEST_FORMAT = 1
-SPACE = "cosine"
-_HEADER = struct.Struct("<6Q i I 3Q d Q")  # hnswlib HierarchicalNSW::saveIndex header (96 bytes)
-STALE_AFTER_S = 600  # leftover files older than this are removed on open
 COMPACT_MIN_DELETED = 10_000  # rebuild on open when deleted entries exceed this and the live count
 _EXACT_FILTER_LIMIT = 50_000  # a folder filter with at most this many ids is answered by exact search
 _EXACT_CHUNK = 8192  # vectors read at a time by an exact search
-WAYPOINT_BASE = 1 << 62  # graph labels from here up are waypoints (core/waypoints.py); catalog ids stay far below
+WAYPOINT_BASE = 1 << 62  # graph labels from here up are waypoints (core/store/waypoints.py); catalog ids stay far below
 
 
 @dataclass(frozen=True)
 class IndexParams:
-    """hnswlib parameters, chosen with benchmarks/bench_library.py (clustered 768-d vectors, 2-core CPU; its
-    output is in the issue 4 notes and the README).
+    """hnswlib parameters, per graph, chosen with benchmarks/bench_library.py (clustered 768-d vectors, 2-core CPU)
+    to reach recall@10 >= 0.98 at p50 <= 5 ms for image-like and text-like queries at 10k, 100k and 1M photos.
+    benchmarks/RESULTS.md has what was measured and tried."""
 
-    In-distribution (image-like) queries are easy: recall@10 1.000 at ef=256 up to 1M vectors (p50 ~1 ms).
-    Text queries are hard for a graph search: they sit away from every photo (SigLIP's modality gap) and between
-    groups of similar photos, and their true top 10 lie on the edges of several groups (1.8 on average at 1M).
-    hnswlib's greedy descent commits to one group and its beam rarely crosses to the others, as the graph has few
-    links between well-separated groups (at 1M, 89% of the misses were in a group none of the results came from).
-    M=32 (not 16) was the first step: at 100k text-like recall@10 0.98 instead of 0.90 at ef=256. Beyond that,
-    measured at 1M on text-like queries (p50 on the shared machine, under the bench lock):
-    - plain ef=256: 0.737 at 1.2 ms; ef=1024: 0.901 at 3.3-4.0 ms; ef=4096: 0.967 at ~14 ms. M=48: no better.
-    - ef_construction=200: 0.943 at ef=1024 / 5.0 ms, but a graph built half as fast.
-    - steering extra searches towards the best pivots and re-ranking exactly: 0.95, ~18 ms (hnswlib's get_items
-      builds Python floats, ~100 us per vector).
-    - k-means partitions with a graph each (IVF-HNSW), searched by centroid order: worse on both kinds; routing by
-      centroid misses the groups whose edges hold the top 10.
-    - waypoints (core/waypoints.py: hidden means of 3 photos, walked but never returned), with the wider
-      ``ood_ef`` for queries that look out of distribution: one per 5 photos 0.956 at ood_ef=768 / 3.7 ms; one per
-      3 photos 0.973 at 768 / 4.5 ms and 0.982 at 1024 / 6.6 ms (one graph: just short of the target). Image-like
-      queries stay at 1.000, p50 1.1-1.2 ms.
-    - two shards (core/sharded_index.py: ids split by parity, each a graph of half the size with its own waypoints,
-      searched at once on the two cores): text-like recall@10 at 1M 0.977 / 3.1 ms at ood_ef=384, 0.984 / 4.1 ms at
-      448, 0.986 / 4.6 ms at 512, 0.990 / 7.4 ms at 768; image-like 1.000 at 2.1-2.5 ms (ef=256). At 100k (two
-      graphs of 50k, no waypoints): 0.979 / 3.1 ms at 384, 0.984 / 3.5 ms at 448 and 512, 0.991 / 4.9 ms at 768.
-    Adopted: two shards; in each, one waypoint per 3 photos from 200k photos up (+33% memory per vector there,
-    rebuilds ~830 vectors/s instead of ~2,400), ood_ef=448 from 25k photos up (``ood_min_size``: out-of-distribution
-    search from 50k photos in all). Below 200k per graph waypoints cost image-like searches far more than they give
-    (one 100k graph: p50 1.6 -> 5.4 ms with one per 3, 1.7 -> 3.0 with one per 5). This meets the target,
-    recall@10 >= 0.98 at p50 <= 5 ms, for both query kinds at 10k, 100k and 1M."""
-
-    # How many graphs a model's index is split into (core/sharded_index.py), searched in parallel. Every other
+    # How many graphs a model's index is split into (core/store/sharded_index.py), searched in parallel. Every other
     # parameter here applies to one graph: sizes below count the vectors of one shard.
     shards: int = 2
     M: int = 32
@@ -126,30 +91,22 @@ class IndexParams:
     initial_capacity: int = 1024
     threads: int = 0  # for adds; 0 = all cores
     verify_reload_max_bytes: int = 2 << 30  # above this the post-save reload check is skipped (memory x2)
-    # Out-of-distribution queries (see above); the pivots are not saved, they are drawn again on open.
+    # Out-of-distribution queries (core/store/out_of_distribution.py): a query far from every photo is searched
+    # with the wider ood_ef. The pivots that tell such queries are not saved; they are drawn again on open.
     ood_ef: int = 448  # search breadth for a query that looks out of distribution (raised to k when k is larger)
     ood_min_size: int = 25_000  # below this ef already gives such queries recall@10 >= 0.98 (10k: 0.996)
     ood_pivot_every: int = 256  # one pivot per this many vectors ...
     ood_pivots: int = 1024  # ... up to this many (~3.5 MB with their graph)
     ood_below: float = 0.6  # out of distribution: best pivot score < this x the photos' median best pivot score
-    # Waypoints (core/waypoints.py): hidden vectors that link groups of photos, for queries far from all of them.
+    # Waypoints (core/store/waypoints.py): hidden vectors that link groups of photos, for queries far from all of them.
     waypoint_every: int = 3  # one waypoint per this many vectors added (0: none); ~33% more memory per vector
     waypoint_min_size: int = 200_000  # below this, ef alone serves far queries and waypoints only slow searches
     waypoint_mix: int = 3  # photos averaged into one waypoint
     waypoint_partners: int = 4096  # the sample of earlier photos a waypoint draws from (float16, 6 MB at 768-d)
 
 
-@dataclass
-class _Pivots:
-    """A sample of the stored vectors, to tell out-of-distribution queries (see VectorIndex.search)."""
-
-    graph: hnswlib.Index  # the pivots' vectors, labels 0..count-1 (a graph of its own: read-only, thread-safe)
-    threshold: float  # a query whose best pivot score is below this is out of distribution
-    built_for: int  # live vectors when drawn
-
-
 class EmbeddingSource(Protocol):
-    """What the index needs from the catalog (core.catalog.Catalog implements it)."""
+    """What the index needs from the catalog (core.store.catalog.Catalog implements it)."""
 
     def embedding_seq(self) -> int: ...
 
@@ -162,101 +119,6 @@ class EmbeddingSource(Protocol):
     def deleted_embedding_ids(self, model_id: str, since_seq: int) -> np.ndarray | None: ...
 
 
-class RWLock:
-    """Many readers or one writer. Writers are preferred: once a writer waits, new readers queue behind it, so a
-    steady stream of searches cannot starve the indexer. Not re-entrant."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
-        self._readers = 0
-        self._writer = False
-        self._writers_waiting = 0
-
-    @contextmanager
-    def read(self) -> Iterator[None]:
-        with self._cond:
-            while self._writer or self._writers_waiting:
-                self._cond.wait()
-            self._readers += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._readers -= 1
-                if self._readers == 0:
-                    self._cond.notify_all()
-
-    @contextmanager
-    def write(self) -> Iterator[None]:
-        with self._cond:
-            self._writers_waiting += 1
-            try:
-                while self._writer or self._readers:
-                    self._cond.wait()
-            finally:
-                self._writers_waiting -= 1
-            self._writer = True
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._writer = False
-                self._cond.notify_all()
-
-
-class IndexDamaged(Exception):
-    """Internal: the saved index cannot be trusted (the caller rebuilds)."""
-
-
-class _FileMissing(IndexDamaged):
-    """The manifest names a file that is not there (possibly replaced by another process a moment ago)."""
-
-
-def model_slug(model_id: str) -> str:
-    """A file-name-safe, collision-free stem for a model id."""
-    readable = re.sub(r"[^A-Za-z0-9._-]+", "_", model_id).strip("._")[:60] or "model"
-    return f"{readable}-{hashlib.sha256(model_id.encode('utf-8')).hexdigest()[:8]}"
-
-
-def _sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 22):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def check_hnsw_header(path: Path, dim: int, M: int, count: int) -> None:
-    """Check an hnswlib file's header against what we expect, without hnswlib. Raises IndexDamaged."""
-    size = path.stat().st_size
-    if size < _HEADER.size:
-        raise IndexDamaged(f"file is {size} bytes, shorter than an hnswlib header")
-    with open(path, "rb") as fh:
-        fields = _HEADER.unpack(fh.read(_HEADER.size))
-    (offset_level0, max_elements, cur_count, size_per_element, label_offset, offset_data,
-     max_level, _enter, max_m, max_m0, m, _mult, _efc) = fields  # fmt: skip
-    links0 = max_m0 * 4 + 4
-    expected = {
-        "offsetLevel0": (offset_level0, 0),
-        "M": (m, M),
-        "maxM": (max_m, M),
-        "maxM0": (max_m0, 2 * M),
-        "offsetData": (offset_data, links0),
-        "size_data_per_element": (size_per_element, links0 + 4 * dim + 8),
-        "label_offset": (label_offset, links0 + 4 * dim),
-        "cur_element_count": (cur_count, count),
-    }
-    for name, (got, want) in expected.items():
-        if got != want:
-            raise IndexDamaged(f"header field {name} is {got}, expected {want}")
-    lowest_level = -1 if cur_count == 0 else 0  # an empty graph has no entry point (level -1)
-    if max_elements < cur_count or max_level < lowest_level or max_level > 64:
-        raise IndexDamaged("header capacity or level out of range")
-    minimum = _HEADER.size + cur_count * (size_per_element + 4)
-    if size < minimum:
-        raise IndexDamaged(f"file is {size} bytes, the header needs at least {minimum}")
-
-
 class VectorIndex:
     """See the module docstring."""
 
@@ -267,15 +129,15 @@ class VectorIndex:
         self.model_id = model_id
         self.dim = int(dim)
         self.params = params
-        self.slug = slug or model_slug(model_id)  # file stem; core.sharded_index gives each shard its own
-        self._lock = RWLock()
+        self.slug = slug or model_slug(model_id)  # file stem; core.store.sharded_index gives each shard its own
+        self._lock = ReadWriteLock()
         self._save_lock = threading.Lock()
         self._index = self._new_graph(params.initial_capacity)
         self._deleted: set[int] = set()
         self._ef = params.ef
         self._synced_seq = 0
         self._file: Path | None = None
-        self._pivots: _Pivots | None = None
+        self._pivots: Pivots | None = None  # core/store/out_of_distribution.py; None: every query uses ef
         self._waypoints = 0  # waypoints in the graph: labels WAYPOINT_BASE .. WAYPOINT_BASE + _waypoints - 1
         self._waypoint_maker = self._new_waypoint_maker()
 
@@ -283,7 +145,7 @@ class VectorIndex:
 
     @property
     def manifest_path(self) -> Path:
-        return self.index_dir / f"{self.slug}.manifest.json"
+        return index_files.manifest_path(self.index_dir, self.slug)
 
     @property
     def path(self) -> Path | None:
@@ -350,7 +212,7 @@ class VectorIndex:
             changed = self.sync(catalog)
             if changed:
                 log.info("search index for %s caught up with %d catalog changes", model_id, changed)
-        self._remove_stale_files()
+        index_files.remove_stale_files(self.index_dir, self.slug, {self._file.name} if self._file else set())
         if self._pivots_stale():  # after a load (rebuild() draws them itself)
             self.refresh_pivots()
         return self
@@ -369,77 +231,16 @@ class VectorIndex:
         self.refresh_pivots()
         return self
 
-    def _read_manifest(self) -> dict:
-        try:
-            manifest = json.loads(self.manifest_path.read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise IndexDamaged("no manifest") from exc
-        except (OSError, ValueError) as exc:
-            raise IndexDamaged(f"manifest unreadable: {exc}") from exc
-        if not isinstance(manifest, dict):
-            raise IndexDamaged("manifest is not a JSON object")
-        return manifest
-
     def _load(self) -> None:
-        for attempt in range(3):
-            try:
-                self._load_checked()
-                return
-            except _FileMissing:
-                # Another process may have saved (and removed the old file) between our manifest read and the
-                # file open: read the manifest again before giving up on it.
-                if attempt == 2:
-                    raise
-            except OSError as exc:  # unreadable file or folder: treat like damage, the catalog still has everything
-                raise IndexDamaged(f"cannot read it: {exc}") from exc
-
-    def _load_checked(self) -> None:
-        m = self._read_manifest()
-        try:
-            checks = {
-                "format": (m["format"], MANIFEST_FORMAT),
-                "model_id": (m["model_id"], self.model_id),
-                "dim": (m["dim"], self.dim),
-                "space": (m["space"], SPACE),
-                "M": (m["M"], self.params.M),
-            }
-            for name, (got, want) in checks.items():
-                if got != want:
-                    raise IndexDamaged(f"manifest {name} is {got!r}, expected {want!r}")
-            file = self.index_dir / str(m["file"])
-            if file.parent != self.index_dir or not file.name.startswith(self.slug + "."):
-                raise IndexDamaged(f"manifest names an unexpected file {m['file']!r}")
-            count, capacity, size = int(m["count"]), int(m["max_elements"]), int(m["file_size"])
-            deleted = {int(x) for x in m["deleted"]}
-            ef, seq, sha = int(m["ef"]), int(m["catalog_seq"]), str(m["sha256"])
-            waypoints = int(m.get("waypoints", 0))  # absent in manifests written before waypoints existed
-        except (KeyError, TypeError, ValueError) as exc:
-            raise IndexDamaged(f"manifest incomplete: {exc!r}") from exc
-        if not 0 <= waypoints <= count or len(deleted) > count - waypoints:
-            raise IndexDamaged(f"manifest counts disagree: {count} entries, {waypoints} waypoints, {len(deleted)} gone")
-        try:
-            actual_size = file.stat().st_size
-        except FileNotFoundError as exc:
-            raise _FileMissing(f"index file {file.name} is missing") from exc
-        if actual_size != size:
-            raise IndexDamaged(f"index file is {actual_size} bytes, the manifest says {size}")
-        check_hnsw_header(file, self.dim, self.params.M, count)
-        if _sha256_of(file) != sha:
-            raise IndexDamaged("index file checksum does not match the manifest")
-        graph = hnswlib.Index(space=SPACE, dim=self.dim)
-        try:
-            graph.load_index(str(file), max_elements=max(capacity, count, 1))
-        except (RuntimeError, MemoryError, ValueError) as exc:
-            raise IndexDamaged(f"hnswlib could not load it: {exc}") from exc
-        if graph.dim != self.dim or graph.element_count != count:
-            raise IndexDamaged(f"loaded {graph.element_count} x {graph.dim}, expected {count} x {self.dim}")
+        """Replace the graph with the saved one (index_files.load checks it; IndexDamaged when it cannot be used)."""
+        loaded = index_files.load(self.index_dir, self.slug, model_id=self.model_id, dim=self.dim, M=self.params.M)
         # The saved ef is kept (hnswlib forgets it), unless this version's default is higher: raising the default
         # in an update then takes effect without a rebuild.
-        self._ef = max(ef, self.params.ef, 1)
-        graph.set_ef(self._ef)
-        self._index, self._deleted, self._synced_seq, self._file = graph, deleted, seq, file
-        self._waypoints, self._waypoint_maker = waypoints, self._new_waypoint_maker(seeded=False)  # see add()
-        log.debug("loaded search index %s: %d vectors (%d deleted)", file.name, count, len(deleted))
+        self._ef = max(loaded.ef, self.params.ef, 1)
+        loaded.graph.set_ef(self._ef)
+        self._index, self._deleted, self._synced_seq, self._file = (loaded.graph, loaded.deleted, loaded.catalog_seq,
+                                                                    loaded.file)
+        self._waypoints, self._waypoint_maker = loaded.waypoints, self._new_waypoint_maker(seeded=False)  # see add()
 
     def rebuild(
         self,
@@ -614,7 +415,7 @@ class VectorIndex:
 
     @property
     def waypoint_count(self) -> int:
-        """Hidden waypoints in the graph (core/waypoints.py); not counted in len()."""
+        """Hidden waypoints in the graph (core/store/waypoints.py); not counted in len()."""
         return self._waypoints
 
     @property
@@ -662,25 +463,19 @@ class VectorIndex:
     def pivot_count(self) -> int:
         """How many pivots tell out-of-distribution queries (0: every query is searched with ``ef``)."""
         pivots = self._pivots
-        return pivots.graph.element_count if pivots is not None else 0
+        return pivots.count if pivots is not None else 0
 
     def _looks_out_of_distribution(self, query: np.ndarray) -> bool:
-        """True when the unit ``query`` is far from every photo (e.g. a text query: modality gap, between
-        clusters). Its true neighbours then lie on the edges of several clusters, and hnswlib's beam only reaches
-        those of the cluster its greedy descent chose unless it is much wider (IndexParams' docstring has the
-        measurements). Costs one search of the small pivot graph; a pivot is a stored vector, so an
-        in-distribution query scores about as well against its best pivot as the photos themselves do."""
+        """True when the unit ``query`` is far from every photo (e.g. a text query), so it needs the wider
+        ``ood_ef`` (core/store/out_of_distribution.py says why)."""
         pivots = self._pivots
-        if pivots is None:
-            return False
-        _, distances = pivots.graph.knn_query(query, k=1, num_threads=1)
-        return float(1.0 - distances[0, 0]) < pivots.threshold
+        return pivots is not None and pivots.is_far(query)
 
     def _pivots_stale(self) -> bool:
         n = len(self)
         if self._pivots is None:
-            return n >= self.params.ood_min_size
-        return n < self.params.ood_min_size or n > 1.5 * self._pivots.built_for
+            return pivots_wanted(n, self.params.ood_min_size)
+        return self._pivots.stale(n, self.params.ood_min_size)
 
     def refresh_pivots(self) -> None:
         """Draw the pivots again from the current vectors (or drop them below ``ood_min_size``). Called on open,
@@ -690,27 +485,16 @@ class VectorIndex:
         with self._lock.read():
             n = len(self)
             labels = None
-            if n >= p.ood_min_size and n >= 2:
+            if pivots_wanted(n, p.ood_min_size) and n >= 2:
                 labels = self._live_labels()
         pivots = None
         if labels is not None and len(labels) >= 2:
-            rng = np.random.default_rng(0)  # deterministic: the same library gets the same pivots
-            count = int(min(p.ood_pivots, max(len(labels) // max(p.ood_pivot_every, 1), 1)))
-            order = rng.permutation(len(labels))
-            chosen = np.sort(labels[order[:count]])
-            # The photos' own best pivot score, from photos that are not pivots themselves (else it would be 1).
-            others = np.sort(labels[order[count : count + 512]])
+            chosen, others = choose_pivots(labels, p.ood_pivot_every, p.ood_pivots)
             with self._lock.read():
                 chosen, vectors = self._vectors_of(chosen)
                 _, sample = self._vectors_of(others)
             if len(chosen) and len(sample):
-                graph = hnswlib.Index(space=SPACE, dim=self.dim)
-                graph.init_index(max_elements=len(chosen), M=16, ef_construction=100)
-                graph.add_items(vectors, np.arange(len(chosen)), num_threads=self._threads())
-                graph.set_ef(16)  # only the best score matters, and only roughly: the threshold has a wide margin
-                typical = float(np.median(1.0 - graph.knn_query(sample, k=1, num_threads=self._threads())[1][:, 0]))
-                pivots = _Pivots(graph=graph, threshold=p.ood_below * typical, built_for=n)
-                log.debug("%d pivots for out-of-distribution queries, threshold %.3f", len(chosen), pivots.threshold)
+                pivots = build_pivots(vectors, sample, below=p.ood_below, built_for=n, threads=self._threads())
         with self._lock.write():
             self._pivots = pivots
 
@@ -793,13 +577,13 @@ class VectorIndex:
             return 0
 
     def save(self) -> bool:
-        """Write the index atomically (see the module docstring). Returns False, after logging an error, when it
+        """Write the index atomically (core/store/index_files.py). Returns False, after logging an error, when it
         could not be written (e.g. a full disk): the previous saved index stays valid and in use."""
         with self._save_lock:
             tmp = None
             try:
                 tmp = temp_path_beside(self.index_dir / f"{self.slug}.hnsw")
-                with self._lock.read():
+                with self._lock.read():  # searches go on; edits wait for hnswlib to write the file
                     self._index.save_index(str(tmp))
                     count = self._index.element_count
                     capacity = self._index.get_max_elements()
@@ -807,29 +591,11 @@ class VectorIndex:
                     waypoints = self._waypoints
                     seq = self._synced_seq
                     ef = self._ef
-                with open(tmp, "rb+") as fh:  # hnswlib does not fsync (and reports no write errors)
-                    os.fsync(fh.fileno())
-                size = tmp.stat().st_size
-                check_hnsw_header(tmp, self.dim, self.params.M, count)
-                sha = _sha256_of(tmp)
-                if size <= self.params.verify_reload_max_bytes:
-                    probe = hnswlib.Index(space=SPACE, dim=self.dim)
-                    probe.load_index(str(tmp), max_elements=max(capacity, 1))
-                    if probe.element_count != count or probe.dim != self.dim:
-                        raise IndexDamaged(f"reloaded {probe.element_count} x {probe.dim}, wrote {count} x {self.dim}")
-                    del probe
-                final = self.index_dir / f"{self.slug}.{sha[:16]}.hnsw"
-                os.replace(tmp, final)
-                tmp = None
-                fsync_dir(self.index_dir)
                 manifest = {
                     "format": MANIFEST_FORMAT,
                     "model_id": self.model_id,
                     "dim": self.dim,
                     "space": SPACE,
-                    "file": final.name,
-                    "file_size": size,
-                    "sha256": sha,
                     "count": count,
                     "live": count - len(deleted) - waypoints,
                     "waypoints": waypoints,
@@ -841,13 +607,15 @@ class VectorIndex:
                     "catalog_seq": seq,
                     "hnswlib": asdict(self.params) | {"version": getattr(hnswlib, "__version__", "unknown")},
                 }
-                self._write_manifest(manifest)
+                final = index_files.commit(tmp, self.index_dir, self.slug, manifest, dim=self.dim, M=self.params.M,
+                                           count=count, capacity=capacity,
+                                           verify_reload_max_bytes=self.params.verify_reload_max_bytes)
             except (OSError, IndexDamaged, RuntimeError) as exc:
                 log.error("could not save the search index to %s: %s. The previous index is kept; it is brought "
                           "up to date from the catalog on the next start (free disk space if it is full)",
                           self.index_dir, exc)  # fmt: skip
                 if tmp is not None:
-                    tmp.unlink(missing_ok=True)
+                    tmp.unlink(missing_ok=True)  # gone already when the failure came after the rename
                 return False
             previous, self._file = self._file, final
             if previous is not None and previous != final:
@@ -857,46 +625,9 @@ class VectorIndex:
                     log.debug("could not remove the previous index file %s: %s", previous, exc)
             return True
 
-    def _write_manifest(self, manifest: dict) -> None:
-        tmp = temp_path_beside(self.manifest_path)
-        try:
-            with open(tmp, "w", encoding="utf-8") as fh:
-                json.dump(manifest, fh, indent=1)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.manifest_path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        fsync_dir(self.index_dir)
-
-    def _remove_stale_files(self) -> None:
-        """Delete our own leftovers: index files no manifest names and temp files of crashed saves. Files younger
-        than STALE_AFTER_S are left alone: another VSearch process (a CLI search beside a running indexer) may be
-        in the middle of a save, and its new file is named by the manifest only at the end."""
-        keep = {self._file.name} if self._file else set()
-        try:
-            keep.add(str(self._read_manifest()["file"]))  # another process may have saved since we loaded
-        except (IndexDamaged, KeyError):
-            pass
-        now = time.time()
-        for candidate in self.index_dir.iterdir():
-            name = candidate.name
-            ours = (name.startswith(self.slug + ".") and name.endswith(".hnsw")) or name.startswith(
-                (f".{self.slug}.hnsw.", f".{self.slug}.manifest.json.")
-            )
-            if not ours or name in keep:
-                continue
-            try:
-                if now - candidate.stat().st_mtime < STALE_AFTER_S:
-                    continue
-                log.debug("removing stale index file %s", candidate)
-                candidate.unlink()
-            except OSError:
-                continue
-
     def close(self) -> None:
-        """Release the graph's memory (the saved file is untouched). Further use is an error."""
+        """Release the graph's memory (the saved file is untouched). The index is empty afterwards and is not to be
+        used again (Library refuses any use after its close with LibraryClosedError)."""
         with self._lock.write():
             self._index = self._new_graph(1)
             self._deleted = set()

@@ -31,7 +31,8 @@ import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from vsearch_app.core.fsutil import file_fingerprint
+from vsearch_app.core.store.fsutil import file_fingerprint
+from vsearch_app.core.types import FileState
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +110,8 @@ class WalkResult:
         return [path for path, _ in self.errors]
 
 
-def _within(path: str, folder: str) -> bool:
+def is_within(path: str, folder: str) -> bool:
+    """Whether ``path`` is ``folder`` or lies below it (by name: no symlink is resolved)."""
     folder = folder.rstrip(os.sep) or os.sep
     return path == folder or path.startswith(folder if folder.endswith(os.sep) else folder + os.sep)
 
@@ -139,12 +141,12 @@ class RootSet:
         its real path, which differs from ``path``. Then ``path`` is left out, so the photo is listed once."""
         real = os.path.realpath(path)
         for spelled, resolved in self._roots:
-            if not _within(real, resolved):
+            if not is_within(real, resolved):
                 continue
             canonical = spelled if real == resolved else os.path.join(spelled, os.path.relpath(real, resolved))
             if canonical == path or is_skipped_below(canonical, spelled):
                 return False
-            if any(_within(real, excluded) for excluded in self._excluded):
+            if any(is_within(real, excluded) for excluded in self._excluded):
                 return False
             return is_dir or is_photo_name(real)
         return False
@@ -214,7 +216,7 @@ def walk_root(
                         continue
                     linked = via_link or entry.is_symlink()
                     if entry.is_dir(follow_symlinks=True):
-                        if any(_within(os.path.abspath(entry.path), x) for x in excluded):
+                        if any(is_within(os.path.abspath(entry.path), x) for x in excluded):
                             continue
                         if linked and owners.listed_elsewhere(entry.path, is_dir=True):
                             log.debug("skipping %s: a link to a folder the walk lists under its own path", entry.path)
@@ -257,7 +259,7 @@ class KnownFile:
     size: int
     mtime_ns: int
     fingerprint: str | None
-    state: str  # "indexed", "failed", "offline", "pending"
+    state: FileState  # the catalog's state of the file (a plain str value compares equal)
 
 
 @dataclass
@@ -268,14 +270,13 @@ class ScanDiff:
     moved: list[tuple[KnownFile, FileStat, str]] = field(default_factory=list)  # (old row, new file, fingerprint)
     offline: list[KnownFile] = field(default_factory=list)  # known files we cannot see right now
     returned: list[KnownFile] = field(default_factory=list)  # offline rows that are back unchanged
-    pending: list[KnownFile] = field(default_factory=list)  # rows waiting for an embedding, unchanged on disk
     new_fingerprints: dict[str, str] = field(default_factory=dict)  # fingerprints computed while matching moves
     root_offline: bool = False  # the whole root is unreachable (or looks unmounted): everything went to offline
 
     @property
     def is_empty(self) -> bool:
         return not (self.new or self.changed or self.gone or self.moved or self.offline or self.returned
-                    or self.pending or self.root_offline)
+                    or self.root_offline)
 
 
 def diff_root(walk: WalkResult, known: Iterable[KnownFile], *, detect_unmount: bool = True) -> ScanDiff:
@@ -284,7 +285,7 @@ def diff_root(walk: WalkResult, known: Iterable[KnownFile], *, detect_unmount: b
     diff = ScanDiff()
     known = list(known)
     if not walk.online or (detect_unmount and _looks_unmounted(walk, known)):
-        diff.offline = [k for k in known if k.state != "offline"]
+        diff.offline = [k for k in known if k.state != FileState.OFFLINE]
         diff.root_offline = True
         return diff
     unreadable = walk.unreadable_dirs
@@ -293,8 +294,8 @@ def diff_root(walk: WalkResult, known: Iterable[KnownFile], *, detect_unmount: b
     for row in known:
         current = walk.files.get(row.path)
         if current is None:
-            if any(_within(row.path, folder) for folder in unreadable):
-                if row.state != "offline":
+            if any(is_within(row.path, folder) for folder in unreadable):
+                if row.state != FileState.OFFLINE:
                     diff.offline.append(row)
             else:
                 gone.append(row)
@@ -303,10 +304,8 @@ def diff_root(walk: WalkResult, known: Iterable[KnownFile], *, detect_unmount: b
         unchanged = current.size == row.size and current.mtime_ns == row.mtime_ns
         if not unchanged:
             diff.changed.append(current)
-        elif row.state == "offline":
+        elif row.state == FileState.OFFLINE:
             diff.returned.append(row)
-        elif row.state == "pending":
-            diff.pending.append(row)
     new = [f for path, f in walk.files.items() if path not in seen]
     diff.moved, diff.new, diff.gone, diff.new_fingerprints = match_moves(gone, new)
     return diff
@@ -317,7 +316,7 @@ def _looks_unmounted(walk: WalkResult, known: list[KnownFile]) -> bool:
     stays behind, empty) than a user who deleted every photo; treat it as offline, which loses nothing."""
     if walk.files or not known or walk.errors:
         return False
-    if all(k.state == "offline" for k in known):
+    if all(k.state == FileState.OFFLINE for k in known):
         return True
     log.warning("root %s is empty but the catalog knows %d files there: treating it as offline", walk.root,
                 len(known))

@@ -7,8 +7,9 @@ decodes (its own pool) and runs the model; then one catalog transaction records 
 go to the vector index. A crash loses at most the batch in flight: everything before it is committed, and the
 files of that batch are still 'pending' for the next run.
 
-The Embedder serialises forward passes through its model lane, so a search typed while indexing runs between two
-batches. Pause, resume and cancel are checked between batches (cancel also between model batches inside one).
+A search typed while indexing does not wait for a batch: the Embedder runs a text query in the caller's thread,
+beside the image batch in flight. Pause, resume and cancel are checked between batches (cancel also between model
+batches inside one).
 
 A file that cannot be decoded is recorded 'failed' with its reason; the scanner does not hand it back until its size
 or mtime changes. A file that vanished or changed while we read it stays 'pending' for the scanner to sort out:
@@ -30,17 +31,16 @@ from typing import Protocol
 import numpy as np
 from PIL import Image
 
-from vsearch_app.core.catalog import Catalog, FileRecord
-from vsearch_app.core.scanner import FileStat, fingerprint, stat_file
+from vsearch_app.core.library.scanner import FileStat, fingerprint, stat_file
+from vsearch_app.core.store.catalog import Catalog, FileRecord
 from vsearch_app.core.types import IndexProgress, IndexReport
 from vsearch_app.preprocessing.decoder_messages import decoding
-from vsearch_app.preprocessing.image import register_optional_plugins
+from vsearch_app.preprocessing.image import register_optional_plugins, upright_size
 
 log = logging.getLogger(__name__)
 
 _EXIF_IFD = 0x8769
 _DATETIME_ORIGINAL = 36867
-_ORIENTATION = 0x0112
 
 
 class ImageEmbedder(Protocol):
@@ -69,11 +69,8 @@ def read_photo_facts(path: str, size: int | None = None) -> PhotoFacts:
     try:
         register_optional_plugins()
         with decoding(path), Image.open(path) as image:  # lazy: reads the header, not the pixels
-            width, height = image.size
-            exif = image.getexif()
-            if exif.get(_ORIENTATION) in (5, 6, 7, 8):  # stored sideways; the user sees it turned
-                width, height = height, width
-            raw = exif.get_ifd(_EXIF_IFD).get(_DATETIME_ORIGINAL)
+            width, height = upright_size(image)
+            raw = image.getexif().get_ifd(_EXIF_IFD).get(_DATETIME_ORIGINAL)
             captured = _exif_datetime(raw)
     except Exception as exc:  # facts are optional; the decoder reports real damage when it embeds
         log.debug("no image facts for %s: %s", path, exc)

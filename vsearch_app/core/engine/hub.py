@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -17,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from vsearch_app.core.store.fsutil import atomic_write_bytes
 from vsearch_app.core.types import DownloadProgress
 from vsearch_app.errors import CheckpointError, DownloadCancelled, DownloadError, ModelNotFoundError
 
@@ -249,9 +249,7 @@ def _point_ref_at(repo_folder: Path, ref: str, commit: str) -> None:
     if path.is_file() and path.read_text(encoding="utf-8").strip() == commit:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{ref}.{os.getpid()}.tmp")
-    temporary.write_text(commit, encoding="utf-8")
-    os.replace(temporary, path)
+    atomic_write_bytes(path, commit.encode("utf-8"))
 
 
 def _stop_xet_transfers() -> None:

@@ -12,13 +12,12 @@ from pathlib import Path
 
 import torch
 
+from vsearch_app.core.types import DEVICE_CHOICES, DTYPE_CHOICES
 from vsearch_app.errors import InvalidArgumentError
 
 log = logging.getLogger(__name__)
 
-DEVICES = ("auto", "cpu", "cuda", "mps")
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-DTYPE_CHOICES = ("auto", *DTYPES)
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}  # DTYPE_CHOICES but auto
 
 
 @functools.cache
@@ -38,8 +37,9 @@ def cpu_has_fast_bf16() -> bool:
 
 
 def resolve_device(name: str = "auto") -> torch.device:
-    if name not in DEVICES:
-        raise InvalidArgumentError(f"unknown device {name!r}; choose one of {', '.join(DEVICES)}", param="device")
+    if name not in DEVICE_CHOICES:
+        raise InvalidArgumentError(f"unknown device {name!r}; choose one of {', '.join(DEVICE_CHOICES)}",
+                                   param="device")
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -62,7 +62,7 @@ def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
             return torch.float16
         return torch.bfloat16 if cpu_has_fast_bf16() else torch.float32
     if name not in DTYPES:
-        raise InvalidArgumentError(f"unknown dtype {name!r}; choose one of {', '.join(DTYPE_CHOICES)}")
+        raise InvalidArgumentError(f"unknown dtype {name!r}; choose one of {', '.join(DTYPE_CHOICES)}", param="dtype")
     return DTYPES[name]
 
 
@@ -77,11 +77,11 @@ def keep_freed_memory_for_reuse() -> bool:
     """Let glibc reuse freed memory for the model's per-batch activations instead of mapping fresh pages each time.
 
     By default glibc serves large blocks (a few MB: one batch's activations) with their own mmap and unmaps them on
-    free, so every forward pass faults its working set in again, zero-filled by the kernel: measured as 4% of
-    bench_embed's time in the kernel on the 2-core CPU. With blocks up to 32 MB served from the heap, and up to
-    256 MB of freed heap kept before trimming, images/s rose 4% (8.5 vs 8.2, three runs each) at the same peak
-    memory. Process-wide and set once; skipped where the user tuned malloc through its environment variables, and a
-    no-op off glibc (macOS and Windows allocators do not unmap like this). Returns whether it was applied."""
+    free, so every forward pass faults its working set in again, zero-filled by the kernel. Here blocks up to 32 MB
+    are served from the heap, and up to 256 MB of freed heap is kept before trimming (the gain measured with
+    bench_embed is in benchmarks/RESULTS.md). Process-wide and set once; skipped where the user tuned malloc
+    through its environment variables, and a no-op off glibc (macOS and Windows allocators do not unmap like this).
+    Returns whether it was applied."""
     if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
         return False
     if any(name in os.environ for name in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")):

@@ -22,8 +22,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from vsearch_app.core.devices import keep_freed_memory_for_reuse, resolve_device, resolve_dtype
-from vsearch_app.core.model_streams import ModelStreams, default_stream_count
+from vsearch_app.core.engine.devices import keep_freed_memory_for_reuse, resolve_device, resolve_dtype
+from vsearch_app.core.engine.model_streams import ModelStreams, default_stream_count
 from vsearch_app.errors import ImageDecodeError, InvalidArgumentError, VSearchError
 from vsearch_app.modeling.siglip import SiglipModel, load_siglip
 from vsearch_app.preprocessing.image import ImageTransform, open_image

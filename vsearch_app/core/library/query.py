@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vsearch_app.core.scanner import is_photo_name
+from vsearch_app.core.library.scanner import is_photo_name
 from vsearch_app.core.types import TERM_KINDS, QueryTerm
 from vsearch_app.errors import InvalidArgumentError
 

@@ -1,7 +1,7 @@
 """The catalog: VSearch's source of truth (SQLite in WAL mode, ``<data dir>/catalog.sqlite3``).
 
 It stores the watched roots, one row per photo (path, size, mtime, fingerprint, state, EXIF facts, caption) and the
-embedding of each photo per model. The hnswlib index (core.vector_index) is only a cache rebuilt from here.
+embedding of each photo per model. The hnswlib index (core.store.vector_index) is only a cache rebuilt from here.
 
 API summary (paths are ``str | os.PathLike``; they are made absolute with ``os.path.abspath`` and stored losslessly
 as ``os.fsencode`` bytes, so names that are not valid UTF-8 survive; records give them back as ``Path``):
@@ -47,7 +47,7 @@ as ``os.fsencode`` bytes, so names that are not valid UTF-8 survive; records giv
     cat.pending(model_id=None) -> list[FileRecord]        # with a model: also files without its current vector
     cat.models() -> dict[str, int]                        # model id -> current vectors of indexed files
 
-    # captions (table ``captions``, schema v4): read and written by core/caption_store.py through
+    # captions (table ``captions``, schema v4): read and written by core/store/captions.py through
     # ``transaction()`` and ``query(sql, params)`` (read-only rows, no write lock)
 
     # the library's settings (its remembered search model)
@@ -66,14 +66,15 @@ as ``os.fsencode`` bytes, so names that are not valid UTF-8 survive; records giv
     cat.vector_ids_for_paths(paths) -> dict[Path, int]
     cat.paths_for_ids(ids) -> list[Path | None]           # same order; None for ids no longer in the catalog
     cat.ids_under(folder) -> np.ndarray int64             # for a folder filter in search
+    cat.embeddings_under(folder, model_id) -> (ids, vectors)   # an exact search in one folder reads these
 
     # maintenance
     cat.integrity_check() -> str ('ok')   cat.schema_version() -> int   cat.prune_embedding_log(keep) (done on open)
 
-States: PENDING, INDEXED, FAILED, OFFLINE (module constants; STATES lists them). Errors: CatalogError (a
-VSearchError) for a database from a newer VSearch, a file that is not a catalog or cannot be opened, a full disk, a
-lock held too long by another process; InvalidArgumentError for a path outside every watched root, an unknown
-state, or a vector whose dimension differs from its model's.
+States: core.types.FileState (PENDING, INDEXED, FAILED, OFFLINE; a StrEnum, stored as its value). Errors:
+CatalogError (errors.py) for a database from a newer VSearch, a file that is not a catalog or cannot be opened, a full
+disk, a lock held too long by another process; InvalidArgumentError for a path outside every watched root, an
+unknown state, or a vector whose dimension differs from its model's.
 
 Threading: one writer and many readers, in one process or several. Each thread gets its own connection (WAL lets
 readers run while a writer commits); writes from threads of this process are serialised by a lock, and other
@@ -82,6 +83,10 @@ a stale index label can never point at a different photo.
 
 Durability: WAL with ``synchronous=NORMAL``: a committed transaction survives a process crash (kill -9); after a power
 cut the last transactions may roll back, but the database is never corrupt.
+
+The tables and their migrations are core/store/schema.py. (Over 600 lines: this class is the only code that writes
+SQL against the files, roots and embeddings tables, so that their invariants, such as content versions, the change
+counter and the deletion log, are kept in one place; a third of the file is this summary and the path encoding.)
 """
 
 from __future__ import annotations
@@ -91,33 +96,25 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from vsearch_app.errors import InvalidArgumentError, VSearchError
+from vsearch_app.core.store import schema
+from vsearch_app.core.types import FileState
+from vsearch_app.errors import CatalogError, InvalidArgumentError
 
 log = logging.getLogger(__name__)
 
 CATALOG_FILENAME = "catalog.sqlite3"
-SCHEMA_VERSION = 4
 BUSY_TIMEOUT_MS = 10_000
 LOG_KEEP = 200_000  # deletion-log entries kept for incremental index catch-up (older -> full id comparison)
 
-PENDING = "pending"
-INDEXED = "indexed"
-FAILED = "failed"
-OFFLINE = "offline"
-STATES = (PENDING, INDEXED, FAILED, OFFLINE)
-
 PathLike = str | os.PathLike[str]
-
-
-class CatalogError(VSearchError):
-    """The catalog database cannot be used (newer than this VSearch, damaged, or not a catalog)."""
+_STATE_VALUES = tuple(state.value for state in FileState)  # plain str: the keys of counts()
 
 
 @dataclass(frozen=True)
@@ -136,7 +133,7 @@ class FileRecord:
     size: int
     mtime_ns: int
     fingerprint: str | None = None
-    state: str = PENDING
+    state: FileState = FileState.PENDING
     fail_reason: str | None = None
     captured_at: str | None = None  # EXIF DateTimeOriginal as ISO 8601 text ("2021-05-03T14:22:01")
     width: int | None = None
@@ -188,139 +185,6 @@ def _is_within(key: bytes, folder_key: bytes) -> bool:
     return key == folder_key or lo <= key < hi
 
 
-# --- schema and migrations -----------------------------------------------------------------------------------------
-
-_SCHEMA_V1 = """
-CREATE TABLE schema_version (version INTEGER NOT NULL);
-CREATE TABLE roots (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    path BLOB NOT NULL UNIQUE,
-    display TEXT NOT NULL,
-    added_at REAL NOT NULL,
-    online INTEGER NOT NULL DEFAULT 1
-);
-CREATE TABLE files (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    root_id INTEGER NOT NULL REFERENCES roots(id) ON DELETE CASCADE,
-    path BLOB NOT NULL UNIQUE,
-    display TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    mtime_ns INTEGER NOT NULL,
-    fingerprint TEXT,
-    state TEXT NOT NULL CHECK (state IN ('pending', 'indexed', 'failed', 'offline')),
-    fail_reason TEXT
-);
-CREATE INDEX files_root ON files(root_id);
-CREATE INDEX files_fingerprint ON files(fingerprint, size);
-CREATE INDEX files_state ON files(state);
-CREATE TABLE models (model_id TEXT PRIMARY KEY, dim INTEGER NOT NULL);
-CREATE TABLE embeddings (
-    file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
-    model_id TEXT NOT NULL REFERENCES models(model_id),
-    dim INTEGER NOT NULL,
-    vector BLOB NOT NULL,
-    PRIMARY KEY (file_id, model_id)
-);
-INSERT INTO schema_version (version) VALUES (1);
-"""
-
-
-def _run_script(conn: sqlite3.Connection, script: str) -> None:
-    """Run SQL statements one by one (``executescript`` would COMMIT the caller's transaction first)."""
-    buf = ""
-    for line in script.splitlines(keepends=True):
-        if line.strip().startswith("--"):
-            continue
-        buf += line
-        if sqlite3.complete_statement(buf):
-            conn.execute(buf)
-            buf = ""
-    if buf.strip():
-        raise ValueError(f"incomplete SQL statement: {buf!r}")
-
-
-def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
-    """v2: EXIF facts and captions on files; a change counter so the vector index can catch up incrementally."""
-    _run_script(
-        conn,
-        """
-        ALTER TABLE files ADD COLUMN captured_at TEXT;
-        ALTER TABLE files ADD COLUMN width INTEGER;
-        ALTER TABLE files ADD COLUMN height INTEGER;
-        ALTER TABLE files ADD COLUMN caption TEXT NOT NULL DEFAULT '';
-        ALTER TABLE embeddings ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
-        CREATE INDEX embeddings_model_seq ON embeddings(model_id, seq);
-        CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-        INSERT INTO meta (key, value) VALUES ('embedding_seq', 1);
-        INSERT INTO meta (key, value) VALUES ('log_floor', 0);
-        UPDATE embeddings SET seq = 1;
-        CREATE TABLE embedding_log (seq INTEGER NOT NULL, file_id INTEGER NOT NULL, model_id TEXT NOT NULL);
-        CREATE INDEX embedding_log_model_seq ON embedding_log(model_id, seq);
-        -- Deletions (also by ON DELETE CASCADE) bump the counter and are logged, so a saved vector index can drop
-        -- exactly those labels when it catches up; inserts and replacements set their row's seq in Python.
-        CREATE TRIGGER embeddings_deleted AFTER DELETE ON embeddings BEGIN
-            UPDATE meta SET value = value + 1 WHERE key = 'embedding_seq';
-            INSERT INTO embedding_log (seq, file_id, model_id)
-                SELECT value, old.file_id, old.model_id FROM meta WHERE key = 'embedding_seq';
-        END;
-        """,
-    )
-
-
-def _migrate_2_to_3(conn: sqlite3.Connection) -> None:
-    """v3: which content an embedding describes, and the library's own settings (its remembered model).
-
-    ``files.content_version`` grows whenever a file's content changes; each embedding records the version it was
-    computed from. A model's vector is current only when the two agree, so after switching models and back, the
-    photos that changed meanwhile are re-embedded and the others are not."""
-    _run_script(
-        conn,
-        """
-        ALTER TABLE files ADD COLUMN content_version INTEGER NOT NULL DEFAULT 0;
-        ALTER TABLE embeddings ADD COLUMN content_version INTEGER NOT NULL DEFAULT 0;
-        CREATE TABLE library_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-        """,
-    )
-
-
-def _migrate_3_to_4(conn: sqlite3.Connection) -> None:
-    """v4: captions per photo, caption model and prompt (core/caption_store.py reads and writes them).
-
-    Keyed by file id, so a caption follows its photo through renames and moves and goes when the photo goes.
-    ``content_version`` is the file's content version the caption describes (a caption of older content is stale).
-    ``settings`` holds the generation settings as JSON. ``files.caption`` stays: it mirrors the latest finished
-    caption ("caption ..."/"describe ..." prompts) for search hits and full-text search."""
-    _run_script(
-        conn,
-        """
-        CREATE TABLE captions (
-            file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
-            model TEXT NOT NULL,
-            prompt TEXT NOT NULL,
-            text TEXT NOT NULL,
-            token_count INTEGER NOT NULL,
-            stop_reason TEXT NOT NULL,
-            created_at REAL NOT NULL,
-            settings TEXT NOT NULL DEFAULT '{}',
-            content_version INTEGER NOT NULL DEFAULT 0,
-            prefill_s REAL NOT NULL DEFAULT 0,
-            decode_tokens_per_s REAL NOT NULL DEFAULT 0,
-            PRIMARY KEY (file_id, model, prompt)
-        );
-        """,
-    )
-
-
-# MIGRATIONS[v] turns a version-v database into version v+1. Append; never edit a released step.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
-    1: _migrate_1_to_2, 2: _migrate_2_to_3, 3: _migrate_3_to_4,
-}
-
-
-def _create_v1(conn: sqlite3.Connection) -> None:
-    _run_script(conn, _SCHEMA_V1)
-
-
 # --- the catalog ----------------------------------------------------------------------------------------------------
 
 _FILE_COLUMNS = (
@@ -355,7 +219,7 @@ def _file_from_row(row: tuple) -> FileRecord:
         size=size,
         mtime_ns=mtime_ns,
         fingerprint=fp,
-        state=state,
+        state=FileState(state),
         fail_reason=reason,
         captured_at=captured,
         width=width,
@@ -389,7 +253,7 @@ class Catalog:
         path.parent.mkdir(parents=True, exist_ok=True)
         cat = cls(path)
         try:
-            cat._prepare_schema()
+            cat._prepare()
         except sqlite3.DatabaseError as exc:
             cat.close()
             if isinstance(exc, sqlite3.OperationalError) and not isinstance(_friendly(exc, path), sqlite3.Error):
@@ -440,75 +304,12 @@ class Catalog:
             self._all_conns.append(conn)
         return conn
 
-    def _prepare_schema(self) -> None:
+    def _prepare(self) -> None:
         conn = self._conn()
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if str(mode).lower() != "wal":
             log.warning("catalog %s: journal mode is %s, not WAL (file system without shared memory?)", self.path, mode)
-        try:  # fast path without the write lock, so opening never waits for a busy indexer in another process
-            current = conn.execute("SELECT version FROM schema_version").fetchone()[0]
-        except (sqlite3.OperationalError, TypeError):  # no table (new file) or no row: create under the lock
-            current = None
-        if current == SCHEMA_VERSION:
-            return
-        with self._write_lock:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                has_table = conn.execute(
-                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
-                ).fetchone()
-                if not has_table:
-                    others = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
-                    if others:
-                        raise CatalogError(f"{self.path} is a SQLite database but not a VSearch catalog")
-                    _create_v1(conn)
-                    version = 1
-                    fresh = True
-                else:
-                    version = conn.execute("SELECT version FROM schema_version").fetchone()[0]
-                    fresh = False
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            if version > SCHEMA_VERSION:
-                raise CatalogError(
-                    f"the catalog {self.path} was written by a newer VSearch (schema {version}, this version "
-                    f"understands up to {SCHEMA_VERSION}). Update VSearch, or use another data folder.",
-                    param="data_dir",
-                )
-            if version < SCHEMA_VERSION:
-                if not fresh:
-                    self._backup(version)
-                self._migrate(conn, version)
-
-    def _backup(self, version: int) -> Path:
-        target = self.path.with_name(f"{self.path.name}.bak-v{version}")
-        log.info("backing up catalog schema v%d to %s before migrating", version, target)
-        dest = sqlite3.connect(target)
-        try:
-            self._conn().backup(dest)
-        finally:
-            dest.close()
-        return target
-
-    def _migrate(self, conn: sqlite3.Connection, version: int) -> None:
-        while version < SCHEMA_VERSION:
-            # Each step runs in its own transaction (SQLite DDL is transactional): a crash leaves v or v+1. The
-            # version is re-read under the write lock, as another process may have migrated in the meantime.
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                version = conn.execute("SELECT version FROM schema_version").fetchone()[0]
-                if version < SCHEMA_VERSION:
-                    log.info("migrating catalog %s from schema %d to %d", self.path, version, version + 1)
-                    MIGRATIONS[version](conn)
-                    conn.execute("UPDATE schema_version SET version = ?", (version + 1,))
-                    version += 1
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+        schema.prepare(conn, self.path, self._write_lock)
 
     # -- transactions --
 
@@ -546,7 +347,7 @@ class Catalog:
 
     def query(self, sql: str, params: Iterable = ()) -> list[tuple]:
         """Rows of a read-only statement on this thread's connection (no write lock), for the stores beside the
-        catalog (core/caption_store.py); writes go through ``transaction()``."""
+        catalog (core/store/captions.py); writes go through ``transaction()``."""
         return self._read(sql, params)
 
     # -- roots --
@@ -701,7 +502,7 @@ class Catalog:
     def upsert_file(self, record: FileRecord) -> int:
         """Insert or update the row for ``record.path`` (its id is kept on update; ``record.id`` is ignored).
         The path must lie inside a watched root. Returns the file id."""
-        if record.state not in STATES:
+        if record.state not in _STATE_VALUES:
             raise InvalidArgumentError(f"unknown file state {record.state!r}")
         key = path_key(record.path)
         with self.transaction() as conn:
@@ -901,7 +702,7 @@ class Catalog:
     def counts(self, model_id: str | None = None) -> dict[str, int]:
         """Files per state. With ``model_id`` the counts are that model's view: 'indexed' only when the file has a
         current vector of that model, 'pending' when it still needs one (see ``pending``)."""
-        counts = dict.fromkeys(STATES, 0)
+        counts = dict.fromkeys(_STATE_VALUES, 0)
         if model_id is None:
             counts.update(dict(self._read("SELECT state, count(*) FROM files GROUP BY state")))
             return counts
@@ -916,13 +717,13 @@ class Catalog:
         return counts
 
     def failed(self) -> list[FileRecord]:
-        return self._by_state(FAILED)
+        return self._by_state(FileState.FAILED)
 
     def pending(self, model_id: str | None = None) -> list[FileRecord]:
         """Files waiting to be embedded: state 'pending', and with ``model_id`` also the 'indexed' files that have
         no current vector of that model (another model indexed them, or they changed since this one did)."""
         if model_id is None:
-            return self._by_state(PENDING)
+            return self._by_state(FileState.PENDING)
         rows = self._read(
             f"""
             SELECT {_FILE_COLUMNS} FROM files

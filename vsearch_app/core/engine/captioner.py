@@ -4,7 +4,7 @@
 CPUs with native bf16, where the decoder's weights are also prepacked for oneDNN. ``caption`` runs one image through
 the phases of ``modeling.generate`` and streams text pieces to ``on_token``. Calls are serialised by a lock (one
 model lane), so the desktop app may call it from a worker thread while another waits. The session
-(core.caption_session) owns the one Captioner of a LibraryService and stores what it writes.
+(core.engine.caption_session) owns the one Captioner of a LibraryService and stores what it writes.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from vsearch_app.core.devices import resolve_device, resolve_dtype
+from vsearch_app.core.engine.devices import resolve_device, resolve_dtype
 from vsearch_app.core.types import CaptionResult
 from vsearch_app.modeling.generate import generate
 from vsearch_app.modeling.paligemma import PaliGemmaForConditionalGeneration, load_paligemma

@@ -4,7 +4,8 @@
 - ``temp_path_beside(path)``: a fresh temp file next to ``path``, with the mode of any new file (the umask's).
 - ``give_new_file_mode(path)``: the same mode for a file another library wrote privately (0600).
 - ``atomic_write_bytes(path, data)``: temp file in the same directory, fsync, ``os.replace``, fsync the directory.
-  A crash leaves either the old file or the new one, never a mix.
+  A crash leaves either the old file or the new one, never a mix. The one way VSearch replaces a file it owns
+  (manifests, hub refs, training state, thumbnails: ``durable=False`` skips the fsyncs for a cache).
 - ``file_fingerprint(path, size=None) -> str``: a content hash that stays cheap on 50 MB photos (see its docstring).
 
 These only ever write VSearch's own files (data directory); user photos are opened read-only.
@@ -78,9 +79,11 @@ def give_new_file_mode(path: str | os.PathLike[str]) -> None:
         os.chmod(target, mode)
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, durable: bool = True) -> None:
     """Write ``data`` to ``path`` so that readers see the old or the new content, never a partial file.
 
+    ``durable``: fsync the file before the rename and the folder after it, so the new content also survives a power
+    cut. Without it a power cut may leave an empty or partial file: only for caches that check what they read.
     Errors (e.g. ENOSPC) propagate after the temp file is removed; the old file is untouched.
     """
     target = Path(path)
@@ -88,13 +91,15 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     try:
         with open(tmp, "wb") as fh:
             fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    fsync_dir(target.parent)
+    if durable:
+        fsync_dir(target.parent)
 
 
 def file_fingerprint(path: str | os.PathLike[str] | bytes, size: int | None = None) -> str:

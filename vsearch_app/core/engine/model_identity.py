@@ -21,11 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vsearch_app.errors import CheckpointError
-from vsearch_app.modeling.checkpoint_files import weight_files
+from vsearch_app.modeling.checkpoint_files import read_header, weight_files
 
 SAMPLES_PER_FILE = 16
 SAMPLE_BYTES = 64 * 1024
-MAX_HEADER_BYTES = 100 * 1024 * 1024  # safetensors' own limit; a bigger "header" means a damaged file
 CONFIG_FILES = ("config.json", "preprocessor_config.json")
 _KEY = re.compile(r"^(?P<name>.+)@(?P<weights>[0-9a-f]{16})$")
 
@@ -66,15 +65,10 @@ def _hash_safetensors(path: Path, digest: hashlib._Hash) -> None:
     try:
         with open(path, "rb") as fh:
             size = os.fstat(fh.fileno()).st_size
-            head = fh.read(8)
-            if len(head) < 8:
-                raise CheckpointError(f"{path}: the weights file is empty or truncated")
-            header_len = struct.unpack("<Q", head)[0]
-            if header_len > min(MAX_HEADER_BYTES, size - 8):
-                raise CheckpointError(f"{path}: not a safetensors file (damaged header)")
+            header = read_header(fh, path)
             digest.update(struct.pack("<Q", size))
-            digest.update(fh.read(header_len))
-            data_start = 8 + header_len
+            digest.update(header)
+            data_start = 8 + len(header)
             span = size - data_start
             for i in range(SAMPLES_PER_FILE):
                 fh.seek(data_start + span * i // SAMPLES_PER_FILE)

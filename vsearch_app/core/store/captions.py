@@ -9,7 +9,7 @@ The rules:
   Describe panel shows what it showed before; but a partial never replaces a finished caption of the same photo,
   model and prompt. Nothing is stored when not a single token was generated.
 - ``files.caption`` mirrors the newest finished caption of a describing prompt ("caption ...", "cap ...",
-  "describe ..."), for search hits and full-text search; answers to questions and stopped partials stay here only.
+  "describe ..."), for search hits; answers to questions and stopped partials stay here only.
 
 Reads use ``Catalog.query`` (no write lock, so a busy indexer never delays them); writes use one transaction.
 """
@@ -23,7 +23,7 @@ import os
 import time
 from dataclasses import dataclass
 
-from vsearch_app.core.catalog import Catalog, path_key
+from vsearch_app.core.store.catalog import Catalog, path_key
 from vsearch_app.core.types import CaptionResult, CaptionSettings
 
 log = logging.getLogger(__name__)

@@ -6,12 +6,12 @@ core.service.LibraryService keeps one IndexWriter for its Library. It runs two k
   is going joins it: it waits for the same run and gets the same IndexReport, and its ``progress`` receives the
   run's events from then on. Any caller's ``cancel`` cancels the shared run (there is one run to stop), and any
   caller's ``pause`` pauses it. So two requests never embed a photo twice.
-- the watcher (``start_watching()``): core.watcher.LibraryWatcher on a "vsearch-watch" thread. ``index()`` while it
-  watches asks it for a full pass (reconcile every folder, embed what is pending) and waits for that pass's report;
-  the caller's ``cancel`` then only stops the waiting (stop_watching stops the watcher). Watching started while an
-  index run is going begins when the run ends.
+- the watcher (``start_watching()``): core.library.watcher.LibraryWatcher on a "vsearch-watch" thread. ``index()``
+  while it watches asks it for a full pass (reconcile every folder, embed what is pending) and waits for that pass's
+  report; the caller's ``cancel`` then only stops the waiting (stop_watching stops the watcher). Watching started
+  while an index run is going begins when the run ends.
 
-Both hold the data folder's writer lock (core/writer_lock.py) while they work: taken by the first, released by the
+Both hold the data folder's writer lock (core/store/writer_lock.py) while they work: taken by the first, released by the
 last, so another process is refused (LibraryBusyError) for as long as this one writes. The lock is taken in the
 caller's thread, so the refusal is raised by the call itself.
 
@@ -29,10 +29,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from vsearch_app.core.library import ChangeReport, Library
-from vsearch_app.core.phases import AnyEvent
+from vsearch_app.core.library.library import Library
+from vsearch_app.core.library.phases import AnyEvent
+from vsearch_app.core.library.reconcile import ChangeReport
+from vsearch_app.core.store.writer_lock import WriterLock
 from vsearch_app.core.types import ChangeEvent, IndexProgress, IndexReport
-from vsearch_app.core.writer_lock import WriterLock
 from vsearch_app.errors import LibraryBusyError, LibraryClosedError, VSearchError
 
 log = logging.getLogger(__name__)
@@ -134,7 +135,7 @@ class _WatchThread:
 
     def __init__(self, writer: IndexWriter, progress: ProgressFn | None,
                  on_change: Callable[[ChangeEvent], None] | None, initial_index: bool, options: dict[str, Any]) -> None:
-        from vsearch_app.core.watcher import LibraryWatcher  # watchdog is only needed once something watches
+        from vsearch_app.core.library.watcher import LibraryWatcher  # watchdog is only needed once something watches
 
         self.stop = threading.Event()
         self.progress = ProgressFanout(progress)
