@@ -18,6 +18,10 @@ status at the bottom. It talks to the engine only through the EngineController.
 The parts: FoldersPanel (side), StatusBar (bottom), EmptyState (the centre when there is nothing to show),
 FailedFilesDialog (the status bar's failed count), SettingsDialog (Ctrl+,) and ModelDialog (model missing). Open,
 Reveal and Copy go to gui/desktop.py.
+
+Why over 600 lines: it is the one place where the window's parts meet the controller, so each user intent (a drop,
+a paste, a context-menu action, a key, a state change from the engine) has its short handler here. The natural next
+split is the drop/paste handling and the context menu into their own modules (gui/views/window_input.py).
 """
 
 from __future__ import annotations
