@@ -7,7 +7,8 @@ terms plus the typed ones, while the text stays editable in the box. Enter turns
 
 The text is parsed by the engine (``core.service.parse_query_terms``), continuing the chips' query, so
 "- people" typed after a "beach" chip is an exclusion rather than a query with only negative terms. The service
-is imported on first use, not at import time: it loads torch, and the window must show before that happens.
+is imported on first use, not at import time: it brings the catalog, hnswlib and numpy with it (not torch), and
+the window's first paint does not wait for them.
 
 Keyboard: Backspace in an empty box selects the last chip and a second Backspace removes it; Left at the start of
 the box and Left/Right between chips move the selection; Esc clears the typed text, or all chips when there is
@@ -48,7 +49,7 @@ Formatter = Callable[[Sequence[QueryTerm]], str]
 
 
 def _service_parser(text: str) -> list[QueryTerm]:
-    from vsearch_app.core import service  # lazy: importing the service imports torch
+    from vsearch_app.core import service  # lazy: keeps the engine's imports out of the first paint
 
     return service.parse_query_terms(text)
 
