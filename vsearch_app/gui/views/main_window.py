@@ -355,7 +355,10 @@ class MainWindow(QMainWindow):
 
     def _search(self) -> None:
         self._generation = self.controller.search(self._terms)
-        self._indexed_at_search = self._indexed()
+        # What this search sees: the last status's count may lag the watcher's report of new photos (embedded before
+        # it is sent), and counting them again when that status arrives would offer "Refresh" right after one.
+        seen = (self._indexed_at_search or 0) + self._new_since_search
+        self._indexed_at_search = max(self._indexed(), seen if self._indexed_at_search is not None else 0)
         self._new_since_search = 0
         self._set_new_photos(0)
         self._searching = bool(self._terms)
