@@ -32,7 +32,7 @@ def test_migrating_v3_to_v4_keeps_the_data_and_backs_up_first(tmp_path, monkeypa
         old.set_setting("model", "m")
     monkeypatch.undo()
     with Catalog.open(db) as cat:
-        assert cat.schema_version() == 4
+        assert cat.schema_version() == schema.SCHEMA_VERSION
         rec = cat.get_file(photos / "a.jpg")
         assert rec.id == fid and rec.state == "indexed" and rec.width == 40 and rec.caption == "written by v3"
         assert cat.embeddings("m")[1].tolist() == [[0, 1, 2, 3]] and cat.get_setting("model") == "m"

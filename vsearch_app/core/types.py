@@ -67,6 +67,9 @@ class SearchHit:
     taken_at_source: str | None = None  # "exif" (DateTimeOriginal) or "mtime" (the file's modification time)
     caption: str = ""  # the caption stored in the catalog, "" when there is none
     online: bool = True  # False when the photo's folder is not reachable now (unplugged drive, unmounted share)
+    camera: str | None = None  # "Google Pixel 7" (EXIF make and model); None when unknown
+    caption_matched: bool = False  # the query's words matched this photo's stored caption (caption fusion)
+    good_match: bool = False  # above the query's calibrated good-match cut (see core/library/good_match.py)
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,51 @@ class SearchPage:
     def has_more(self) -> bool:
         """Whether a page after this one may hold hits."""
         return not self.exhausted or self.offset + len(self.hits) < self.total_known
+
+
+class SortOrder(StrEnum):
+    """How a result list is ordered. SCORE: best match first (a query without terms falls back to DATE)."""
+
+    SCORE = "score"
+    DATE = "date"  # newest capture time first; ties by path, so the order is stable
+    NAME = "name"  # file name, then folder
+
+
+@dataclass(frozen=True)
+class SearchFilter:
+    """Which photos a search or a browse may return; None / empty means no limit on that fact. The engine applies
+    the filter before the top-k cut, so a narrow filter still returns its best matches."""
+
+    taken_after: str | None = None  # ISO 8601 local date or date-time; inclusive ("2019-01-01")
+    taken_before: str | None = None  # ISO 8601 local date or date-time; exclusive ("2020-01-01")
+    folders: tuple[Path, ...] = ()  # inside any of these folders (absolute paths)
+    camera: str | None = None  # case-insensitive substring of "make model" ("pixel 7")
+    min_pixels: int | None = None  # width x height at least this
+    orientation: str | None = None  # "landscape", "portrait" or "square"
+
+    @property
+    def is_empty(self) -> bool:
+        return self == SearchFilter()
+
+
+@dataclass(frozen=True)
+class DuplicateMember:
+    path: Path
+    file_id: int
+    quality: float  # the best-shot score (sharpness, exposure, resolution); higher is better
+    similarity: float  # cosine similarity to the group's keeper (1.0 for the keeper itself)
+    size: int = 0
+    width: int | None = None
+    height: int | None = None
+
+
+@dataclass(frozen=True)
+class DuplicateGroup:
+    """Photos of one scene. ``members[0]`` is the suggested keeper. kind "exact": byte-identical files (certain);
+    "near": near-identical by their vectors (bursts, edits, resized exports)."""
+
+    kind: str
+    members: list[DuplicateMember]
 
 
 # The choices of ``settings.device`` and ``settings.dtype`` (core/engine/devices.py turns them into torch's), here

@@ -22,7 +22,7 @@ from vsearch_app.errors import CatalogError
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _SCHEMA_V1 = """
 CREATE TABLE schema_version (version INTEGER NOT NULL);
@@ -145,9 +145,50 @@ def _migrate_3_to_4(conn: sqlite3.Connection) -> None:
     )
 
 
+def _migrate_4_to_5(conn: sqlite3.Connection) -> None:
+    """v5: full-text search over stored captions, and the photo facts that filters read.
+
+    ``captions_fts`` is an FTS5 index over ``captions.text`` (external content: the text is stored once, in
+    ``captions``); triggers keep it in step with every insert, update and delete, cascades included. The tokenizer
+    folds case and accents, so "Cafe" finds "café".
+
+    Files gain the capture time's source and UTC offset (``captured_at`` stays local time as EXIF writes it), the
+    camera, the lens and whether the photo carries a GPS position. ``meta_version`` says which version of the
+    metadata reader filled these columns: 0 means never read, so photos indexed before v5 are found and filled by a
+    background backfill from the files themselves, without embedding anything."""
+    run_script(
+        conn,
+        """
+        CREATE VIRTUAL TABLE captions_fts USING fts5(
+            text, content='captions', content_rowid='rowid', tokenize='unicode61 remove_diacritics 2'
+        );
+        CREATE TRIGGER captions_fts_insert AFTER INSERT ON captions BEGIN
+            INSERT INTO captions_fts (rowid, text) VALUES (new.rowid, new.text);
+        END;
+        CREATE TRIGGER captions_fts_delete AFTER DELETE ON captions BEGIN
+            INSERT INTO captions_fts (captions_fts, rowid, text) VALUES ('delete', old.rowid, old.text);
+        END;
+        CREATE TRIGGER captions_fts_update AFTER UPDATE OF text ON captions BEGIN
+            INSERT INTO captions_fts (captions_fts, rowid, text) VALUES ('delete', old.rowid, old.text);
+            INSERT INTO captions_fts (rowid, text) VALUES (new.rowid, new.text);
+        END;
+        INSERT INTO captions_fts (captions_fts) VALUES ('rebuild');
+        ALTER TABLE files ADD COLUMN captured_source TEXT;
+        ALTER TABLE files ADD COLUMN captured_offset TEXT;
+        ALTER TABLE files ADD COLUMN camera_make TEXT;
+        ALTER TABLE files ADD COLUMN camera_model TEXT;
+        ALTER TABLE files ADD COLUMN lens TEXT;
+        ALTER TABLE files ADD COLUMN has_gps INTEGER;
+        ALTER TABLE files ADD COLUMN meta_version INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX files_captured_at ON files(captured_at);
+        CREATE INDEX files_meta_version ON files(meta_version);
+        """,
+    )
+
+
 # MIGRATIONS[v] turns a version-v database into version v+1. Append; never edit a released step.
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
-    1: _migrate_1_to_2, 2: _migrate_2_to_3, 3: _migrate_3_to_4,
+    1: _migrate_1_to_2, 2: _migrate_2_to_3, 3: _migrate_3_to_4, 4: _migrate_4_to_5,
 }
 
 
