@@ -29,7 +29,7 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -118,6 +118,8 @@ class CaptionLane(QObject):
         self._stored: list[tuple[Path, CaptionResult]] = []  # batch results, for captionStored
         self._stored_lock = threading.Lock()
         self._stopping = False
+        self._model_settled = threading.Event()  # cleared while a caption model switch waits on the describe lane
+        self._model_settled.set()
         self._timer = QTimer(self)
         self._timer.setInterval(DELIVERY_MS)
         self._timer.timeout.connect(self._deliver)
@@ -185,6 +187,22 @@ class CaptionLane(QObject):
         self._timer.start()
         return job
 
+    def use_model(self, folder: Path, on_error: Callable[[str], None]) -> None:
+        """Caption with the checkpoint in ``folder`` from now on. It runs on the describe lane, so the Describe asked
+        for next runs after it; batch jobs wait for it too."""
+        if self._stopping:
+            return
+        self._model_settled.clear()
+
+        def switch() -> None:
+            try:
+                self._gate.get(timeout=SERVICE_WAIT_S).set_caption_model(str(folder))
+            finally:
+                self._model_settled.set()
+
+        self._describe_lane.submit(switch, name="use caption model",
+                                   on_error=lambda exc: on_error(_failure(exc).message))
+
     def cancel_batches(self) -> None:
         """Cancel the running job and those queued (what was written is kept)."""
         for job in self._jobs:
@@ -220,6 +238,9 @@ class CaptionLane(QObject):
         return service.caption(request.path, request.settings, on_token=request.append, cancel=request.cancel)
 
     def _run_batch(self, job: CaptionJob) -> CaptionBatchReport | None:
+        while not self._model_settled.wait(0.1):  # a caption model switch comes first
+            if job.cancel.is_set():
+                return None
         service = self._service(job.cancel)
         if service is None:
             return None

@@ -223,9 +223,7 @@ class EngineController(QObject):
     def use_caption_model(self, folder: Path) -> None:
         """Caption with the model in ``folder`` from now on (a folder chosen in the caption model dialog)."""
         self.settings = dataclasses.replace(self.settings, caption_model=str(folder))
-        if not self._stopping:
-            self._query.call("use caption model", lambda service: service.set_caption_model(str(folder)),
-                             on_done=lambda _none: None, on_error=self._on_folder_error)
+        self.captions.use_model(folder, on_error=self._on_folder_error)
 
     def thumbnail(self, path: Path, max_side: int) -> Thumbnail:
         """The engine's cached thumbnail of ``path`` (any thread: the thumbnail loaders' pool calls this)."""

@@ -225,7 +225,8 @@ def settings_text(result: CaptionResult) -> str:
     """The small line under a finished caption: how long the model took to start and how fast it wrote."""
     parts = []
     if result.prefill_s > 0:
-        parts.append(f"started in {result.prefill_s:.1f} s")
+        wait = f"{result.prefill_s * 1000:.0f} ms" if result.prefill_s < 1 else f"{result.prefill_s:.1f} s"
+        parts.append(f"first word after {wait}")
     if result.decode_tokens_per_s > 0:
         parts.append(f"{result.decode_tokens_per_s:.1f} tokens/s")
     if result.token_count:
@@ -291,8 +292,9 @@ class DescribePanel(QWidget):
         self.text = QTextEdit(self)
         self.text.setReadOnly(True)
         self.text.setAcceptRichText(False)
-        self.text.setPlaceholderText("No caption yet. Generate writes one; it is kept with the photo.")
-        self.text.setMinimumHeight(80)
+        self.text.setPlaceholderText("No caption yet")
+        self.text.setToolTip("Captions are kept in the library with the photo")
+        self.text.setMinimumHeight(72)
         self.stats = _secondary(self)
         small = QFont(self.stats.font())
         if small.pointSizeF() > 0:
@@ -349,9 +351,8 @@ class DescribePanel(QWidget):
         form.addRow("Seed:", self.seed)
         form.addRow("Longest answer:", self.max_tokens)
         self.max_tokens.setSuffix(" tokens")
-        reset = QToolButton(box)
-        reset.setText("Defaults")
-        reset.setAutoRaise(True)
+        reset = QPushButton("Use the Defaults", box)
+        reset.setAutoDefault(False)
         reset.clicked.connect(self.set_defaults)
         form.addRow("", reset)
         return box
@@ -360,7 +361,7 @@ class DescribePanel(QWidget):
         column = QVBoxLayout(self)
         column.setContentsMargins(10, 8, 10, 10)
         column.setSpacing(6)
-        column.addWidget(self.photo, 3)
+        column.addWidget(self.photo, 4)
         title = QHBoxLayout()
         title.addWidget(self.name, 1)
         title.addWidget(self.zoom_button, 0, Qt.AlignmentFlag.AlignTop)
@@ -376,7 +377,7 @@ class DescribePanel(QWidget):
         column.addWidget(self.options)
         column.addWidget(self.status)
         column.addWidget(self.busy)
-        column.addWidget(self.text, 2)
+        column.addWidget(self.text, 1)
         column.addWidget(self.stats)
 
     # --- state, for the window and tests ------------------------------------------------------------------------
