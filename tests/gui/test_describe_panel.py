@@ -219,7 +219,7 @@ def test_a_folder_job_writes_every_caption_once_and_resumes_after_cancel(qtbot, 
     assert not status.isVisible()
     assert "Stopped after" in window.status_panel.currentMessage()
 
-    window.generate_caption([folder])
+    window.caption_in_background([folder])  # run it again
     qtbot.waitUntil(lambda: len(reports) == 2, timeout=60_000)
     second = reports[1]
     assert not second.cancelled and second.skipped == first.captioned
@@ -251,6 +251,7 @@ def test_a_missing_caption_model_opens_the_gated_model_dialog(qtbot, windows, tm
     window, _ = open_library(windows, qtbot, tmp_path, tiny_siglip_dir, "google/paligemma-3b-mix-224")
     window._preferences = PreferencesStore(tmp_path / "prefs.ini")
     photo = window.results_model.hit(0).path
+    window.describe_panel.max_tokens.setValue(4)
     window.generate_caption([photo])
     qtbot.waitUntil(lambda: window.caption_model_dialog is not None and window.caption_model_dialog.isVisible(),
                     timeout=60_000)
@@ -259,13 +260,12 @@ def test_a_missing_caption_model_opens_the_gated_model_dialog(qtbot, windows, tm
     assert window.describe_panel.state == panel_states.FAILED
     assert "caption model" in window.describe_panel.status.text()
 
-    # Choosing a local checkpoint folder: used at once, and saved for the next runs.
+    # Choosing a local checkpoint folder: used at once (the caption that could not be written is written now),
+    # and saved for the next runs.
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(tiny_paligemma_dir))
     dialog.choose_button.click()
     qtbot.waitUntil(lambda: window.caption_model_dialog is None, timeout=10_000)
     assert PreferencesStore(tmp_path / "prefs.ini").load().caption_model == str(tiny_paligemma_dir)
-    window.describe_panel.max_tokens.setValue(4)
-    window.describe_panel.generate()
     qtbot.waitUntil(lambda: window.describe_panel.state == panel_states.DONE, timeout=60_000)
     assert window.describe_panel.caption_text
 

@@ -26,7 +26,7 @@ import datetime as dt
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QFont, QImageIOHandler, QImageReader, QPainter, QPaintEvent, QPalette, QPixmap, QTextCursor
 from PySide6.QtWidgets import (
     QComboBox,
@@ -60,6 +60,7 @@ PROMPTS = (  # (what the menu shows, the prompt)
     ("Question: what is in this photo?", "question: what is in this photo?"),
     ("Question: where was this taken?", "question: where was this taken?"),
 )
+DECODE_DELAY_MS = 40
 FIT_DECODE_SIDE = 1600  # device pixels: the fitted photo is decoded this large at most and scaled when painted
 FULL_SIZE_MAX_PIXELS = 40_000_000  # "100%" decodes at most this many pixels (Qt's 256 MB image limit, with room)
 SEED_NONE = -1  # the seed box's "none" (a new random seed for each caption)
@@ -122,15 +123,31 @@ class PhotoView(QScrollArea):
         self.setMinimumHeight(160)
         self.path: Path | None = None
         self.full_size: QSize | None = None  # pixels of the photo as shown upright (None: unknown)
+        self._decode_timer = QTimer(self)
+        self._decode_timer.setSingleShot(True)
+        self._decode_timer.setInterval(DECODE_DELAY_MS)
+        self._decode_timer.timeout.connect(self._show)
 
     @property
     def actual_size(self) -> bool:
         return self.canvas.actual_size
 
     def set_photo(self, path: Path | None) -> None:
+        """Show ``path``. Its pixel size (read from the header) is known at once; the decode follows after
+        DECODE_DELAY_MS, so arrowing through the grid decodes only the photo the user stops on."""
         self.path = Path(path) if path is not None else None
         self.full_size = None
-        self._show()
+        if self.path is not None:
+            reader = QImageReader(str(self.path))
+            raw = reader.size()
+            if raw.isValid():
+                self.full_size = raw.transposed() if _swaps_sides(reader) else raw
+        self._decode_timer.start()
+
+    @property
+    def pending(self) -> bool:
+        """A decode is scheduled (tests wait for it)."""
+        return self._decode_timer.isActive()
 
     def set_actual_size(self, actual: bool) -> None:
         if actual == self.canvas.actual_size:
@@ -147,18 +164,13 @@ class PhotoView(QScrollArea):
             self.canvas.set_pixmap(None, "")
             return
         ratio = self.devicePixelRatioF()
-        reader = QImageReader(str(self.path))
-        reader.setAutoTransform(True)
-        raw = reader.size()
-        if raw.isValid():
-            self.full_size = raw.transposed() if _swaps_sides(reader) else raw
+        raw = QImageReader(str(self.path)).size()  # as stored (before the EXIF turn)
         if self.canvas.actual_size:
             side = max(raw.width(), raw.height()) if raw.isValid() else FIT_DECODE_SIDE
             pixels = raw.width() * raw.height() if raw.isValid() else 0
             if pixels > FULL_SIZE_MAX_PIXELS:
                 side = int(side * (FULL_SIZE_MAX_PIXELS / pixels) ** 0.5)
             image = read_scaled(self.path, QSize(side, side))
-            ratio = 1.0  # 100%: one photo pixel per device pixel
         else:
             image = read_scaled(self.path, QSize(FIT_DECODE_SIDE, FIT_DECODE_SIDE))
         if image.isNull() and self._fallback is not None:
@@ -169,7 +181,7 @@ class PhotoView(QScrollArea):
             self.canvas.set_pixmap(None, f"VSearch cannot show {self.path.name}.")
             return
         pixmap = QPixmap.fromImage(image)
-        pixmap.setDevicePixelRatio(ratio if self.canvas.actual_size else max(ratio, 1.0))
+        pixmap.setDevicePixelRatio(ratio)  # so 100% is one photo pixel per screen pixel on a HiDPI screen too
         self.canvas.set_pixmap(pixmap)
 
 
@@ -249,6 +261,7 @@ class DescribePanel(QWidget):
         self._text = ""  # what the latest Generate has written so far
         self._state = IDLE
         self._stored: CaptionResult | None = None
+        self._missing_model = False  # the last Generate failed for want of the caption model
         self.setMinimumWidth(260)
 
         self.photo = PhotoView(controller.thumbnail, self)
@@ -318,7 +331,7 @@ class DescribePanel(QWidget):
         self.captions.failed.connect(self._on_failed)
         self.captions.loadProgress.connect(self._on_load_progress)
         self.captions.captionStored.connect(self._on_caption_stored)
-        self._set_state(IDLE)
+        self._show_nothing()
 
     # --- layout -------------------------------------------------------------------------------------------------
 
@@ -405,10 +418,7 @@ class DescribePanel(QWidget):
         self.path, self._hit, self._stored = path, hit, None
         self.photo.set_photo(path)
         if path is None:
-            self.name.setText("No photo selected")
-            self.facts.setText("Select a photo in the results to see it here and describe it in words.")
-            self.text.clear()
-            self._set_state(IDLE)
+            self._show_nothing()
             return
         self.name.setText(path.name)
         self.facts.setText("\n".join(photo_facts(path, hit, self.photo.full_size)))
@@ -421,6 +431,13 @@ class DescribePanel(QWidget):
         self.stats.clear()
         self._set_state(IDLE)
         self._read_stored()
+
+    def _show_nothing(self) -> None:
+        self.name.setText("No photo selected")
+        self.facts.setText("Select a photo in the results to see it here and describe it in words.")
+        self.text.clear()
+        self.stats.clear()
+        self._set_state(IDLE)
 
     def _read_stored(self) -> None:
         path, prompt = self.path, self.current_settings_prompt()
@@ -482,11 +499,17 @@ class DescribePanel(QWidget):
         if self.path is None:
             return None
         self._request = self.captions.describe(self.path, self.caption_settings())
+        self._missing_model = False
         self._text = ""
         self.text.clear()
         self.stats.clear()
         self._set_state(LOADING)
         return self._request
+
+    def retry_after_model_missing(self, *_args) -> None:
+        """The caption model is here now (downloaded, or a folder chosen): write the caption that could not be."""
+        if self._state == FAILED and self._missing_model and self.path is not None:
+            self.generate()
 
     def stop(self) -> None:
         if self._request is not None and self._state in (LOADING, WRITING):
@@ -538,6 +561,7 @@ class DescribePanel(QWidget):
         if request is not self._request:
             return
         self._set_state(FAILED)
+        self._missing_model = failure.kind == MODEL_MISSING
         if failure.kind == MODEL_MISSING:
             self.status.setText("The caption model is not on this computer yet.")
             self.captionModelMissing.emit(failure.message)

@@ -331,7 +331,7 @@ class MainWindow(QMainWindow):
         self.folders_panel.addRequested.connect(self.add_folder)
         self.folders_panel.removeRequested.connect(self._remove_folder)
         self.folders_panel.revealRequested.connect(self.reveal)
-        self.folders_panel.captionRequested.connect(lambda folder: self.generate_caption([folder]))
+        self.folders_panel.captionRequested.connect(lambda folder: self.caption_in_background([folder]))
         self.results_view.selectionModel().currentChanged.connect(self._show_current_in_describe)
         self.describe_dock.visibilityChanged.connect(self._show_current_in_describe)
         self.describe_panel.captionModelMissing.connect(self.show_caption_model_dialog)
@@ -764,15 +764,19 @@ class MainWindow(QMainWindow):
             self.describe_panel.show_photo(path, self.results_model.hit(row) if row is not None else None)
 
     def generate_caption(self, paths: Sequence[Path]) -> None:
-        """One photo: open the panel and write its caption there. Several, or a folder: a background job (one model
-        load; photos that have a caption for this prompt already are skipped), shown in the status bar."""
-        paths = [Path(p) for p in paths]
-        if len(paths) == 1 and not paths[0].is_dir():
-            self.show_describe(paths[0])
+        """One photo: open the panel and write its caption there. Several: a background job."""
+        if len(paths) == 1:
+            self.show_describe(Path(paths[0]))
             self.describe_panel.generate()
         elif paths:
-            job = self.controller.captions.caption_batch(paths, self.describe_panel.caption_settings())
-            self.caption_jobs.job_started(job)
+            self.caption_in_background(paths)
+
+    def caption_in_background(self, paths: Sequence[Path]) -> None:
+        """Caption photos (or a folder's photos) in a background job with the panel's prompt and settings: one
+        model load, photos that have a caption for the prompt already are skipped; progress and Cancel are in the
+        status bar."""
+        job = self.controller.captions.caption_batch([Path(p) for p in paths], self.describe_panel.caption_settings())
+        self.caption_jobs.job_started(job)
 
     def _show_current_in_describe(self, *_args) -> None:
         if not self.describe_dock.isVisible():
@@ -791,6 +795,7 @@ class MainWindow(QMainWindow):
             return self.caption_model_dialog
         self.caption_model_dialog = open_caption_model_dialog(self.controller, self._preferences, self)
         self.caption_model_dialog.destroyed.connect(self._forget_caption_model_dialog)
+        self.caption_model_dialog.modelReady.connect(self.describe_panel.retry_after_model_missing)
         return self.caption_model_dialog
 
     def _forget_caption_model_dialog(self) -> None:
