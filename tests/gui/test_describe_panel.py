@@ -303,3 +303,15 @@ def test_closing_the_window_stops_a_running_caption_and_keeps_its_text(qtbot, wi
     qtbot.waitUntil(lambda: window.describe_panel.state == panel_states.WRITING, timeout=60_000)
     windows.close(window)
     assert paced.calls and paced.calls[-1][1].stopped and paced.calls[-1][1].stored_at is not None
+
+
+def test_a_folder_job_without_the_caption_model_opens_the_dialog(qtbot, windows, tmp_path, tiny_siglip_dir):
+    window, folder = open_library(windows, qtbot, tmp_path, tiny_siglip_dir, "google/paligemma-3b-mix-224")
+    window.caption_in_background([folder])
+    qtbot.waitUntil(lambda: window.caption_model_dialog is not None and window.caption_model_dialog.isVisible(),
+                    timeout=60_000)
+    assert window.caption_model_dialog.windowTitle() == "Caption Model"
+    assert not window.caption_jobs.isVisible() and not window.controller.captions.busy
+    assert "caption model" in window.status_panel.currentMessage()
+    service = service_of(window)
+    assert service.stored_caption(window.results_model.hit(0).path) is None
