@@ -22,9 +22,10 @@ from vsearch_app.core.types import (
 )
 from vsearch_app.gui.engine.caption_lane import CaptionLane
 from vsearch_app.gui.engine.query_lane import ServiceGate
-from vsearch_app.gui.views import describe_panel
+from vsearch_app.gui.views import photo_view
 from vsearch_app.gui.views.caption_jobs import progress_text, report_text
-from vsearch_app.gui.views.describe_panel import DescribePanel, PhotoView, photo_facts, settings_text
+from vsearch_app.gui.views.describe_panel import DescribePanel, photo_facts, settings_text
+from vsearch_app.gui.views.photo_view import PhotoView
 
 
 def save_photo(path: Path, size=(300, 200), orientation: int | None = None) -> Path:
@@ -72,7 +73,7 @@ def test_an_exif_turned_photo_is_shown_upright(qtbot, tmp_path):
 
 
 def test_100_percent_decodes_at_most_the_cap(qtbot, tmp_path, monkeypatch):
-    monkeypatch.setattr(describe_panel, "FULL_SIZE_MAX_PIXELS", 120 * 80)
+    monkeypatch.setattr(photo_view, "FULL_SIZE_MAX_PIXELS", 120 * 80)
     view = PhotoView()
     qtbot.addWidget(view)
     view.set_photo(save_photo(tmp_path / "big.jpg", (600, 400)))
