@@ -315,3 +315,20 @@ def test_a_folder_job_without_the_caption_model_opens_the_dialog(qtbot, windows,
     assert "caption model" in window.status_panel.currentMessage()
     service = service_of(window)
     assert service.stored_caption(window.results_model.hit(0).path) is None
+
+
+def test_selecting_another_photo_leaves_the_caption_writing(qtbot, windows, tmp_path, tiny_siglip_dir,
+                                                            tiny_paligemma_dir, paced):
+    window, _ = open_library(windows, qtbot, tmp_path, tiny_siglip_dir, tiny_paligemma_dir)
+    panel = window.describe_panel
+    first, second = window.results_model.hit(0).path, window.results_model.hit(1).path
+    paced.hold_after = 3
+    window.generate_caption([first])
+    qtbot.waitUntil(lambda: len(panel.caption_text.split()) >= 3, timeout=60_000)
+    window.results_view.setCurrentIndex(window.results_model.index(1, 0))
+    assert panel.path == second and panel.state == panel_states.IDLE and panel.caption_text == ""
+    assert window.controller.captions.describing  # still writing about the first photo
+    window.results_view.setCurrentIndex(window.results_model.index(0, 0))
+    assert panel.path == first and panel.state == panel_states.WRITING and len(panel.caption_text.split()) >= 3
+    panel.stop_button.click()
+    qtbot.waitUntil(lambda: panel.state == panel_states.STOPPED, timeout=30_000)
