@@ -90,7 +90,7 @@ def test_find_similar_from_the_context_menu(qtbot, windows, settings, library):
     menu = window.findChild(QMenu)
     actions = {a.text(): a for a in menu.actions() if a.text()}
     assert list(actions) == ["Find Similar", "Add to Query", "Exclude from Query", "Open", "Show in File Manager",
-                             "Copy Path"]
+                             "Copy Path", "Generate Caption"]
     hit = window.results_model.hit(window.results_model.row_of(library[3]))
     actions["Find Similar"].trigger()
     menu.close()

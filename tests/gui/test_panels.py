@@ -151,7 +151,7 @@ def test_reveal_by_button_and_by_double_click(panel, qtbot, tmp_path):
     assert revealed.args == [tmp_path / "Holidays"]
 
 
-def test_context_menu_offers_reveal_remove_and_add(panel, qtbot, tmp_path):
+def test_context_menu_offers_reveal_captions_remove_and_add(panel, qtbot, tmp_path):
     view = panel.list_view
     index = view.model().index(1, 0)
     centre = view.visualRect(index).center()
@@ -160,11 +160,14 @@ def test_context_menu_offers_reveal_remove_and_add(panel, qtbot, tmp_path):
     qtbot.waitUntil(lambda: panel.findChild(QMenu) is not None and panel.findChild(QMenu).isVisible())
     menu = panel.findChild(QMenu)
     texts = [action.text() for action in menu.actions() if not action.isSeparator()]
-    assert texts == ["Show in File Manager", "Stop Watching…", "Add Folder…"]
+    assert texts == ["Show in File Manager", "Generate Captions", "Stop Watching…", "Add Folder…"]
     assert panel.current_folder() == tmp_path / "Family"  # right-click selects the row it acts on
     with qtbot.waitSignal(panel.revealRequested) as revealed:
         menu.actions()[0].trigger()
     assert revealed.args == [tmp_path / "Family"]
+    with qtbot.waitSignal(panel.captionRequested) as captioned:
+        menu.actions()[1].trigger()
+    assert captioned.args == [tmp_path / "Family"]
     menu.close()
 
 

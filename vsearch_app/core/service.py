@@ -7,6 +7,7 @@ Qt objects or sqlite rows. Importing it does not import torch: the model code lo
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -24,6 +25,8 @@ from vsearch_app.core.library.search import (  # SearchResults: front ends annot
 )
 from vsearch_app.core.store.data_dir import prepare_data_dir
 from vsearch_app.core.types import (
+    CaptionBatchProgress,
+    CaptionBatchReport,
     CaptionResult,
     CaptionSettings,
     ChangeEvent,
@@ -533,6 +536,35 @@ class LibraryService:
         loading a model; None when there is none for the photo's current content. A finished caption wins over a
         stopped one, then the newest."""
         return self._caption_session().stored(path, prompt=prompt, model=model)
+
+    def caption_many(
+        self,
+        paths: Sequence[str | Path],
+        settings: CaptionSettings = CaptionSettings(),  # noqa: B008 - frozen, so one shared default is safe
+        *,
+        on_result: Callable[[Path, CaptionResult], None] | None = None,
+        progress: Callable[[CaptionBatchProgress], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> CaptionBatchReport:
+        """Caption many photos with one model load (core/engine/caption_batch.py): photos, or folders standing for
+        the library's photos inside them. Photos that already have a finished caption for the caption model and
+        ``settings.prompt`` are skipped, so a cancelled job run again writes only the rest; undecodable photos are
+        listed in the report's ``failed``. ``on_result``, ``progress`` run on the calling thread."""
+        from vsearch_app.core.engine.caption_batch import caption_many
+
+        return caption_many(self._caption_session(), self._library.catalog, paths, settings, on_result=on_result,
+                            progress=progress, cancel=cancel)
+
+    def set_caption_model(self, model: str) -> None:
+        """Caption with ``model`` (hub id or checkpoint folder) from the next call on, e.g. a folder the user chose
+        after the caption model was found missing. A loaded captioner is released (a caption in progress stops)."""
+        if not str(model).strip():
+            raise InvalidArgumentError("the caption model cannot be empty", param="caption_model")
+        with self._captions_guard:
+            captions, self._captions = self._captions, None
+            self.settings = dataclasses.replace(self.settings, caption_model=str(model))
+        if captions is not None:
+            captions.close()
 
     def _close_captions(self) -> None:
         """Stop a caption in progress, wait for it to be stored and release the caption model (called by close)."""

@@ -319,3 +319,32 @@ class ModelLoadProgress:
     phase: str  # "locating", "reading weights", "preparing", "ready"
     done: int  # steps finished
     total: int
+
+
+@dataclass(frozen=True)
+class CaptionBatchProgress:
+    """Where a batch caption job (LibraryService.caption_many) stands: ``done`` photos handled (captioned, skipped
+    or failed) of ``total``. ``phase``: "loading" (the caption model, once per session), "captioning" (``current``
+    is the photo being written about), "done"."""
+
+    done: int
+    total: int
+    captioned: int = 0
+    skipped: int = 0
+    failed: int = 0
+    phase: str = "captioning"
+    current: Path | None = None
+
+
+@dataclass(frozen=True)
+class CaptionBatchReport:
+    """What a batch caption job did. ``skipped``: photos that already had a finished caption for the caption model
+    and prompt (so a cancelled job run again writes only the rest); ``cancelled``: stopped before the end (a photo
+    stopped mid-caption keeps its partial text, marked stopped, and is captioned again next time)."""
+
+    total: int = 0
+    captioned: int = 0
+    skipped: int = 0
+    failed: list[FailedFile] = field(default_factory=list)
+    cancelled: bool = False
+    seconds: float = 0.0

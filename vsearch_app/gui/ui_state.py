@@ -1,5 +1,5 @@
-"""What the window remembers between runs (QSettings): geometry, the sidebar split, the thumbnail size and the last
-query. Nothing the engine needs lives here.
+"""What the window remembers between runs (QSettings): geometry, the sidebar split, the thumbnail size, the last
+query, and the Describe dock (open or not, and where). Nothing the engine needs lives here.
 
 The file is an INI at a path the caller chooses; the app keeps it in the data folder (``ui_state_path``), so each
 library remembers its own last query and tests never touch the user's settings.
@@ -43,6 +43,19 @@ class UiState:
 
     def set_splitter(self, value: QByteArray) -> None:
         self._qs.setValue("window/splitter", value)
+
+    def window_state(self) -> QByteArray | None:
+        """QMainWindow.saveState: where the docks (Describe) sit."""
+        return self._bytes("window/state")
+
+    def set_window_state(self, value: QByteArray) -> None:
+        self._qs.setValue("window/state", value)
+
+    def describe_visible(self) -> bool:
+        return str(self._qs.value("describe/visible", "false")).lower() == "true"
+
+    def set_describe_visible(self, visible: bool) -> None:
+        self._qs.setValue("describe/visible", "true" if visible else "false")
 
     def thumbnail_size(self, default: int) -> int:
         try:

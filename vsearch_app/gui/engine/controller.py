@@ -13,8 +13,9 @@ Start-up: ``start`` is called once the window is on screen; the library lane ope
 there, off the GUI thread) and starts watching; queries typed meanwhile wait in the query lane and run as soon as
 the library is open.
 
-Shutdown order (GUI.md "Shutdown with no lost commits"): stop watching and drop waiting queries; when the query
-lane has ended (a running search finishes first), close the service in the library lane (it saves the index), then
+Shutdown order (GUI.md "Shutdown with no lost commits"): stop watching, cancel captions (a running generation
+stops at its next token and is stored) and drop waiting queries; when the query and caption lanes have ended (a
+running search finishes first), close the service in the library lane (it saves the index), then
 ``stopped``. Capped at SHUTDOWN_TIMEOUT_S: after that ``stopped`` comes anyway with ``timed_out`` set, and the app
 exits without waiting for the thread (WAL has every committed batch). Threads are never terminated.
 """
@@ -32,6 +33,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from vsearch_app.core.types import LibraryStatus, QueryTerm, Thumbnail
 from vsearch_app.gui.engine import library_lane as states
+from vsearch_app.gui.engine.caption_lane import CaptionLane
 from vsearch_app.gui.engine.library_lane import LibraryLane, ServiceFactory
 from vsearch_app.gui.engine.query_lane import (
     DEFAULT_RESULT_LIMIT,
@@ -75,6 +77,8 @@ class EngineController(QObject):
         self._library = LibraryLane(settings, service_factory=service_factory, watch_options=watch_options,
                                     parent=self)
         self._query = QueryLane(self)
+        self.captions = CaptionLane(self._query.gate, parent=self)  # Describe and batch captions (caption_lane.py)
+        self.captions.finished_all.connect(self._close_library_when_lanes_ended)
         self._library.opened.connect(self._on_opened)
         self._library.openFailed.connect(self._on_open_failed)
         self._library.stateChanged.connect(self._on_state)
@@ -87,6 +91,7 @@ class EngineController(QObject):
         self._started = False
         self._stopping = False
         self._stopped = False
+        self._library_closing = False
         self._last_progress_status = 0.0
         self.timed_out = False
         self._progress_timer = QTimer(self)
@@ -144,6 +149,7 @@ class EngineController(QObject):
             return
         self._started = True
         self._query.start()
+        self.captions.start()
         self._library.start()
         self._progress_timer.start()
 
@@ -198,6 +204,27 @@ class EngineController(QObject):
         self._library.restart()
         self.refresh_status()
 
+    # --- captions (the lanes are in ``captions``; these are the short catalog calls around them) -------------------
+
+    def stored_caption(self, path: Path, prompt: str | None, on_done: Callable[[object], None]) -> None:
+        """``on_done(CaptionResult | None)``: the caption stored for ``path`` with ``prompt`` (else with any prompt),
+        read on the query lane without loading any model."""
+        if self._stopping:
+            return
+
+        def read(service: object) -> object:
+            return service.stored_caption(path, prompt) or (service.stored_caption(path) if prompt else None)
+
+        self._query.call("stored caption", read, on_done=on_done, on_error=self._on_stored_caption_failed)
+
+    def _on_stored_caption_failed(self, message: str) -> None:
+        log.debug("reading a stored caption failed: %s", message)
+
+    def use_caption_model(self, folder: Path) -> None:
+        """Caption with the model in ``folder`` from now on (a folder chosen in the caption model dialog)."""
+        self.settings = dataclasses.replace(self.settings, caption_model=str(folder))
+        self.captions.use_model(folder, on_error=self._on_folder_error)
+
     def thumbnail(self, path: Path, max_side: int) -> Thumbnail:
         """The engine's cached thumbnail of ``path`` (any thread: the thumbnail loaders' pool calls this)."""
         try:
@@ -218,16 +245,20 @@ class EngineController(QObject):
         self._progress_timer.stop()
         self._status_timer.stop()
         self._library.request_stop()
-        self._query.finished.connect(self._on_query_finished)
+        self.captions.shutdown()  # a running caption stops at its next token; what was written is stored
+        self._query.finished.connect(self._close_library_when_lanes_ended)
         self._query.stop()
         QTimer.singleShot(round(timeout_s * 1000), self._on_shutdown_timeout)
 
     def wait_for_threads(self, ms: int) -> bool:
         """Join both lanes (after ``stopped``); False when one is still running after ``ms``."""
-        return self._query.wait(ms) and self._library.wait(ms)
+        return self._query.wait(ms) and self.captions.wait(ms) and self._library.wait(ms)
 
-    def _on_query_finished(self) -> None:
-        self._library.close()
+    def _close_library_when_lanes_ended(self) -> None:
+        # The library is closed last, once no lane can use the service any more.
+        if self._stopping and self._query.ended and self.captions.ended and not self._library_closing:
+            self._library_closing = True
+            self._library.close()
 
     def _on_library_finished(self) -> None:
         if self._stopping:

@@ -78,6 +78,7 @@ class FoldersPanel(QWidget):
     addRequested = Signal(object)  # Path
     removeRequested = Signal(object)  # Path
     revealRequested = Signal(object)  # Path
+    captionRequested = Signal(object)  # Path: describe the folder's photos (a background caption job)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -191,6 +192,11 @@ class FoldersPanel(QWidget):
         if path is not None:
             self.revealRequested.emit(path)
 
+    def _caption_current(self) -> None:
+        path = self.current_folder()
+        if path is not None:
+            self.captionRequested.emit(path)
+
     def _on_double_clicked(self, index: QModelIndex) -> None:
         self.revealRequested.emit(index.data(PATH_ROLE))
 
@@ -200,6 +206,7 @@ class FoldersPanel(QWidget):
         if index.isValid():
             self._list.setCurrentIndex(index)
             menu.addAction(icons.icon("reveal"), "Show in File Manager", self._reveal_current)
+            menu.addAction(icons.icon("caption"), "Generate Captions", self._caption_current)
             menu.addAction(icons.icon("minus"), "Stop Watching…", self._remove_current)
             menu.addSeparator()
         menu.addAction(icons.icon("add-folder"), "Add Folder…", self.choose_folder_to_add)

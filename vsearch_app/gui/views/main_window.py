@@ -66,6 +66,7 @@ from PySide6.QtWidgets import (
 from vsearch_app.core.types import ChangeEvent, LibraryStatus, QueryTerm
 from vsearch_app.errors import VSearchError
 from vsearch_app.gui import desktop, formatting, icons
+from vsearch_app.gui.dialogs.caption_model import open_caption_model_dialog
 from vsearch_app.gui.dialogs.failed_files import FailedFilesDialog
 from vsearch_app.gui.dialogs.first_run import ModelDialog
 from vsearch_app.gui.dialogs.settings import SettingsDialog
@@ -76,7 +77,9 @@ from vsearch_app.gui.models.results import MIME_TYPE, ResultsModel, paths_from_m
 from vsearch_app.gui.settings_model import Preferences, PreferencesStore
 from vsearch_app.gui.thumbs.loader import ThumbnailLoader
 from vsearch_app.gui.ui_state import UiState
+from vsearch_app.gui.views.caption_jobs import CaptionJobStatus
 from vsearch_app.gui.views.chip import THUMB_SIZE
+from vsearch_app.gui.views.describe_panel import DescribeDock
 from vsearch_app.gui.views.empty_states import EmptyState
 from vsearch_app.gui.views.folders_panel import FoldersPanel
 from vsearch_app.gui.views.preview import PhotoPreview
@@ -189,6 +192,7 @@ class MainWindow(QMainWindow):
         self.failed_dialog: FailedFilesDialog | None = None
         self.settings_dialog: SettingsDialog | None = None
         self.model_dialog: ModelDialog | None = None
+        self.caption_model_dialog: ModelDialog | None = None
         self._terms: list[QueryTerm] = []
         self._generation = 0
         self._results: SearchResults | None = None
@@ -239,12 +243,24 @@ class MainWindow(QMainWindow):
         self._refresh.setToolTip("Search again, including the photos indexed since")
         self._refresh.clicked.connect(self.refresh_results)
         self._refresh.hide()
+        # Describe (issue 13): the dock with the photo large and its caption; batch jobs show in the status bar.
+        self.describe_dock = DescribeDock(controller, self)
+        self.describe_panel = self.describe_dock.panel
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.describe_dock)
+        self.describe_dock.hide()
+        self.addAction(self.describe_dock.toggleViewAction())  # its Ctrl+D works anywhere in the window
+        self._describe_button = QToolButton(surface)
+        self._describe_button.setDefaultAction(self.describe_dock.toggleViewAction())
+        self._describe_button.setAutoRaise(True)
+        self._describe_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.caption_jobs = CaptionJobStatus(controller.captions, self)
 
         self._stack = QStackedWidget(surface)
         self._stack.insertWidget(PAGE_RESULTS, self.results_view)
         self._stack.insertWidget(PAGE_EMPTY, self.empty_state)
         self._layout(surface)
         self.setStatusBar(self.status_panel)
+        self.status_panel.addPermanentWidget(self.caption_jobs)
         self.status_panel.setSizeGripEnabled(True)
         self.status_panel.set_note("Opening your library…")
 
@@ -260,6 +276,7 @@ class MainWindow(QMainWindow):
         header = QHBoxLayout()
         header.setContentsMargins(14, 12, 14, 6)
         header.addWidget(self.query_bar, 1)
+        header.addWidget(self._describe_button, 0, Qt.AlignmentFlag.AlignTop)
         header.addWidget(self._settings_button, 0, Qt.AlignmentFlag.AlignTop)
         # The line under the search field keeps one height whether or not "Refresh" shows: the grid below must
         # not move when new photos are offered.
@@ -314,6 +331,12 @@ class MainWindow(QMainWindow):
         self.folders_panel.addRequested.connect(self.add_folder)
         self.folders_panel.removeRequested.connect(self._remove_folder)
         self.folders_panel.revealRequested.connect(self.reveal)
+        self.folders_panel.captionRequested.connect(lambda folder: self.caption_in_background([folder]))
+        self.results_view.selectionModel().currentChanged.connect(self._show_current_in_describe)
+        self.describe_dock.visibilityChanged.connect(self._show_current_in_describe)
+        self.describe_panel.captionModelMissing.connect(self.show_caption_model_dialog)
+        self.caption_jobs.captionModelMissing.connect(self.show_caption_model_dialog)
+        self.caption_jobs.message.connect(lambda text: self.status_panel.showMessage(_sentence(text), 10_000))
         self.status_panel.pauseRequested.connect(c.pause_indexing)
         self.status_panel.resumeRequested.connect(c.resume_indexing)
         self.status_panel.failedRequested.connect(self.show_failed_files)
@@ -724,8 +747,59 @@ class MainWindow(QMainWindow):
                        lambda: self.open_paths(paths))
         menu.addAction(icons.icon("reveal"), "Show in File Manager", lambda: self.reveal(paths[0]))
         menu.addAction(icons.icon("copy"), "Copy Paths" if several else "Copy Path", lambda: self.copy_paths(paths))
+        menu.addSeparator()
+        menu.addAction(icons.icon("caption"), f"Generate Captions for {len(paths)} Photos" if several
+                       else "Generate Caption", lambda: self.generate_caption(paths))
         menu.popup(pos)
         return menu
+
+    # --- describe (the dock and batch caption jobs) -------------------------------------------------------------
+
+    def show_describe(self, path: Path | None = None) -> None:
+        """Open the Describe panel on ``path`` (default: the grid's current photo)."""
+        self.describe_dock.show()
+        self.describe_dock.raise_()
+        if path is not None:
+            row = self.results_model.row_of(Path(path))
+            self.describe_panel.show_photo(path, self.results_model.hit(row) if row is not None else None)
+
+    def generate_caption(self, paths: Sequence[Path]) -> None:
+        """One photo: open the panel and write its caption there. Several: a background job."""
+        if len(paths) == 1:
+            self.show_describe(Path(paths[0]))
+            self.describe_panel.generate()
+        elif paths:
+            self.caption_in_background(paths)
+
+    def caption_in_background(self, paths: Sequence[Path]) -> None:
+        """Caption photos (or a folder's photos) in a background job with the panel's prompt and settings: one
+        model load, photos that have a caption for the prompt already are skipped; progress and Cancel are in the
+        status bar."""
+        job = self.controller.captions.caption_batch([Path(p) for p in paths], self.describe_panel.caption_settings())
+        self.caption_jobs.job_started(job)
+
+    def _show_current_in_describe(self, *_args) -> None:
+        if not self.describe_dock.isVisible():
+            return
+        index = self.results_view.currentIndex()
+        if index.isValid():
+            hit = self.results_model.hit(index.row())
+            self.describe_panel.show_photo(hit.path, hit)
+        elif self.describe_panel.path is None:
+            self.describe_panel.show_photo(None)
+
+    def show_caption_model_dialog(self, _message: str = "") -> ModelDialog:
+        """The caption model is missing: the gated-model explanation, download with a token, or a local folder."""
+        if self.caption_model_dialog is not None and self.caption_model_dialog.isVisible():
+            self.caption_model_dialog.raise_()
+            return self.caption_model_dialog
+        self.caption_model_dialog = open_caption_model_dialog(self.controller, self._preferences, self)
+        self.caption_model_dialog.destroyed.connect(self._forget_caption_model_dialog)
+        self.caption_model_dialog.modelReady.connect(self.describe_panel.retry_after_model_missing)
+        return self.caption_model_dialog
+
+    def _forget_caption_model_dialog(self) -> None:
+        self.caption_model_dialog = None
 
     def _copy_selected(self) -> None:
         paths = self.results_view.selected_paths()
@@ -877,6 +951,10 @@ class MainWindow(QMainWindow):
         splitter = self._ui.splitter()
         if splitter is not None:
             self.splitter.restoreState(splitter)
+        docks = self._ui.window_state()
+        if docks is not None:
+            self.restoreState(docks)
+        self.describe_dock.setVisible(self._ui.describe_visible())
         default = self._preferences.load().thumbnail_size if self._preferences is not None else DEFAULT_THUMBNAIL_SIZE
         size = self._ui.thumbnail_size(default)
         if size != DEFAULT_THUMBNAIL_SIZE:
@@ -890,6 +968,8 @@ class MainWindow(QMainWindow):
             return
         self._ui.set_geometry(self.saveGeometry())
         self._ui.set_splitter(self.splitter.saveState())
+        self._ui.set_window_state(self.saveState())
+        self._ui.set_describe_visible(self.describe_dock.isVisible())
         self._ui.set_thumbnail_size(self.results_view.thumbnail_size)
         self._ui.set_last_query(self.query_bar.model.terms)
         self._ui.sync()
@@ -904,6 +984,7 @@ class MainWindow(QMainWindow):
         self._closing = True
         self.save_ui_state()
         self.centralWidget().setEnabled(False)
+        self.describe_dock.setEnabled(False)
         self._overlay.show_message("Finishing…", "Saving the index. Everything indexed so far is kept.")
         self.controller.stopped.connect(self._on_engine_stopped)
         self.controller.shutdown()
