@@ -288,6 +288,11 @@ class ShardedIndex:
         and catch up from the catalog on the next open."""
         return all([shard.save() for shard in self._shards])  # a list: every shard tries, even after a failure
 
+    @property
+    def save_error(self) -> BaseException | None:
+        """Why the last save() failed for some shard (None: every shard saved)."""
+        return next((shard.save_error for shard in self._shards if shard.save_error is not None), None)
+
     def close(self) -> None:
         """Stop the search threads and release every shard's graph (the saved files are untouched); not to be used
         again."""
