@@ -174,6 +174,8 @@ class Library:
                 self._index = ShardedIndex.open_or_rebuild(self.index_dir, self.model_id, dim, self.catalog,
                                                            progress=rebuild_reporter(progress, self.index_dir),
                                                            cancel=cancel)
+                if self._index.save_error is not None:  # rebuilt but not saved (a full disk): try again later
+                    self._dirty_index = True
             return self._index
 
     def _after_batch(self, *_: object) -> None:
@@ -224,6 +226,7 @@ class Library:
         is in the catalog, and the index catches up from it at the next start)."""
         error = index.save_error if index is not None else None
         if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+            self._dirty_index = False  # close() need not try again: the next open catches up from the catalog
             raise DiskFullError(f"the disk holding the search index {self.index_dir} is full; what was embedded is "
                                 "kept in the catalog: free some space and run again")
 

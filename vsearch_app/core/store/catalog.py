@@ -93,6 +93,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sqlite3
 import threading
 import time
@@ -111,6 +112,7 @@ log = logging.getLogger(__name__)
 
 CATALOG_FILENAME = "catalog.sqlite3"
 BUSY_TIMEOUT_MS = 10_000
+FULL_BELOW_BYTES = 1 << 20  # free space below which an open that fails is put down to a full disk
 LOG_KEEP = 200_000  # deletion-log entries kept for incremental index catch-up (older -> full id comparison)
 
 PathLike = str | os.PathLike[str]
@@ -213,6 +215,14 @@ def _friendly(exc: sqlite3.OperationalError, path: Path) -> Exception:
     return exc
 
 
+def _disk_is_full(folder: Path) -> bool:
+    """Less free space than SQLite needs to open a WAL database (its -shm file alone takes 32 KiB)."""
+    try:
+        return shutil.disk_usage(folder).free < FULL_BELOW_BYTES
+    except OSError:
+        return False
+
+
 def is_damage(exc: sqlite3.DatabaseError) -> bool:
     """True when SQLite says the file itself is damaged (not locked, not unreadable for permissions)."""
     name = getattr(exc, "sqlite_errorname", "")
@@ -276,6 +286,8 @@ class Catalog:
             cat.close()
             if isinstance(exc, sqlite3.OperationalError) and not isinstance(_friendly(exc, path), sqlite3.Error):
                 raise _friendly(exc, path) from exc
+            if not read_only and _disk_is_full(path.parent):  # SQLite says "disk I/O error" when -shm cannot grow
+                raise _friendly(sqlite3.OperationalError("database or disk is full"), path) from exc
             error = CatalogDamagedError if is_damage(exc) else CatalogError
             raise error(
                 f"the catalog {path} cannot be read ({exc}). Check that the data directory is writable; if the "

@@ -115,7 +115,7 @@ def open_catalog(path: str | os.PathLike[str], *, read_only: bool = False) -> tu
 
 
 def _recover(path: Path, problem: str) -> tuple[Catalog, Recovery]:
-    log.error("the catalog %s is damaged (%s); recovering", path, problem)
+    log.info("the catalog %s is damaged (%s); recovering", path, problem)
     aside = _put_aside(path)
     folders = salvage_folders(aside)
     backup = backup_path(path)
@@ -143,7 +143,7 @@ def _recover(path: Path, problem: str) -> tuple[Catalog, Recovery]:
         catalog.close()
         raise
     recovery = Recovery(problem, aside, restored, backup_time, roots)
-    log.warning("%s", recovery.message)
+    log.info("%s", recovery.message)  # the front ends show it (LibraryStatus.catalog_notice)
     return catalog, recovery
 
 

@@ -49,6 +49,7 @@ apart, the files, far-query detection and waypoints, does.)
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import threading
@@ -617,9 +618,12 @@ class VectorIndex:
                                            count=count, capacity=capacity,
                                            verify_reload_max_bytes=self.params.verify_reload_max_bytes)
             except (OSError, IndexDamaged, RuntimeError) as exc:
-                log.error("could not save the search index to %s: %s. The previous index is kept; it is brought "
-                          "up to date from the catalog on the next start (free disk space if it is full)",
-                          self.index_dir, exc)  # fmt: skip
+                # A full disk is the user's to fix and the library says so itself (DiskFullError): logged quietly.
+                full = isinstance(exc, OSError) and exc.errno == errno.ENOSPC
+                log.log(logging.INFO if full else logging.ERROR,
+                        "could not save the search index to %s: %s. The previous index is kept; it is brought up to "
+                        "date from the catalog on the next start (free disk space if it is full)",
+                        self.index_dir, exc)  # fmt: skip
                 if tmp is not None:
                     tmp.unlink(missing_ok=True)  # gone already when the failure came after the rename
                 self.save_error = exc
