@@ -457,14 +457,13 @@ class Library:
 
 
 def _forget_saved_index(index_dir: Path) -> None:
-    """Drop the saved index's manifests after the catalog was restored or started anew: the index was saved from
-    the damaged catalog, so its labels may name other photos now. Its graph files, no longer named, are removed as
-    stale later (core/store/index_files.py); the index is rebuilt from the catalog when it opens."""
-    for manifest in index_dir.glob("*.manifest.json"):
+    """Delete the saved index (a cache) after the catalog was restored or started anew: it was saved from the
+    damaged catalog, so its labels may name other photos now. It is rebuilt from the catalog when it opens."""
+    for file in [*index_dir.glob("*.manifest.json"), *index_dir.glob("*.hnsw")]:  # manifests first: the commit
         try:
-            manifest.unlink()
+            file.unlink()
         except OSError as exc:
-            log.warning("could not remove %s (%s); the index is still checked against the catalog", manifest, exc)
+            log.warning("could not remove %s (%s); the index is still checked against the catalog", file, exc)
 
 
 class _ClosedCatalog:

@@ -112,6 +112,7 @@ log = logging.getLogger(__name__)
 
 CATALOG_FILENAME = "catalog.sqlite3"
 BUSY_TIMEOUT_MS = 10_000
+CHECK_MARK_SUFFIX = ".check"  # <catalog>.check: damage was seen while in use; the next open checks the whole file
 FULL_BELOW_BYTES = 1 << 20  # free space below which an open that fails is put down to a full disk
 LOG_KEEP = 200_000  # deletion-log entries kept for incremental index catch-up (older -> full id comparison)
 
@@ -377,6 +378,8 @@ class Catalog:
             except BaseException as exc:
                 if conn.in_transaction:  # SQLite may already have rolled back (e.g. on a full disk)
                     conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.DatabaseError) and is_damage(exc):
+                    raise self._damaged(exc) from exc
                 if isinstance(exc, sqlite3.OperationalError):
                     raise _friendly(exc, self.path) from exc
                 raise
@@ -384,7 +387,22 @@ class Catalog:
                 self._local.depth = 0
 
     def _read(self, sql: str, params: Iterable = ()) -> list[tuple]:
-        return self._conn().execute(sql, tuple(params)).fetchall()
+        try:
+            return self._conn().execute(sql, tuple(params)).fetchall()
+        except sqlite3.DatabaseError as exc:
+            if is_damage(exc):
+                raise self._damaged(exc) from exc
+            raise
+
+    def _damaged(self, exc: sqlite3.DatabaseError) -> CatalogDamagedError:
+        """SQLite met a damaged page while in use: leave a mark so that the next open checks the whole file and
+        restores it (core/store/catalog_recovery.py), and say so."""
+        try:
+            self.path.with_name(self.path.name + CHECK_MARK_SUFFIX).touch()
+        except OSError as mark_error:
+            log.warning("could not mark the catalog %s for a check: %s", self.path, mark_error)
+        return CatalogDamagedError(f"the catalog {self.path} is damaged ({exc}); run VSearch again: it checks the "
+                                   "catalog and restores it from its backup")
 
     def query(self, sql: str, params: Iterable = ()) -> list[tuple]:
         """Rows of a read-only statement on this thread's connection (no write lock), for the stores beside the

@@ -3,7 +3,9 @@
 ``open_catalog(path)`` -> ``(Catalog, Recovery | None)``. Before SQLite touches the file, ``header_problem`` reads
 its first 100 bytes and its size (microseconds): a file cut short (truncated to zero, inside a page, or shorter
 than the page count its header records), or one that is not SQLite at all. Damage SQLite itself finds while
-opening (a malformed schema page) arrives as CatalogDamagedError. Either way:
+opening (a malformed schema page) arrives as CatalogDamagedError. Damage met later, while the catalog is in use (a
+bad page deep in a table), makes the catalog leave a mark (``catalog.sqlite3.check``) and raise CatalogDamagedError;
+the next open then runs ``PRAGMA quick_check`` over the whole file once. Whatever found it:
 
 1. the damaged file is renamed ``catalog.sqlite3.damaged-<time>`` (its -wal and -shm beside it), never deleted;
 2. the watched folders are read from it where its pages still allow (best effort);
@@ -26,11 +28,12 @@ import logging
 import os
 import shutil
 import sqlite3
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from vsearch_app.core.store.catalog import Catalog, display_text
+from vsearch_app.core.store.catalog import CHECK_MARK_SUFFIX, Catalog, display_text
 from vsearch_app.core.store.catalog_backup import backup_path, check_file
 from vsearch_app.core.store.fsutil import fsync_dir, temp_path_beside
 from vsearch_app.errors import CatalogDamagedError, VSearchError
@@ -101,17 +104,40 @@ def open_catalog(path: str | os.PathLike[str], *, read_only: bool = False) -> tu
     """Open the catalog at ``path``, recovering a damaged one as the module docstring says. ``read_only``: the
     data folder cannot be written, so a damaged catalog cannot be recovered (CatalogDamagedError says so)."""
     path = Path(path)
+    mark = path.with_name(path.name + CHECK_MARK_SUFFIX)
     problem = header_problem(path)
     if problem is None:
         try:
-            return Catalog.open(path, read_only=read_only), None
+            catalog = Catalog.open(path, read_only=read_only)
         except CatalogDamagedError as exc:
             problem = str(exc.__cause__ or exc)
+        else:
+            if not mark.exists():
+                return catalog, None
+            problem = _full_check(catalog)  # damage was seen while it was in use: check every page once
+            if problem is None:
+                if not read_only:
+                    mark.unlink(missing_ok=True)
+                return catalog, None
     if read_only:
         raise CatalogDamagedError(f"the catalog {path} is damaged ({problem}), and the data folder is read-only, "
                                   "so it cannot be restored from its backup; make the folder writable and run again",
                                   param="data_dir")
-    return _recover(path, problem)
+    catalog, recovery = _recover(path, problem)
+    mark.unlink(missing_ok=True)
+    return catalog, recovery
+
+
+def _full_check(catalog: Catalog) -> str | None:
+    """Closes ``catalog`` and returns the problem when ``PRAGMA quick_check`` fails; None when it passes."""
+    try:
+        verdict = catalog.quick_check()
+    except CatalogDamagedError as exc:
+        verdict = str(exc.__cause__ or exc)
+    if verdict == "ok":
+        return None
+    catalog.close()
+    return verdict.split("; ")[0][:200]
 
 
 def _recover(path: Path, problem: str) -> tuple[Catalog, Recovery]:
@@ -165,18 +191,32 @@ def _put_aside(path: Path) -> Path:
 
 
 def salvage_folders(damaged: Path) -> list[Path]:
-    """The watched folders still readable from a damaged catalog file (empty when none can be read)."""
-    try:
-        conn = sqlite3.connect(f"{damaged.resolve().as_uri()}?mode=ro", uri=True)
-    except sqlite3.Error:
-        return []
-    try:
-        rows = conn.execute("SELECT path FROM roots").fetchall()
-    except sqlite3.DatabaseError as exc:
-        log.info("no folder could be read from the damaged catalog: %s", exc)
-        return []
-    finally:
-        conn.close()
+    """The watched folders still readable from a damaged catalog file (empty when none can be read). Works on a
+    copy, padded with zeros to the length its header records (SQLite refuses a file cut short as a whole, though
+    the pages that remain are intact)."""
+    with tempfile.TemporaryDirectory(prefix="vsearch-salvage-") as tmp:
+        copy = Path(tmp) / "catalog.sqlite3"
+        try:
+            shutil.copyfile(damaged, copy)
+            with open(copy, "rb+") as fh:
+                header = fh.read(_HEADER_BYTES)
+                if len(header) == _HEADER_BYTES and header[:16] == _MAGIC:
+                    page_size = int.from_bytes(header[16:18], "big")
+                    page_size = 65536 if page_size == 1 else page_size
+                    wanted = int.from_bytes(header[28:32], "big") * page_size
+                    if wanted > os.fstat(fh.fileno()).st_size:
+                        fh.truncate(wanted)
+            conn = sqlite3.connect(f"{copy.as_uri()}?mode=ro", uri=True)
+        except (OSError, sqlite3.Error) as exc:
+            log.info("no folder could be read from the damaged catalog: %s", exc)
+            return []
+        try:
+            rows = conn.execute("SELECT path FROM roots").fetchall()
+        except sqlite3.DatabaseError as exc:
+            log.info("no folder could be read from the damaged catalog: %s", exc)
+            return []
+        finally:
+            conn.close()
     return [Path(os.fsdecode(bytes(key))) for (key,) in rows if isinstance(key, bytes | memoryview)]
 
 
