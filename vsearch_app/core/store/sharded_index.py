@@ -149,6 +149,8 @@ class ShardedIndex:
                                                     cancel)
                 shards.append(shard)
                 rebuilt[0] += len(shard)
+            if total and progress is not None:  # a shard rebuilt before others loaded: the bar still ends full
+                progress(total[0], total[0])
         except BaseException:
             for shard in shards:
                 shard.close()
