@@ -80,7 +80,9 @@ def header_problem(path: Path) -> str | None:
     except OSError:
         return None  # unreadable (permissions): SQLite's own error says so better
     if size == 0:
-        return "the file is empty"
+        # Empty is also how SQLite leaves a new file for an instant while another process creates the catalog:
+        # damage only when a backup shows there was a catalog here (an empty file with none holds nothing anyway).
+        return "the file is empty" if backup_path(path).exists() else None
     if len(header) < _HEADER_BYTES:
         return f"the file is {size} bytes, shorter than a database header"
     if header[:16] != _MAGIC:
