@@ -15,7 +15,7 @@ import pytest
 
 from tests.faults import harness
 from vsearch_app.core.library.library import INDEX_DIRNAME
-from vsearch_app.core.store import fault_points
+from vsearch_app.core.store import catalog_backup, fault_points
 from vsearch_app.core.store.catalog import CATALOG_FILENAME, Catalog
 from vsearch_app.errors import CatalogDiskFullError, DiskFullError
 
@@ -186,3 +186,38 @@ def test_a_really_full_disk_stops_indexing_with_a_clear_error_and_the_next_run_c
     after = _vectors(data)
     assert {k: after[k] for k in before} == before
     harness.check_rerun_completes(data, root)
+
+
+def test_a_full_disk_mid_migration_keeps_the_old_catalog_and_the_next_open_migrates(tmp_path, armed, monkeypatch):
+    from vsearch_app.core.store import schema
+
+    root, data = tmp_path / "photos", tmp_path / "data"
+    harness.make_photo(root / "a.png", 1)
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", 3)
+    library = harness.open_library(data)
+    library.add_folder(root)
+    library.index()
+    library.close()
+    monkeypatch.undo()
+    armed("schema.mid_migration=enospc@2")  # 3 -> 4 commits, 4 -> 5 hits the full disk
+    with pytest.raises(CatalogDiskFullError, match="is full; nothing was lost"):
+        Catalog.open(data / CATALOG_FILENAME)
+    fault_points.disarm()
+    assert harness.integrity(data) == "ok" and harness.raw_schema_version(data) == 4
+    with Catalog.open(data / CATALOG_FILENAME) as catalog:
+        assert catalog.schema_version() == schema.SCHEMA_VERSION and catalog.counts()["indexed"] == 1
+
+
+def test_a_full_disk_while_backing_up_keeps_the_previous_backup(tmp_path, armed):
+    root, data = _library_with_new_photos(tmp_path)
+    backup = catalog_backup.backup_path(data / CATALOG_FILENAME)
+    previous = backup.read_bytes()
+    armed("backup.before_replace=enospc")
+    library = harness.open_library(data)
+    try:
+        library.index()  # the run itself succeeds: the backup is a safety net, its failure only logged
+    finally:
+        library.close()
+    assert backup.read_bytes() == previous
+    assert not [p for p in data.iterdir() if p.name.endswith(".tmp")]  # no temp copy left behind
+    assert catalog_backup.check_file(backup) == "ok"
