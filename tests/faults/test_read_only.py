@@ -70,7 +70,7 @@ def test_search_works_and_writes_nothing(read_only_library):
         hits = library.search(str(root / "p3.png"), limit=3)  # an image query: its stored vector, found first
         assert hits[0].path == root / "p3.png" and hits[0].score == pytest.approx(1.0, abs=1e-4)
         assert library.counts()["indexed"] == 6
-        with pytest.raises(DataDirError, match=r"^cannot index: the data folder .* is read-only .*; searching still"):
+        with pytest.raises(DataDirError, match=r"^cannot index: the data folder .* is read-only; search still works$"):
             library.index()
         with pytest.raises(CatalogError, match="read-only"):
             library.add_folder(root.parent)

@@ -218,8 +218,8 @@ class Library:
     def check_writable(self) -> None:
         """DataDirError when this library's data folder is read-only (what indexing needs, in one line)."""
         if self.read_only:
-            raise DataDirError(f"cannot index: the data folder {self.data_dir} is read-only (a read-only disk or "
-                               "mount, or no write permission); searching still works", param="data_dir")
+            raise DataDirError(f"cannot index: the data folder {self.data_dir} is read-only; search still works",
+                               param="data_dir")
 
     def _raise_if_disk_full(self, index: ShardedIndex | None) -> None:
         """After a save that failed: a full disk is the user's to fix, so it is said (nothing is lost: every vector
