@@ -2,9 +2,8 @@
 child process that runs it with fault points armed (vsearch_app/core/store/fault_points.py), and the checks that
 prove nothing was lost.
 
-Run as a module it is the child: ``python -m tests.faults.harness DATA_DIR`` indexes the library in DATA_DIR
-(saving the index after every batch, backing the catalog up after every run, so every point is reached often) and
-appends each embedded photo's path to DATA_DIR/../embedded.log before its batch is committed.
+Run as a module it is the child: ``python -m tests.faults.harness DATA_DIR`` indexes the library in DATA_DIR,
+saving the index after every batch and backing the catalog up after every run, so every point is reached often.
 """
 
 from __future__ import annotations
@@ -45,13 +44,12 @@ class Embedded:
 
 
 class ContentEmbedder:
-    """Vectors from file content; records every path it embeds (in memory and, if given, in a log file)."""
+    """Vectors from file content; records every path it embeds."""
 
     model_id = MODEL_ID
     dim = DIM
 
-    def __init__(self, log_path: Path | None = None) -> None:
-        self.log_path = log_path
+    def __init__(self) -> None:
         self.embedded: list[str] = []
 
     def embed_images(self, sources, *, batch_size=16, should_stop=None, on_batch=None):
@@ -65,11 +63,6 @@ class ContentEmbedder:
             vectors.append(content_vector(data))
             indices.append(i)
             self.embedded.append(str(source))
-        if self.log_path is not None and indices:
-            with open(self.log_path, "a", encoding="utf-8") as fh:  # before the batch commits: a kill keeps it
-                fh.write("".join(f"{sources[i]}\n" for i in indices))
-                fh.flush()
-                os.fsync(fh.fileno())
         stacked = np.stack(vectors) if vectors else np.zeros((0, DIM), np.float32)
         return Embedded(stacked, indices, failures)
 
@@ -185,8 +178,7 @@ def check_rerun_completes(data_dir: Path, root: Path) -> list[str]:
 
 
 def _child_main(data_dir: Path) -> int:
-    embedder = ContentEmbedder(data_dir.parent / "embedded.log")
-    library = open_library(data_dir, embedder)
+    library = open_library(data_dir)
     try:
         library.index()
     finally:
