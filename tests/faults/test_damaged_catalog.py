@@ -118,11 +118,11 @@ def test_without_a_backup_or_readable_folders_it_says_to_add_them_again(tmp_path
     assert len(_damaged_copies(data)) == 1
 
 
-def _corrupt_a_table_page(catalog_path) -> None:
-    """Overwrite the last page of the files table's b-tree (not read when the catalog opens)."""
+def _corrupt_a_table_page(catalog_path, table="files") -> None:
+    """Overwrite the root page of a table's b-tree (not read when the catalog opens)."""
     conn = sqlite3.connect(catalog_path)
     page_size = conn.execute("PRAGMA page_size").fetchone()[0]
-    root_page = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'files'").fetchone()[0]
+    root_page = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", (table,)).fetchone()[0]
     conn.close()
     _overwrite(catalog_path, (root_page - 1) * page_size, b"\xff" * page_size)
 
@@ -221,3 +221,22 @@ def test_the_cli_prints_the_recovery_in_one_line(tmp_path):
     again = subprocess.run([sys.executable, "-m", "vsearch_app", "folders", "list"], env=env, capture_output=True,
                            text=True, timeout=120, cwd=harness.REPO)
     assert again.stderr == ""  # said once, by the run that recovered
+
+
+def test_the_cli_says_damage_met_in_use_in_one_line_and_the_next_run_restores(tmp_path):
+    root, data = _library(tmp_path)
+    _corrupt_a_table_page(data / CATALOG_FILENAME, "roots")
+    env = {**os.environ, "VSEARCH_DATA_DIR": str(data)}
+
+    def folders_list():
+        return subprocess.run([sys.executable, "-m", "vsearch_app", "folders", "list"], env=env, capture_output=True,
+                              text=True, timeout=120, cwd=harness.REPO)
+
+    failed = folders_list()
+    assert failed.returncode == 2 and failed.stdout == ""
+    assert failed.stderr.splitlines() == [failed.stderr.strip()], failed.stderr
+    assert failed.stderr.startswith("vsearch: the catalog ") and "is damaged (database disk image is malformed)" \
+        in failed.stderr and failed.stderr.strip().endswith("restores it from its backup")
+    restored = folders_list()
+    assert restored.returncode == 0 and restored.stdout.strip() == str(root), restored.stderr
+    assert restored.stderr.startswith("vsearch: the catalog was damaged (database disk image is malformed)")

@@ -387,8 +387,14 @@ class Catalog:
                 self._local.depth = 0
 
     def _read(self, sql: str, params: Iterable = ()) -> list[tuple]:
-        try:
+        with self._reading():
             return self._conn().execute(sql, tuple(params)).fetchall()
+
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        """Reads outside a transaction: a damaged page becomes CatalogDamagedError (and a mark for the next open)."""
+        try:
+            yield
         except sqlite3.DatabaseError as exc:
             if is_damage(exc):
                 raise self._damaged(exc) from exc
@@ -849,17 +855,18 @@ class Catalog:
         else:
             sql = "SELECT file_id, vector FROM embeddings WHERE model_id = ? AND seq > ? ORDER BY file_id"
             params = (model_id, int(since_seq))
-        cur = conn.execute(sql, params)
-        try:
-            while True:
-                rows = cur.fetchmany(chunk_size)
-                if not rows:
-                    return
-                ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-                vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), dim)
-                yield ids, vectors.astype(np.float32, copy=False)
-        finally:
-            cur.close()
+        with self._reading():
+            cur = conn.execute(sql, params)
+            try:
+                while True:
+                    rows = cur.fetchmany(chunk_size)
+                    if not rows:
+                        return
+                    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+                    vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), dim)
+                    yield ids, vectors.astype(np.float32, copy=False)
+            finally:
+                cur.close()
 
     def deleted_embedding_ids(self, model_id: str, since_seq: int) -> np.ndarray | None:
         """Ids whose ``model_id`` embedding was deleted after ``since_seq`` and not re-added since. None when the
@@ -913,11 +920,12 @@ class Catalog:
         """Map known paths to their file ids (= index labels); unknown paths are left out."""
         out: dict[Path, int] = {}
         conn = self._conn()
-        for p in paths:
-            key = path_key(p)
-            row = conn.execute("SELECT id FROM files WHERE path = ?", (key,)).fetchone()
-            if row:
-                out[_path_from_key(key)] = row[0]
+        with self._reading():
+            for p in paths:
+                key = path_key(p)
+                row = conn.execute("SELECT id FROM files WHERE path = ?", (key,)).fetchone()
+                if row:
+                    out[_path_from_key(key)] = row[0]
         return out
 
     def paths_for_ids(self, ids: Iterable[int]) -> list[Path | None]:
@@ -925,11 +933,12 @@ class Catalog:
         id_list = [int(i) for i in ids]
         found: dict[int, Path] = {}
         conn = self._conn()
-        for start in range(0, len(id_list), 500):  # stay under SQLite's bound-parameter limit
-            part = id_list[start : start + 500]
-            marks = ",".join("?" * len(part))
-            for fid, key in conn.execute(f"SELECT id, path FROM files WHERE id IN ({marks})", part):
-                found[fid] = _path_from_key(key)
+        with self._reading():
+            for start in range(0, len(id_list), 500):  # stay under SQLite's bound-parameter limit
+                part = id_list[start : start + 500]
+                marks = ",".join("?" * len(part))
+                for fid, key in conn.execute(f"SELECT id, path FROM files WHERE id IN ({marks})", part):
+                    found[fid] = _path_from_key(key)
         return [found.get(i) for i in id_list]
 
     def ids_under(self, folder: PathLike) -> np.ndarray:
