@@ -240,3 +240,24 @@ def test_the_cli_says_damage_met_in_use_in_one_line_and_the_next_run_restores(tm
     restored = folders_list()
     assert restored.returncode == 0 and restored.stdout.strip() == str(root), restored.stderr
     assert restored.stderr.startswith("vsearch: the catalog was damaged (database disk image is malformed)")
+
+
+def test_a_damaged_catalog_that_cannot_be_put_aside_is_a_one_line_error(tmp_path, monkeypatch):
+    _, data = _library(tmp_path)
+    _truncate(data / CATALOG_FILENAME, 0)
+    real_replace = os.replace
+
+    def refuse_the_catalog(src, dst):
+        if str(src).endswith(CATALOG_FILENAME):
+            raise PermissionError(13, "Permission denied")  # as Windows says for a file another process holds
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", refuse_the_catalog)
+    with pytest.raises(CatalogDamagedError, match=r"damaged \(the file is empty\) and could not be restored: "
+                                                  r"Permission denied; close other VSearch windows"):
+        harness.open_library(data)
+    monkeypatch.undo()
+    assert (data / CATALOG_FILENAME).stat().st_size == 0  # untouched: the next open tries again
+    library = harness.open_library(data)
+    assert library.recovery is not None and library.recovery.restored_backup
+    library.close()

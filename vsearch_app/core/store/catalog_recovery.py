@@ -125,7 +125,12 @@ def open_catalog(path: str | os.PathLike[str], *, read_only: bool = False) -> tu
         raise CatalogDamagedError(f"the catalog {path} is damaged ({problem}), and the data folder is read-only, "
                                   "so it cannot be restored from its backup; make the folder writable and run again",
                                   param="data_dir")
-    catalog, recovery = _recover(path, problem)
+    try:
+        catalog, recovery = _recover(path, problem)
+    except OSError as exc:  # e.g. the file held open by another process (Windows), or no permission to rename it
+        raise CatalogDamagedError(f"the catalog {path} is damaged ({problem}) and could not be restored: "
+                                  f"{exc.strerror or exc}; close other VSearch windows and run again",
+                                  param="data_dir") from exc
     mark.unlink(missing_ok=True)
     return catalog, recovery
 
