@@ -158,7 +158,7 @@ def backup_cost(photos: int) -> list[list[str]]:
             backup = time.perf_counter() - started
         finally:
             catalog.close()
-        if verdict != "ok" or not written:
+        if verdict != "ok" or written is None:
             raise RuntimeError(f"backup not written (quick_check: {verdict})")
     return [
         [f"{photos:,}", f"{size_mb:.0f} MB", f"{backup:.2f} s", f"{plain:.2f} s", f"{backup / plain:.1f}x",

@@ -172,9 +172,11 @@ def test_the_backup_is_written_after_a_run_that_changed_something_at_most_every_
         harness.make_photo(root / "b.png", 2)
         library.index()
         assert backup.stat().st_mtime_ns == first  # younger than an hour: not written again
-        library.backup_every_s = 0
+        two_hours_ago = time.time() - 7200
+        os.utime(backup, (two_hours_ago, two_hours_ago))
+        aged = backup.stat().st_mtime_ns
         library.index()  # nothing changed: no backup needed
-        assert backup.stat().st_mtime_ns == first
+        assert backup.stat().st_mtime_ns == aged
         harness.make_photo(root / "c.png", 3)
         library.index()
         assert backup.stat().st_mtime_ns > first
@@ -195,7 +197,7 @@ def test_a_damaged_catalog_never_replaces_a_good_backup(tmp_path):
     try:
         _corrupt_a_table_page(catalog_path)
         time.sleep(0.01)
-        assert catalog_backup.write_backup(catalog, every_s=0) is False
+        assert catalog_backup.write_backup(catalog, every_s=0) is None
     finally:
         catalog.close()
     assert backup.read_bytes() == good
@@ -261,3 +263,8 @@ def test_a_damaged_catalog_that_cannot_be_put_aside_is_a_one_line_error(tmp_path
     library = harness.open_library(data)
     assert library.recovery is not None and library.recovery.restored_backup
     library.close()
+
+
+def test_a_slow_backup_is_spaced_out_by_what_it_cost():
+    assert catalog_backup.next_interval(600, 0.5) == 600  # cheap: every 10 minutes at most
+    assert catalog_backup.next_interval(600, 30) == 3000  # a 30 s copy: at most 1% of the time

@@ -101,6 +101,7 @@ class Library:
         if self.recovery is not None:
             _forget_saved_index(self.index_dir)
         self.backup_every_s = backup_every_s
+        self._backup_cost_s = 0.0  # how long the last catalog backup took (spaces out the next one)
         self._embedder_factory = embedder_factory
         self._embedder: Any = None
         self._embedder_lock = threading.Lock()
@@ -232,7 +233,10 @@ class Library:
 
     def _back_up_catalog(self) -> None:
         if not self.read_only:
-            catalog_backup.write_backup(self.catalog, every_s=self.backup_every_s)
+            every = catalog_backup.next_interval(self.backup_every_s, self._backup_cost_s)
+            seconds = catalog_backup.write_backup(self.catalog, every_s=every)
+            if seconds is not None:
+                self._backup_cost_s = seconds
 
     # --- roots --------------------------------------------------------------------------------------------------
 
