@@ -268,3 +268,18 @@ def test_a_damaged_catalog_that_cannot_be_put_aside_is_a_one_line_error(tmp_path
 def test_a_slow_backup_is_spaced_out_by_what_it_cost():
     assert catalog_backup.next_interval(600, 0.5) == 600  # cheap: every 10 minutes at most
     assert catalog_backup.next_interval(600, 30) == 3000  # a 30 s copy: at most 1% of the time
+
+
+def test_a_damaged_catalog_is_not_swapped_under_a_process_that_is_indexing(tmp_path):
+    from vsearch_app.core.store.writer_lock import WriterLock
+
+    _, data = _library(tmp_path)
+    _truncate(data / CATALOG_FILENAME, 0)
+    with WriterLock(data, "indexing"):  # as another VSearch process indexing this library would hold it
+        with pytest.raises(CatalogDamagedError, match=r"damaged \(the file is empty\); it is restored when no other "
+                                                      r"VSearch process uses it: .* is indexing this library"):
+            open_catalog(data / CATALOG_FILENAME)
+    assert _damaged_copies(data) == []  # nothing was moved
+    catalog, recovery = open_catalog(data / CATALOG_FILENAME)
+    catalog.close()
+    assert recovery is not None and recovery.restored_backup

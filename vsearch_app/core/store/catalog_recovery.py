@@ -15,6 +15,10 @@ the next open then runs ``PRAGMA quick_check`` over the whole file once. Whateve
    embedded again by the next index run;
 4. the returned Recovery says what happened in one line (LibraryStatus.catalog_notice, the CLI prints it).
 
+All of this happens under the data folder's writer lock (core/store/writer_lock.py): a process that is indexing
+has the file open and would go on writing into the copy put aside, so while one runs the damaged catalog is only
+reported (CatalogDamagedError), and it is restored by the next open once that process has ended.
+
 The vector index saved from the damaged catalog no longer matches the restored one; it is rebuilt from the
 catalog when it opens (VectorIndex refuses an index saved at a later catalog change counter than the catalog's).
 
@@ -36,7 +40,8 @@ from pathlib import Path
 from vsearch_app.core.store.catalog import CHECK_MARK_SUFFIX, Catalog, display_text
 from vsearch_app.core.store.catalog_backup import backup_path, check_file
 from vsearch_app.core.store.fsutil import fsync_dir, temp_path_beside
-from vsearch_app.errors import CatalogDamagedError, VSearchError
+from vsearch_app.core.store.writer_lock import WriterLock
+from vsearch_app.errors import CatalogDamagedError, LibraryBusyError, VSearchError
 
 log = logging.getLogger(__name__)
 
@@ -125,14 +130,25 @@ def open_catalog(path: str | os.PathLike[str], *, read_only: bool = False) -> tu
         raise CatalogDamagedError(f"the catalog {path} is damaged ({problem}), and the data folder is read-only, "
                                   "so it cannot be restored from its backup; make the folder writable and run again",
                                   param="data_dir")
+    # Only the data folder's writer may swap the file: a process that indexes has it open, and would go on writing
+    # into the file put aside. Under the lock, look again: another process may have just restored it.
     try:
-        catalog, recovery = _recover(path, problem)
+        with WriterLock(path.parent, "restoring the damaged catalog"):
+            if header_problem(path) is None and not mark.exists():
+                try:
+                    return Catalog.open(path), None
+                except CatalogDamagedError:
+                    pass  # still damaged: nobody restored it meanwhile
+            catalog, recovery = _recover(path, problem)
+            mark.unlink(missing_ok=True)
+            return catalog, recovery
+    except LibraryBusyError as exc:
+        raise CatalogDamagedError(f"the catalog {path} is damaged ({problem}); it is restored when no other VSearch "
+                                  f"process uses it: {exc}", param="data_dir") from exc
     except OSError as exc:  # e.g. the file held open by another process (Windows), or no permission to rename it
         raise CatalogDamagedError(f"the catalog {path} is damaged ({problem}) and could not be restored: "
                                   f"{exc.strerror or exc}; close other VSearch windows and run again",
                                   param="data_dir") from exc
-    mark.unlink(missing_ok=True)
-    return catalog, recovery
 
 
 def _full_check(catalog: Catalog) -> str | None:
@@ -161,7 +177,7 @@ def _recover(path: Path, problem: str) -> tuple[Catalog, Recovery]:
             _copy_into_place(backup, path)
             restored = True
         else:
-            log.error("the catalog backup %s is damaged too (%s); starting a new catalog", backup, verdict)
+            log.info("the catalog backup %s is damaged too (%s); starting a new catalog", backup, verdict)
     catalog = Catalog.open(path)
     try:
         known = {root.path for root in catalog.roots()}
