@@ -97,3 +97,35 @@ def test_the_cli_lists_and_reports_but_says_why_it_cannot_index(read_only_librar
     assert index.stderr.splitlines() == [index.stderr.strip()]
     assert index.stderr.startswith(f"vsearch: cannot index: the data folder {data} is read-only")
     assert (data / CATALOG_FILENAME).exists()
+
+
+def test_a_missing_index_on_a_read_only_mount_is_rebuilt_in_memory_quietly(tmp_path, caplog):
+    if os.geteuid() != 0:
+        pytest.skip("mounting needs root")
+    root, data = tmp_path / "photos", tmp_path / "data"
+    data.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(data)], capture_output=True,
+                          text=True)
+    if done.returncode:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        for i in range(4):
+            harness.make_photo(root / f"p{i}.png", i)
+        library = harness.open_library(data)
+        library.add_folder(root)
+        library.index()
+        library.close()
+        for file in (data / "index").iterdir():
+            file.unlink()
+        subprocess.run(["mount", "-o", "remount,ro", str(data)], check=True)
+        library = harness.open_library(data, read_only=True)
+        try:
+            with caplog.at_level("WARNING"):
+                hits = library.search(str(root / "p2.png"), limit=1)
+            assert hits[0].path == root / "p2.png"
+        finally:
+            library.close()
+        assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")], caplog.text
+        assert list((data / "index").iterdir()) == []
+    finally:
+        subprocess.run(["umount", "-l", str(data)], check=False)

@@ -618,9 +618,10 @@ class VectorIndex:
                                            count=count, capacity=capacity,
                                            verify_reload_max_bytes=self.params.verify_reload_max_bytes)
             except (OSError, IndexDamaged, RuntimeError) as exc:
-                # A full disk is the user's to fix and the library says so itself (DiskFullError): logged quietly.
-                full = isinstance(exc, OSError) and exc.errno == errno.ENOSPC
-                log.log(logging.INFO if full else logging.ERROR,
+                # A full disk or a read-only one is the user's to fix and the library says so itself (DiskFullError,
+                # or DataDirError when indexing): logged quietly, so a search on a read-only library stays quiet.
+                expected = isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EROFS)
+                log.log(logging.INFO if expected else logging.ERROR,
                         "could not save the search index to %s: %s. The previous index is kept; it is brought up to "
                         "date from the catalog on the next start (free disk space if it is full)",
                         self.index_dir, exc)  # fmt: skip
