@@ -74,6 +74,20 @@ class CatalogError(VSearchError):
     """The catalog database cannot be used (newer than this VSearch, damaged, locked too long, or not a catalog)."""
 
 
+class CatalogDamagedError(CatalogError):
+    """The catalog file is damaged (truncated, overwritten, malformed pages). Opening a library restores it from its
+    backup or starts a new one and says so (core/store/catalog_recovery.py); this reaches the user only when that
+    cannot be done (a read-only data folder)."""
+
+
+class DiskFullError(VSearchError):
+    """The disk holding VSearch's data folder is full: nothing was lost, the work stops until space is freed."""
+
+
+class CatalogDiskFullError(DiskFullError, CatalogError):
+    """The catalog could not commit because its disk is full (the batch is rolled back; earlier ones are kept)."""
+
+
 class DataDirError(VSearchError):
     """VSearch's data folder cannot be used: it is a file, or it cannot be created or written."""
 

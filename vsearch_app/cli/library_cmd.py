@@ -86,6 +86,8 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
 @contextmanager
 def _open(args: argparse.Namespace) -> Iterator[LibraryService]:
     service = LibraryService.open(settings_from(args))
+    if service.catalog_notice:  # a damaged catalog was restored or restarted while opening: never silently
+        print(f"vsearch: {service.catalog_notice}", file=sys.stderr)
     try:
         yield service
     finally:

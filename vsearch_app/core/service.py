@@ -23,7 +23,7 @@ from vsearch_app.core.library.search import (  # SearchResults: front ends annot
     MAX_RESULTS,
     SearchResults,
 )
-from vsearch_app.core.store.data_dir import prepare_data_dir
+from vsearch_app.core.store.data_dir import is_read_only, prepare_data_dir
 from vsearch_app.core.types import (
     CaptionBatchProgress,
     CaptionBatchReport,
@@ -208,7 +208,8 @@ class LibraryService:
 
     @classmethod
     def open(cls, settings: AppSettings) -> LibraryService:
-        prepare_data_dir(settings.data_dir)  # DataDirError, one line, for a file, /proc/x, no permission...
+        # DataDirError, one line, for a file, /proc/x...; a folder it may only read opens read-only (search works)
+        folder = prepare_data_dir(settings.data_dir, read_only_ok=True)
         service: LibraryService | None = None
 
         def model_key() -> str:
@@ -220,7 +221,8 @@ class LibraryService:
             identity = service.model_identity()
             return Embedder.load(identity.folder, device=settings.device, dtype=settings.dtype, model_id=identity.key)
 
-        service = cls(settings, Library(settings.data_dir, model_id=model_key, embedder_factory=embedder))
+        library = Library(folder, model_id=model_key, embedder_factory=embedder, read_only=is_read_only(folder))
+        service = cls(settings, library)
         return service
 
     def close(self) -> None:
@@ -329,7 +331,9 @@ class LibraryService:
 
         In this process nothing is embedded twice: a call while another ``index()`` runs joins that run (same
         report; its ``cancel`` cancels the shared run, its ``pause`` pauses it); a call while the session watches
-        asks the watcher for a full pass now and returns that pass's report (its ``cancel`` only stops waiting)."""
+        asks the watcher for a full pass now and returns that pass's report (its ``cancel`` only stops waiting).
+        A read-only data folder raises DataDirError; a full disk DiskFullError (nothing embedded is lost)."""
+        self._library.check_writable()
         return self._writer.index(progress, cancel, pause)
 
     def watch(
@@ -366,6 +370,7 @@ class LibraryService:
         watches (LibraryBusyError, raised here, when another process writes); a model that cannot be used raises
         here too. A second start while watching raises LibraryBusyError. ``options``: see core.library.watcher."""
         self._library.model_id  # noqa: B018 - looks the model up: a wrong one fails here, before anything changes
+        self._library.check_writable()
         self._writer.start_watching(progress, on_change, initial_index, options)
 
     def stop_watching(self, timeout: float | None = None) -> bool:
@@ -448,6 +453,13 @@ class LibraryService:
                 self._last_results_key, self._last_results = key, cached
         return cached.page(offset, count)
 
+    @property
+    def catalog_notice(self) -> str | None:
+        """One line for the user when opening found the catalog damaged and restored or restarted it (else None);
+        LibraryStatus.catalog_notice carries it too."""
+        recovery = self._library.recovery
+        return recovery.message if recovery is not None else None
+
     def status(self) -> LibraryStatus:
         """Folders, counts and failures. Counts are the search model's view ('indexed': has its vector); when the
         model is not available, ``model_problem`` says why and the counts are the files' own states."""
@@ -471,6 +483,7 @@ class LibraryService:
             embedded_this_session=lib.indexer.embedded_total,
             model_problem=problem,
             other_models=others,
+            catalog_notice=self.catalog_notice,
         )
 
     # Thumbnails: the cache is made on first use, in the user's cache folder (a class-level lock guards only that).

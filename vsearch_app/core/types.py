@@ -167,6 +167,8 @@ class LibraryStatus:
     embedded_this_session: int = 0  # photos this process embedded (proves skipped work in tests and logs)
     model_problem: str | None = None  # why the search model cannot be used now (not downloaded, no weights...)
     other_models: dict[str, int] = field(default_factory=dict)  # other models' names -> photos they indexed
+    catalog_notice: str | None = None  # the catalog was found damaged on open and restored or restarted: what
+                                       # happened, in one line (core/store/catalog_recovery.py); show it to the user
 
 
 PHASES = ("scanning", "embedding", "rebuilding", "saving", "idle")  # IndexProgress.phase, in the order a run goes

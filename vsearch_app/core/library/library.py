@@ -19,6 +19,7 @@ progress and then makes every further use raise LibraryClosedError. Long steps r
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import threading
@@ -45,10 +46,14 @@ from vsearch_app.core.library.search import (
     no_folders_yet,
     nothing_to_search,
 )
+from vsearch_app.core.store import catalog_backup
 from vsearch_app.core.store.catalog import CATALOG_FILENAME, Catalog, RootRecord
+from vsearch_app.core.store.catalog_recovery import Recovery, open_catalog
 from vsearch_app.core.store.sharded_index import ShardedIndex, saved_index_bytes
 from vsearch_app.core.types import FileState, IndexProgress, IndexReport, QueryTerm, SearchHit
 from vsearch_app.errors import (
+    DataDirError,
+    DiskFullError,
     ImageDecodeError,
     InvalidArgumentError,
     LibraryClosedError,
@@ -74,15 +79,29 @@ class Library:
         batch_size: int = 16,
         commit_every: int = 64,
         save_every_s: float = 600.0,
+        backup_every_s: float = catalog_backup.BACKUP_EVERY_S,
+        read_only: bool = False,
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        # read_only: a data folder VSearch may not write (read-only disk or mount, permissions): searching works
+        # from what is there, indexing says why it cannot (check_writable).
+        self.read_only = read_only
+        if not read_only:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
         # A callable is asked once, when the model first matters (indexing, searching, per-model counts), so
         # managing folders works before any model is downloaded, and a wrong model fails before anything changes.
         self._model_id = model_id
         self.on_index_done: Callable[[], None] | None = None  # called after every index run that did not fail
-        self.catalog = Catalog.open(self.data_dir / CATALOG_FILENAME)
+        # A damaged catalog is put aside and restored from its backup (or started anew) here; ``recovery`` says
+        # what happened, for the user (core/store/catalog_recovery.py).
+        self.catalog: Catalog
+        self.recovery: Recovery | None
+        self.catalog, self.recovery = open_catalog(self.data_dir / CATALOG_FILENAME, read_only=read_only)
         self.index_dir = self.data_dir / INDEX_DIRNAME
+        if self.recovery is not None:
+            _forget_saved_index(self.index_dir)
+        self.backup_every_s = backup_every_s
+        self._backup_cost_s = 0.0  # how long the last catalog backup took (spaces out the next one)
         self._embedder_factory = embedder_factory
         self._embedder: Any = None
         self._embedder_lock = threading.Lock()
@@ -156,6 +175,8 @@ class Library:
                 self._index = ShardedIndex.open_or_rebuild(self.index_dir, self.model_id, dim, self.catalog,
                                                            progress=rebuild_reporter(progress, self.index_dir),
                                                            cancel=cancel)
+                if self._index.save_error is not None:  # rebuilt but not saved (a full disk): try again later
+                    self._dirty_index = True
             return self._index
 
     def _after_batch(self, *_: object) -> None:
@@ -194,6 +215,28 @@ class Library:
                 self._dirty_index = True
             self._last_save = time.monotonic()
             return ok
+
+    def check_writable(self) -> None:
+        """DataDirError when this library's data folder is read-only (what indexing needs, in one line)."""
+        if self.read_only:
+            raise DataDirError(f"cannot index: the data folder {self.data_dir} is read-only; search still works",
+                               param="data_dir")
+
+    def _raise_if_disk_full(self, index: ShardedIndex | None) -> None:
+        """After a save that failed: a full disk is the user's to fix, so it is said (nothing is lost: every vector
+        is in the catalog, and the index catches up from it at the next start)."""
+        error = index.save_error if index is not None else None
+        if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+            self._dirty_index = False  # close() need not try again: the next open catches up from the catalog
+            raise DiskFullError(f"the disk holding the search index {self.index_dir} is full; what was embedded is "
+                                "kept in the catalog: free some space and run again")
+
+    def _back_up_catalog(self) -> None:
+        if not self.read_only:
+            every = catalog_backup.next_interval(self.backup_every_s, self._backup_cost_s)
+            seconds = catalog_backup.write_backup(self.catalog, every_s=every)
+            if seconds is not None:
+                self._backup_cost_s = seconds
 
     # --- roots --------------------------------------------------------------------------------------------------
 
@@ -274,11 +317,13 @@ class Library:
         ``progress`` gets the phases in order: "scanning", "rebuilding" (the index is opened, unless the model
         has no vectors yet), "embedding", "saving". ``cancel`` stops the scan, the index rebuild or the embedding
         (after the batch in flight, which is committed); the report then says ``cancelled``."""
+        self.check_writable()
         model_id = self.model_id
         run = RunReporter(progress)
+        changes = None
         try:
             if reconcile:
-                self.reconcile(progress=progress, cancel=cancel)
+                changes = self.reconcile(progress=progress, cancel=cancel)
             pending = self.catalog.pending(model_id)
             if self.catalog.model_dim(model_id) is not None:  # (a first run makes its index at its first batch)
                 self.vector_index(progress=progress, cancel=cancel)  # now, with progress: it may need a rebuild
@@ -288,7 +333,10 @@ class Library:
             report = self.indexer.run(pending, model_id=model_id, progress=run.embedding if progress else None,
                                       cancel=cancel, pause=pause)
         self.sync_index()
-        self.save_index(progress=run.saving_callback(self.index_dir))
+        if not self.save_index(progress=run.saving_callback(self.index_dir)):
+            self._raise_if_disk_full(self._index)
+        if report.embedded or report.failed or (changes is not None and changes.any):
+            self._back_up_catalog()
         if self.on_index_done is not None:
             self.on_index_done()
         return report
@@ -410,6 +458,16 @@ class Library:
         index = self._index
         size = index.size_bytes() if index is not None else saved_index_bytes(self.index_dir, self.model_id)
         return (self.index_dir, size) if size else (None, 0)
+
+
+def _forget_saved_index(index_dir: Path) -> None:
+    """Delete the saved index (a cache) after the catalog was restored or started anew: it was saved from the
+    damaged catalog, so its labels may name other photos now. It is rebuilt from the catalog when it opens."""
+    for file in [*index_dir.glob("*.manifest.json"), *index_dir.glob("*.hnsw")]:  # manifests first: the commit
+        try:
+            file.unlink()
+        except OSError as exc:
+            log.warning("could not remove %s (%s); the index is still checked against the catalog", file, exc)
 
 
 class _ClosedCatalog:

@@ -93,6 +93,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sqlite3
 import threading
 import time
@@ -103,14 +104,16 @@ from pathlib import Path
 
 import numpy as np
 
-from vsearch_app.core.store import schema
+from vsearch_app.core.store import fault_points, schema
 from vsearch_app.core.types import FileState
-from vsearch_app.errors import CatalogError, InvalidArgumentError
+from vsearch_app.errors import CatalogDamagedError, CatalogDiskFullError, CatalogError, InvalidArgumentError
 
 log = logging.getLogger(__name__)
 
 CATALOG_FILENAME = "catalog.sqlite3"
 BUSY_TIMEOUT_MS = 10_000
+CHECK_MARK_SUFFIX = ".check"  # <catalog>.check: damage was seen while in use; the next open checks the whole file
+FULL_BELOW_BYTES = 1 << 20  # free space below which an open that fails is put down to a full disk
 LOG_KEEP = 200_000  # deletion-log entries kept for incremental index catch-up (older -> full id comparison)
 
 PathLike = str | os.PathLike[str]
@@ -201,7 +204,8 @@ def _friendly(exc: sqlite3.OperationalError, path: Path) -> Exception:
     """Turn the SQLite errors a user can fix into a CatalogError that says how; others stay as they are."""
     text = str(exc).lower()
     if "full" in text:
-        return CatalogError(f"the disk holding the catalog {path} is full; free some space and run again")
+        return CatalogDiskFullError(f"the disk holding the catalog {path} is full; nothing was lost: free some "
+                                    "space and run again")
     if "locked" in text or "busy" in text:
         return CatalogError(
             f"the catalog {path} stayed locked by another VSearch process for {BUSY_TIMEOUT_MS // 1000} s; "
@@ -210,6 +214,21 @@ def _friendly(exc: sqlite3.OperationalError, path: Path) -> Exception:
     if "readonly" in text or "read-only" in text:
         return CatalogError(f"the catalog {path} is read-only; check the permissions of the data directory")
     return exc
+
+
+def _disk_is_full(folder: Path) -> bool:
+    """Less free space than SQLite needs to open a WAL database (its -shm file alone takes 32 KiB)."""
+    try:
+        return shutil.disk_usage(folder).free < FULL_BELOW_BYTES
+    except OSError:
+        return False
+
+
+def is_damage(exc: sqlite3.DatabaseError) -> bool:
+    """True when SQLite says the file itself is damaged (not locked, not unreadable for permissions)."""
+    name = getattr(exc, "sqlite_errorname", "")
+    text = str(exc).lower()
+    return name in ("SQLITE_CORRUPT", "SQLITE_NOTADB") or "malformed" in text or "not a database" in text
 
 
 def _file_from_row(row: tuple) -> FileRecord:
@@ -233,8 +252,9 @@ def _file_from_row(row: tuple) -> FileRecord:
 class Catalog:
     """See the module docstring for the API and the threading rules."""
 
-    def __init__(self, path: Path) -> None:  # use Catalog.open()
+    def __init__(self, path: Path, read_only: bool = False) -> None:  # use Catalog.open()
         self.path = path
+        self.read_only = read_only
         self._local = threading.local()
         self._all_conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
@@ -244,21 +264,33 @@ class Catalog:
     # -- lifecycle --
 
     @classmethod
-    def open(cls, path: PathLike) -> Catalog:
+    def open(cls, path: PathLike, *, read_only: bool = False) -> Catalog:
         """Open (creating if needed) the catalog at ``path``; migrate an older schema after a backup copy.
 
-        Raises CatalogError for a database made by a newer VSearch or a file that is not a usable catalog.
+        ``read_only``: for a data folder VSearch may not write (a read-only disk or mount): the file is opened
+        immutable (SQLite then needs no -wal/-shm files, which it could not create there), nothing is migrated,
+        and every write raises CatalogError.
+
+        Raises CatalogError for a database made by a newer VSearch or a file that is not a usable catalog,
+        CatalogDamagedError (a CatalogError) when SQLite finds the file damaged
+        (core/store/catalog_recovery.py opens libraries and handles that).
         """
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        cat = cls(path)
+        if not read_only:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        elif not path.exists():
+            raise CatalogError(f"there is no catalog at {path}, and the data folder is read-only", param="data_dir")
+        cat = cls(path, read_only)
         try:
             cat._prepare()
         except sqlite3.DatabaseError as exc:
             cat.close()
             if isinstance(exc, sqlite3.OperationalError) and not isinstance(_friendly(exc, path), sqlite3.Error):
                 raise _friendly(exc, path) from exc
-            raise CatalogError(
+            if not read_only and _disk_is_full(path.parent):  # SQLite says "disk I/O error" when -shm cannot grow
+                raise _friendly(sqlite3.OperationalError("database or disk is full"), path) from exc
+            error = CatalogDamagedError if is_damage(exc) else CatalogError
+            raise error(
                 f"the catalog {path} cannot be read ({exc}). Check that the data directory is writable; if the "
                 f"file is damaged, move it aside to start a new one (your photos are not affected) or restore a "
                 f"backup ({path.name}.bak-v*)."
@@ -266,7 +298,8 @@ class Catalog:
         except BaseException:
             cat.close()
             raise
-        cat.prune_embedding_log()
+        if not read_only:
+            cat.prune_embedding_log()
         return cat
 
     def close(self) -> None:
@@ -294,7 +327,12 @@ class Catalog:
             return conn
         # check_same_thread=False only so that close() may close connections of other threads; each connection
         # is otherwise used by the thread that created it.
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
+        if self.read_only:
+            uri = f"{self.path.resolve().as_uri()}?mode=ro&immutable=1"
+            conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        else:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                   timeout=BUSY_TIMEOUT_MS / 1000)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA synchronous = NORMAL")
@@ -306,6 +344,9 @@ class Catalog:
 
     def _prepare(self) -> None:
         conn = self._conn()
+        if self.read_only:
+            schema.check_readable(conn, self.path)
+            return
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if str(mode).lower() != "wal":
             log.warning("catalog %s: journal mode is %s, not WAL (file system without shared memory?)", self.path, mode)
@@ -332,10 +373,13 @@ class Catalog:
             self._local.depth = 1
             try:
                 yield conn
+                fault_points.reached("catalog.mid_commit", disk_full=schema.sqlite_disk_full)
                 conn.execute("COMMIT")
             except BaseException as exc:
                 if conn.in_transaction:  # SQLite may already have rolled back (e.g. on a full disk)
                     conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.DatabaseError) and is_damage(exc):
+                    raise self._damaged(exc) from exc
                 if isinstance(exc, sqlite3.OperationalError):
                     raise _friendly(exc, self.path) from exc
                 raise
@@ -343,7 +387,28 @@ class Catalog:
                 self._local.depth = 0
 
     def _read(self, sql: str, params: Iterable = ()) -> list[tuple]:
-        return self._conn().execute(sql, tuple(params)).fetchall()
+        with self._reading():
+            return self._conn().execute(sql, tuple(params)).fetchall()
+
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        """Reads outside a transaction: a damaged page becomes CatalogDamagedError (and a mark for the next open)."""
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            if is_damage(exc):
+                raise self._damaged(exc) from exc
+            raise
+
+    def _damaged(self, exc: sqlite3.DatabaseError) -> CatalogDamagedError:
+        """SQLite met a damaged page while in use: leave a mark so that the next open checks the whole file and
+        restores it (core/store/catalog_recovery.py), and say so."""
+        try:
+            self.path.with_name(self.path.name + CHECK_MARK_SUFFIX).touch()
+        except OSError as mark_error:
+            log.warning("could not mark the catalog %s for a check: %s", self.path, mark_error)
+        return CatalogDamagedError(f"the catalog {self.path} is damaged ({exc}); run VSearch again: it checks the "
+                                   "catalog and restores it from its backup")
 
     def query(self, sql: str, params: Iterable = ()) -> list[tuple]:
         """Rows of a read-only statement on this thread's connection (no write lock), for the stores beside the
@@ -790,17 +855,18 @@ class Catalog:
         else:
             sql = "SELECT file_id, vector FROM embeddings WHERE model_id = ? AND seq > ? ORDER BY file_id"
             params = (model_id, int(since_seq))
-        cur = conn.execute(sql, params)
-        try:
-            while True:
-                rows = cur.fetchmany(chunk_size)
-                if not rows:
-                    return
-                ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-                vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), dim)
-                yield ids, vectors.astype(np.float32, copy=False)
-        finally:
-            cur.close()
+        with self._reading():
+            cur = conn.execute(sql, params)
+            try:
+                while True:
+                    rows = cur.fetchmany(chunk_size)
+                    if not rows:
+                        return
+                    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+                    vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), dim)
+                    yield ids, vectors.astype(np.float32, copy=False)
+            finally:
+                cur.close()
 
     def deleted_embedding_ids(self, model_id: str, since_seq: int) -> np.ndarray | None:
         """Ids whose ``model_id`` embedding was deleted after ``since_seq`` and not re-added since. None when the
@@ -854,11 +920,12 @@ class Catalog:
         """Map known paths to their file ids (= index labels); unknown paths are left out."""
         out: dict[Path, int] = {}
         conn = self._conn()
-        for p in paths:
-            key = path_key(p)
-            row = conn.execute("SELECT id FROM files WHERE path = ?", (key,)).fetchone()
-            if row:
-                out[_path_from_key(key)] = row[0]
+        with self._reading():
+            for p in paths:
+                key = path_key(p)
+                row = conn.execute("SELECT id FROM files WHERE path = ?", (key,)).fetchone()
+                if row:
+                    out[_path_from_key(key)] = row[0]
         return out
 
     def paths_for_ids(self, ids: Iterable[int]) -> list[Path | None]:
@@ -866,11 +933,12 @@ class Catalog:
         id_list = [int(i) for i in ids]
         found: dict[int, Path] = {}
         conn = self._conn()
-        for start in range(0, len(id_list), 500):  # stay under SQLite's bound-parameter limit
-            part = id_list[start : start + 500]
-            marks = ",".join("?" * len(part))
-            for fid, key in conn.execute(f"SELECT id, path FROM files WHERE id IN ({marks})", part):
-                found[fid] = _path_from_key(key)
+        with self._reading():
+            for start in range(0, len(id_list), 500):  # stay under SQLite's bound-parameter limit
+                part = id_list[start : start + 500]
+                marks = ",".join("?" * len(part))
+                for fid, key in conn.execute(f"SELECT id, path FROM files WHERE id IN ({marks})", part):
+                    found[fid] = _path_from_key(key)
         return [found.get(i) for i in id_list]
 
     def ids_under(self, folder: PathLike) -> np.ndarray:
@@ -908,3 +976,19 @@ class Catalog:
 
     def schema_version(self) -> int:
         return self._read("SELECT version FROM schema_version")[0][0]
+
+    def quick_check(self) -> str:
+        """``PRAGMA quick_check`` ('ok' when healthy): integrity_check less the index cross-checks, about 3x
+        faster; enough to trust a copy before it replaces a backup."""
+        return "; ".join(r[0] for r in self._read("PRAGMA quick_check"))
+
+    def copy_to(self, target: PathLike) -> None:
+        """Write a consistent snapshot of the whole catalog to ``target`` (a new file, replaced if there) with
+        SQLite's online backup: writers in other threads and processes go on meanwhile. The copy is a single
+        self-contained file (rollback journal, no -wal)."""
+        dest = sqlite3.connect(os.fspath(target), isolation_level=None)
+        try:
+            self._conn().backup(dest)
+            dest.execute("PRAGMA journal_mode = DELETE")
+        finally:
+            dest.close()

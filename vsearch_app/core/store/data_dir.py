@@ -19,8 +19,9 @@ PARAM = "data_dir"
 _HINT = "choose another data folder"  # the front end says how (param "data_dir": the CLI adds its flag)
 
 
-def prepare_data_dir(path: str | os.PathLike[str]) -> Path:
-    """Create ``path`` if needed and check that it is a folder VSearch can write in; returns it."""
+def prepare_data_dir(path: str | os.PathLike[str], *, read_only_ok: bool = False) -> Path:
+    """Create ``path`` if needed and check that it is a folder VSearch can write in; returns it. ``read_only_ok``:
+    an existing folder VSearch may only read is accepted too (searching works there; see ``is_read_only``)."""
     folder = Path(path)
     if folder.exists() and not folder.is_dir():
         raise DataDirError(f"the data folder {folder} is a file, not a folder; {_HINT}", param=PARAM)
@@ -30,8 +31,16 @@ def prepare_data_dir(path: str | os.PathLike[str]) -> Path:
         raise DataDirError(f"cannot create the data folder {folder}: {_why_not_created(folder, exc)}; {_HINT}",
                            param=PARAM) from exc
     if not os.access(folder, os.W_OK | os.X_OK):
+        if read_only_ok and os.access(folder, os.R_OK | os.X_OK):
+            return folder
         raise DataDirError(f"the data folder {folder} is not writable: permission denied; {_HINT}", param=PARAM)
     return folder
+
+
+def is_read_only(folder: str | os.PathLike[str]) -> bool:
+    """True when VSearch may not write in the existing ``folder`` (permissions, or a read-only disk or mount:
+    ``access`` reports EROFS even to root)."""
+    return not os.access(folder, os.W_OK | os.X_OK)
 
 
 def _why_not_created(folder: Path, exc: OSError) -> str:

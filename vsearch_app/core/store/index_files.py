@@ -36,6 +36,7 @@ from pathlib import Path
 
 import hnswlib
 
+from vsearch_app.core.store import fault_points
 from vsearch_app.core.store.fsutil import atomic_write_bytes, fsync_dir
 
 log = logging.getLogger(__name__)
@@ -218,6 +219,7 @@ def commit(
     ``manifest`` holds what the caller knows of the graph; the file's name, size and SHA-256 are added here.
     Raises OSError, IndexDamaged or RuntimeError, after which the previous save is still the valid one (the caller
     removes ``tmp``)."""
+    fault_points.reached("index.mid_save")
     with open(tmp, "rb+") as fh:  # hnswlib does not fsync (and reports no write errors)
         os.fsync(fh.fileno())
     size = tmp.stat().st_size
@@ -230,8 +232,10 @@ def commit(
             raise IndexDamaged(f"reloaded {probe.element_count} x {probe.dim}, wrote {count} x {dim}")
         del probe
     final = index_dir / f"{slug}.{sha[:16]}.hnsw"
+    fault_points.reached("index.before_replace")
     os.replace(tmp, final)
     fsync_dir(index_dir)
+    fault_points.reached("index.before_manifest")
     write_manifest(manifest_path(index_dir, slug), {**manifest, "file": final.name, "file_size": size, "sha256": sha})
     return final
 

@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from vsearch_app.core.store import fault_points
 from vsearch_app.errors import CatalogError
 
 log = logging.getLogger(__name__)
@@ -192,6 +193,11 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
 }
 
 
+def sqlite_disk_full() -> sqlite3.OperationalError:
+    """What SQLite raises when the disk fills during a write (for fault_points' injected full disk)."""
+    return sqlite3.OperationalError("database or disk is full")
+
+
 def _create_v1(conn: sqlite3.Connection) -> None:
     run_script(conn, _SCHEMA_V1)
 
@@ -237,6 +243,20 @@ def prepare(conn: sqlite3.Connection, path: Path, write_lock: threading.RLock) -
             _migrate(conn, path, version)
 
 
+def check_readable(conn: sqlite3.Connection, path: Path) -> None:
+    """For a catalog opened read-only: it must be a catalog of exactly this version (nothing can be migrated)."""
+    try:
+        version = conn.execute("SELECT version FROM schema_version").fetchone()[0]
+    except sqlite3.OperationalError as exc:
+        if "no such table" not in str(exc):
+            raise
+        raise CatalogError(f"{path} is not a VSearch catalog") from exc
+    if version != SCHEMA_VERSION:
+        raise CatalogError(
+            f"the catalog {path} has schema {version}, this VSearch needs {SCHEMA_VERSION}, and the data folder is "
+            "read-only so it cannot be updated; make the folder writable and run again", param="data_dir")
+
+
 def _backup(conn: sqlite3.Connection, path: Path, version: int) -> Path:
     target = path.with_name(f"{path.name}.bak-v{version}")
     log.info("backing up catalog schema v%d to %s before migrating", version, target)
@@ -258,6 +278,7 @@ def _migrate(conn: sqlite3.Connection, path: Path, version: int) -> None:
             if version < SCHEMA_VERSION:
                 log.info("migrating catalog %s from schema %d to %d", path, version, version + 1)
                 MIGRATIONS[version](conn)
+                fault_points.reached("schema.mid_migration", disk_full=sqlite_disk_full)
                 conn.execute("UPDATE schema_version SET version = ?", (version + 1,))
                 version += 1
             conn.execute("COMMIT")

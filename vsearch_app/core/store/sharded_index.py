@@ -149,6 +149,8 @@ class ShardedIndex:
                                                     cancel)
                 shards.append(shard)
                 rebuilt[0] += len(shard)
+            if total and progress is not None:  # a shard rebuilt before others loaded: the bar still ends full
+                progress(total[0], total[0])
         except BaseException:
             for shard in shards:
                 shard.close()
@@ -287,6 +289,11 @@ class ShardedIndex:
         """Save every shard (each atomically). False if any could not be written; those keep their previous file
         and catch up from the catalog on the next open."""
         return all([shard.save() for shard in self._shards])  # a list: every shard tries, even after a failure
+
+    @property
+    def save_error(self) -> BaseException | None:
+        """Why the last save() failed for some shard (None: every shard saved)."""
+        return next((shard.save_error for shard in self._shards if shard.save_error is not None), None)
 
     def close(self) -> None:
         """Stop the search threads and release every shard's graph (the saved files are untouched); not to be used

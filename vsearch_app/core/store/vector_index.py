@@ -49,6 +49,7 @@ apart, the files, far-query detection and waypoints, does.)
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import threading
@@ -140,6 +141,7 @@ class VectorIndex:
         self._pivots: Pivots | None = None  # core/store/out_of_distribution.py; None: every query uses ef
         self._waypoints = 0  # waypoints in the graph: labels WAYPOINT_BASE .. WAYPOINT_BASE + _waypoints - 1
         self._waypoint_maker = self._new_waypoint_maker()
+        self.save_error: BaseException | None = None  # why the last save() failed (None: it succeeded)
 
     # -- construction --
 
@@ -197,6 +199,11 @@ class VectorIndex:
         self = cls.create_empty(index_dir, model_id, dim, params, slug)
         try:
             self._load()
+            if self._synced_seq > catalog.embedding_seq():
+                # Saved from a later catalog than this one (a catalog restored from its backup): its labels may
+                # name other photos than the catalog's ids now do, and a catch-up cannot tell.
+                raise IndexDamaged(f"saved at catalog change {self._synced_seq}, the catalog is at "
+                                   f"{catalog.embedding_seq()}")
             if len(self._deleted) > max(COMPACT_MIN_DELETED, len(self)):
                 # mark_deleted keeps the slots; once most of the graph is tombstones, a rebuild is smaller and faster
                 raise IndexDamaged(f"{len(self._deleted)} deleted entries against {len(self)} live ones: compacting")
@@ -611,12 +618,18 @@ class VectorIndex:
                                            count=count, capacity=capacity,
                                            verify_reload_max_bytes=self.params.verify_reload_max_bytes)
             except (OSError, IndexDamaged, RuntimeError) as exc:
-                log.error("could not save the search index to %s: %s. The previous index is kept; it is brought "
-                          "up to date from the catalog on the next start (free disk space if it is full)",
-                          self.index_dir, exc)  # fmt: skip
+                # A full disk or a read-only one is the user's to fix and the library says so itself (DiskFullError,
+                # or DataDirError when indexing): logged quietly, so a search on a read-only library stays quiet.
+                expected = isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EROFS)
+                log.log(logging.INFO if expected else logging.ERROR,
+                        "could not save the search index to %s: %s. The previous index is kept; it is brought up to "
+                        "date from the catalog on the next start (free disk space if it is full)",
+                        self.index_dir, exc)  # fmt: skip
                 if tmp is not None:
                     tmp.unlink(missing_ok=True)  # gone already when the failure came after the rename
+                self.save_error = exc
                 return False
+            self.save_error = None
             previous, self._file = self._file, final
             if previous is not None and previous != final:
                 try:

@@ -189,6 +189,7 @@ class MainWindow(QMainWindow):
         self._preferences = preferences
         self._photo_paths: dict[str, Path] = {}  # file id of a "photo" term (Find similar) -> its path, for chips
         self._new_since_search = 0  # new photos the watcher reported since the shown results were computed
+        self.catalog_notice_box: QMessageBox | None = None  # a damaged catalog's recovery, said once (issue 15)
         self.failed_dialog: FailedFilesDialog | None = None
         self.settings_dialog: SettingsDialog | None = None
         self.model_dialog: ModelDialog | None = None
@@ -453,10 +454,21 @@ class MainWindow(QMainWindow):
         indexed = self._indexed()
         self.status_panel.set_indexed(indexed)
         self.status_panel.set_failed_count(len(status.failed))
+        if status.catalog_notice and self.catalog_notice_box is None:  # every status carries it: said once
+            self._show_catalog_notice(status.catalog_notice)
         if self.failed_dialog is not None and self.failed_dialog.isVisible():
             self.failed_dialog.set_failed(status.failed)
         self._offer_new_photos()
         self._update_view()
+
+    def _show_catalog_notice(self, notice: str) -> None:
+        """Opening the library found its catalog damaged and restored it (or started anew): too important for the
+        status bar, which would also cut the sentence short. A window-modal box, not a blocking exec()."""
+        box = QMessageBox(QMessageBox.Icon.Warning, "Your library was repaired", _sentence(notice),
+                          QMessageBox.StandardButton.Ok, self)
+        box.setInformativeText("Nothing was deleted: the damaged file is kept in VSearch's data folder.")
+        self.catalog_notice_box = box
+        box.open()
 
     def _on_library_changed(self, change: object) -> None:
         """The watcher's report (ChangeEvent): new photos are offered with "Refresh" (the status that follows
