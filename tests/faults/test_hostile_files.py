@@ -19,7 +19,8 @@ from PIL.GifImagePlugin import GifImageFile
 
 from tests.faults.conftest import MODEL_ID
 from tests.faults.hostile_files import BIG_JPEG_SIZE, many_frame_gif, photo_bytes, write_hostile_folder
-from vsearch_app.core.types import FileState
+from vsearch_app.cli.library_cmd import index_summary
+from vsearch_app.core.types import FileState, FolderInfo, LibraryStatus
 from vsearch_app.errors import InvalidArgumentError
 from vsearch_app.preprocessing.image import open_image
 
@@ -168,3 +169,29 @@ def test_a_permission_denied_folder_is_skipped_with_its_reason(tmp_path, make_li
         assert (os.fspath(locked), "Permission denied") in report.unreadable
     finally:
         locked.chmod(0o755)
+
+
+def test_an_unreadable_folder_is_named_in_the_index_report_and_by_the_cli(tmp_path, make_library, monkeypatch):
+    """The same as above where chmod cannot stop the tests (root in CI): the denial is simulated at scandir, where a
+    real one surfaces."""
+    root = tmp_path / "photos"
+    locked = root / "locked"
+    locked.mkdir(parents=True)
+    (root / "open.jpg").write_bytes(photo_bytes(1))
+    (locked / "secret.jpg").write_bytes(photo_bytes(2))
+    real_scandir = os.scandir
+
+    def scandir(path="."):
+        if os.fspath(path) == os.fspath(locked):
+            raise PermissionError(13, "Permission denied", os.fspath(locked))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    library = make_library()
+    library.add_folder(root)
+    report = library.index()
+    assert report.embedded == 1
+    assert report.unreadable == ((os.fspath(locked), "Permission denied"),)
+    status = LibraryStatus(MODEL_ID, [FolderInfo(root, True)], library.counts(), [], None, 0)
+    assert index_summary(report, status)[1:] == [f"skipped {locked}: permission denied (photos already indexed there "
+                                                 "are kept)"]

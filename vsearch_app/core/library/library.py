@@ -19,6 +19,7 @@ progress and then makes every further use raise LibraryClosedError. Long steps r
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -276,9 +277,10 @@ class Library:
         (after the batch in flight, which is committed); the report then says ``cancelled``."""
         model_id = self.model_id
         run = RunReporter(progress)
+        unreadable: tuple[tuple[str, str], ...] = ()
         try:
             if reconcile:
-                self.reconcile(progress=progress, cancel=cancel)
+                unreadable = self.reconcile(progress=progress, cancel=cancel).errors
             pending = self.catalog.pending(model_id)
             if self.catalog.model_dim(model_id) is not None:  # (a first run makes its index at its first batch)
                 self.vector_index(progress=progress, cancel=cancel)  # now, with progress: it may need a rebuild
@@ -287,6 +289,8 @@ class Library:
         else:
             report = self.indexer.run(pending, model_id=model_id, progress=run.embedding if progress else None,
                                       cancel=cancel, pause=pause)
+        if unreadable:
+            report = dataclasses.replace(report, unreadable=unreadable)
         self.sync_index()
         self.save_index(progress=run.saving_callback(self.index_dir))
         if self.on_index_done is not None:
