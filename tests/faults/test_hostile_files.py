@@ -21,7 +21,7 @@ from tests.faults.conftest import MODEL_ID
 from tests.faults.hostile_files import BIG_JPEG_SIZE, many_frame_gif, photo_bytes, write_hostile_folder
 from vsearch_app.cli.library_cmd import index_summary
 from vsearch_app.core.types import FileState, FolderInfo, LibraryStatus
-from vsearch_app.errors import InvalidArgumentError
+from vsearch_app.errors import ImageDecodeError, InvalidArgumentError
 from vsearch_app.preprocessing.image import open_image
 
 
@@ -75,12 +75,12 @@ def test_a_jpeg_too_large_even_at_one_eighth_is_still_refused(tmp_path, monkeypa
     path = tmp_path / "wide.jpg"
     Image.new("L", (2048, 1024), 128).save(path)
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)  # 1/8 scale leaves 32,768 pixels: still > 2x the limit
-    with pytest.raises(Exception) as caught:
+    with pytest.raises(ImageDecodeError) as caught:
         open_image(path, target_size=(32, 32))
     assert caught.value.reason == "image too large (possible decompression bomb)"
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 20_000)  # now the drafted 256x128 is allowed
     assert open_image(path, target_size=(32, 32)).size == (256, 128)
-    with pytest.raises(Exception):  # without a target there is no draft: the limit applies to the full size
+    with pytest.raises(ImageDecodeError):  # without a target there is no draft: the limit applies to the full size
         open_image(path)
 
 

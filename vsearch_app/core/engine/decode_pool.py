@@ -127,7 +127,8 @@ class IsolatedDecoder:
             except TimeoutError:
                 self._discard(worker)
                 log.warning("decoding %s took longer than %g s; its decoder was stopped", name, self.time_limit_s)
-                raise ImageDecodeError(f"{name}: {too_slow(self.time_limit_s)}", reason=too_slow(self.time_limit_s))
+                reason = too_slow(self.time_limit_s)
+                raise ImageDecodeError(f"{name}: {reason}", reason=reason) from None
             except _WorkerLost:
                 self._discard(worker)
                 log.warning("the decoder crashed on %s (exit code %s)", name, worker.process.exitcode)
