@@ -85,7 +85,8 @@ def open_image(source: ImageSource, target_size: tuple[int, int] | None = None) 
     larger than it is decoded at 1/2, 1/4 or 1/8 scale, keeping at least the larger target side on both sides
     (see ``_draft``); the decompression-bomb limit then applies to the pixels that reduced decode produces, so a
     200-megapixel panorama opens in bounded memory (see ``_open_large_jpeg``). A path's file is closed on return; a
-    file object is left open for its owner. Raises ``ImageDecodeError("<name>: <reason>")`` on any failure, with the reason alone in ``.reason``.
+    file object is left open for its owner. Raises ``ImageDecodeError("<name>: <reason>")`` on any failure, with the
+    reason alone in ``.reason``.
     """
     register_optional_plugins()
     name = _display_name(source)
