@@ -5,8 +5,10 @@ the whole process with it) or send it into a loop. ``IsolatedDecoder.decode(path
 model's ``ImageTransform`` in a worker process (decode_worker) and returns the same float32 [3, H, W] array the
 in-process path gives. A worker that dies while decoding a file makes that file fail with "decoder crashed"; one
 that takes longer than the time limit is killed and the file fails with "took longer than N s"; a file that would
-need more memory than the worker's budget fails with that reason. A new worker replaces a lost one on the next
-request, and every other file is unaffected.
+need more memory than the worker's budget fails with that reason, after a second try in a fresh worker (the budget
+caps address space, which a worker's heap may have fragmented over thousands of photos). A new worker replaces a
+lost one on the next request, workers are also replaced after ``recycle_after`` files, and every other file is
+unaffected.
 
 Workers are started with ``spawn`` (``fork`` would copy a process that holds torch's threads and locks), lazily,
 at most ``workers`` of them, and reused for every file: starting one costs about half a second (a Python with
@@ -23,6 +25,7 @@ import os
 import threading
 import time
 from collections import deque
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +43,21 @@ DEFAULT_WORKERS = 2
 DEFAULT_TIME_LIMIT_S = 60.0
 # The largest image Pillow agrees to open, as 16-bit grey, passes through float64 on its way to RGB: about 2.5 GiB.
 DEFAULT_MEMORY_BUDGET = 3 * 2**30
+# A fresh worker costs about half a second; after this many photos (minutes of indexing) that is noise.
+DEFAULT_RECYCLE_AFTER = 2000
 
 CRASHED = "decoder crashed"
 
 
 def too_slow(limit_s: float) -> str:
     return f"took longer than {limit_s:g} s"
+
+
+@dataclass(frozen=True)
+class _Reply:
+    status: str  # "ok", "error" or "memory" (see decode_worker)
+    value: Any  # the pixels, or the reason
+    served: int  # files the worker had answered, this one included
 
 
 class _WorkerLost(Exception):
@@ -59,6 +71,7 @@ class _Worker:
                                        name="vsearch-decoder", daemon=True)
         self.process.start()
         child_conn.close()  # the child holds its own copy; ours must go so a dead child reads as end of file
+        self.served = 0  # files decoded (or refused) so far
 
     def call(self, path: str, time_limit_s: float) -> tuple[str, Any]:
         try:
@@ -74,6 +87,7 @@ class _Worker:
             raise _WorkerLost from exc
         if not (isinstance(reply, tuple) and len(reply) == 2):
             raise _WorkerLost
+        self.served += 1
         return reply
 
     def alive(self) -> bool:
@@ -106,8 +120,10 @@ class IsolatedDecoder:
         workers: int = DEFAULT_WORKERS,
         time_limit_s: float = DEFAULT_TIME_LIMIT_S,
         memory_budget_bytes: int | None = DEFAULT_MEMORY_BUDGET,
+        recycle_after: int = DEFAULT_RECYCLE_AFTER,
     ) -> None:
         self.transform = transform
+        self.recycle_after = max(1, recycle_after)
         self.time_limit_s = time_limit_s
         self.memory_budget_bytes = memory_budget_bytes
         self._context = multiprocessing.get_context("spawn")
@@ -121,22 +137,33 @@ class IsolatedDecoder:
         """The model's input array for the image at ``path``; raises ImageDecodeError with the reason."""
         name = os.fspath(path)
         with self._slots:
-            worker = self._take()
-            try:
-                status, value = worker.call(name, self.time_limit_s)
-            except TimeoutError:
-                self._discard(worker)
-                log.warning("decoding %s took longer than %g s; its decoder was stopped", name, self.time_limit_s)
-                reason = too_slow(self.time_limit_s)
-                raise ImageDecodeError(f"{name}: {reason}", reason=reason) from None
-            except _WorkerLost:
-                self._discard(worker)
-                log.warning("the decoder crashed on %s (exit code %s)", name, worker.process.exitcode)
-                raise ImageDecodeError(f"{name}: {CRASHED}", reason=CRASHED) from None
+            reply = self._ask(name)
+            if reply.status == "memory" and reply.served > 1:  # out of memory in a worker that had decoded others
+                log.debug("retrying %s in a fresh decoder worker", name)
+                reply = self._ask(name, fresh=True)
+        if reply.status == "ok":
+            return reply.value
+        raise ImageDecodeError(f"{name}: {reply.value}", reason=str(reply.value))
+
+    def _ask(self, name: str, *, fresh: bool = False) -> _Reply:
+        """One worker's answer for ``name``; a crash or a timeout raises ImageDecodeError (the worker is gone)."""
+        worker = self._take(fresh=fresh)
+        try:
+            status, value = worker.call(name, self.time_limit_s)
+        except TimeoutError:
+            self._discard(worker)
+            log.warning("decoding %s took longer than %g s; its decoder was stopped", name, self.time_limit_s)
+            reason = too_slow(self.time_limit_s)
+            raise ImageDecodeError(f"{name}: {reason}", reason=reason) from None
+        except _WorkerLost:
+            self._discard(worker)
+            log.warning("the decoder crashed on %s (exit code %s)", name, worker.process.exitcode)
+            raise ImageDecodeError(f"{name}: {CRASHED}", reason=CRASHED) from None
+        if status == "memory" or worker.served >= self.recycle_after:
+            self._discard(worker, polite=True)  # a heap that ran out once is not trusted with the next file
+        else:
             self._give_back(worker)
-        if status == "ok":
-            return value
-        raise ImageDecodeError(f"{name}: {value}", reason=str(value))
+        return _Reply(status, value, worker.served)
 
     def close(self) -> None:
         """Stop every worker. Requests in flight (there are none when the caller has joined its threads) fail."""
@@ -155,9 +182,9 @@ class IsolatedDecoder:
 
     # --- workers ------------------------------------------------------------------------------------------------
 
-    def _take(self) -> _Worker:
+    def _take(self, *, fresh: bool = False) -> _Worker:
         with self._lock:
-            while self._idle:
+            while self._idle and not fresh:
                 worker = self._idle.pop()
                 if worker.alive():  # one that died while idle (an OOM kill) must not fail an innocent file
                     self._busy.add(worker)
@@ -176,10 +203,13 @@ class IsolatedDecoder:
             self._busy.discard(worker)
             self._idle.append(worker)
 
-    def _discard(self, worker: _Worker) -> None:
+    def _discard(self, worker: _Worker, *, polite: bool = False) -> None:
         with self._lock:
             self._busy.discard(worker)
-        worker.kill()
+        if polite:
+            worker.stop()
+        else:
+            worker.kill()
 
 
 def is_isolated_source(source: Any) -> bool:

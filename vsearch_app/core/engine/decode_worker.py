@@ -7,8 +7,10 @@ that would need more fails with MemoryError inside the worker instead of swappin
 killer in the user's session. Where the limit cannot be set (Windows, and macOS, which does not enforce it), the
 decompression-bomb limit and the draft decode are the only bounds.
 
-Protocol over the pipe, one request at a time: the parent sends a path (``str``) and receives ``("ok", array)`` or
-``("error", reason)``; ``None`` asks the worker to exit. If the parent goes away the pipe ends and the worker exits.
+Protocol over the pipe, one request at a time: the parent sends a path (``str``) and receives ``("ok", array)``,
+``("error", reason)`` or ``("memory", reason)`` (the budget ran out: the parent may try again in a fresh worker, as
+a long-lived heap may be fragmented); ``None`` asks the worker to exit. If the parent goes away the pipe ends and
+the worker exits.
 
 Tests make a worker misbehave on purpose with ``VSEARCH_TEST_DECODER_FAULTS``: a JSON object mapping a file's
 base name to "segfault", "abort", "hang" or "memory" (allocate without end). Nothing else reads it.
@@ -17,6 +19,7 @@ base name to "segfault", "abort", "hang" or "memory" (allocate without end). Not
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from typing import Any
@@ -31,6 +34,9 @@ def serve(conn: Any, transform: Any, memory_budget_bytes: int | None) -> None:
     """Decode paths received on ``conn`` until told to stop or the parent goes away."""
     for name in _THREAD_VARIABLES:
         os.environ.setdefault(name, "1")
+    # Decoders log what they think of a damaged file ("More samples per pixel than can be decoded"); with no handler
+    # Python would print that on the terminal, through the index progress bar. The reason comes back in the reply.
+    logging.getLogger().addHandler(logging.NullHandler())
     from vsearch_app.errors import ImageDecodeError
     from vsearch_app.preprocessing.image import open_image, register_optional_plugins
 
@@ -51,15 +57,19 @@ def serve(conn: Any, transform: Any, memory_budget_bytes: int | None) -> None:
             pixels = transform.to_array(open_image(path, target_size=transform.size))
             reply: tuple[str, Any] = ("ok", pixels)
         except ImageDecodeError as exc:
-            reply = ("error", exc.reason)
+            # open_image words a MemoryError itself; here the cause is known: the worker's budget.
+            if isinstance(exc.__cause__, MemoryError):
+                reply = ("memory", _memory_reason(memory_budget_bytes if limited else None))
+            else:
+                reply = ("error", exc.reason)
         except MemoryError:
-            reply = ("error", _memory_reason(memory_budget_bytes if limited else None))
+            reply = ("memory", _memory_reason(memory_budget_bytes if limited else None))
         except Exception as exc:  # noqa: BLE001 - a decoder bug is this file's failure, never the worker's end
             reply = ("error", f"could not decode: {type(exc).__name__}: {exc}")
         try:
             conn.send(reply)
         except MemoryError:
-            conn.send(("error", _memory_reason(memory_budget_bytes if limited else None)))
+            conn.send(("memory", _memory_reason(memory_budget_bytes if limited else None)))
         except (BrokenPipeError, EOFError, OSError):
             return
 
