@@ -3,6 +3,8 @@ every input a longer run flagged is a case here with the outcome it must have no
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.faults.fuzz_images import is_finding, mutated_input, run, seed_images
@@ -48,3 +50,26 @@ def test_what_the_fuzzer_found_fails_cleanly(tmp_path, seed, index, reason):
             decoder.decode(path)
     assert caught.value.reason == reason
     assert not is_finding(caught.value.reason)
+
+
+# Inputs atheris found (not reproducible from a seed, so kept as files: each under a few KB), with the reason each
+# must get from the isolated decoder.
+CASE_FILES = Path(__file__).with_name("fuzz_cases")
+FOUND_FILES = {
+    # 862 bytes of WebP claiming 8020 x 15803 pixels (127 MP, under Pillow's 179 MP limit): libwebp allocates the
+    # whole canvas (380 MB) and decodes until the data runs out, 1.2 s here, 11 s under atheris' instrumentation.
+    # Bounded by the pixel limit, the memory budget and the time limit; the outcome is a clean failure.
+    "webp-claims-127-megapixels.webp": "truncated or corrupt image data",
+}
+
+
+def test_every_kept_case_file_has_an_expected_outcome():
+    assert sorted(p.name for p in CASE_FILES.iterdir()) == sorted(FOUND_FILES)
+
+
+@pytest.mark.parametrize(("name", "reason"), sorted(FOUND_FILES.items()))
+def test_what_atheris_found_fails_cleanly(name, reason):
+    with IsolatedDecoder(ImageTransform(), workers=1) as decoder:
+        with pytest.raises(ImageDecodeError) as caught:
+            decoder.decode(CASE_FILES / name)
+    assert caught.value.reason == reason

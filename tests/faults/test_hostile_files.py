@@ -17,9 +17,11 @@ import pytest
 from PIL import Image
 from PIL.GifImagePlugin import GifImageFile
 
+from tests.core.library_fakes import Cli
 from tests.faults.conftest import MODEL_ID
 from tests.faults.hostile_files import BIG_JPEG_SIZE, many_frame_gif, photo_bytes, write_hostile_folder
 from vsearch_app.cli.library_cmd import index_summary
+from vsearch_app.core.engine.decode_worker import FAULTS_ENV
 from vsearch_app.core.types import FileState, FolderInfo, LibraryStatus
 from vsearch_app.errors import ImageDecodeError, InvalidArgumentError
 from vsearch_app.preprocessing.image import open_image
@@ -198,3 +200,25 @@ def test_an_unreadable_folder_is_named_in_the_index_report_and_by_the_cli(tmp_pa
     status = LibraryStatus(MODEL_ID, [FolderInfo(root, True)], library.counts(), [], None, 0)
     assert index_summary(report, status)[1:] == [f"skipped {locked}: permission denied (photos already indexed there "
                                                  "are kept)"]
+
+
+@pytest.mark.slow
+def test_the_cli_indexes_the_hostile_folder_and_a_crashing_decoder_with_one_line_per_failure(tmp_path,
+                                                                                                tiny_siglip_dir):
+    root = tmp_path / "photos"
+    cases = write_hostile_folder(root, tmp_path / "outside")
+    (root / "crashes-the-decoder.jpg").write_bytes(photo_bytes(40))
+    cli = Cli(tmp_path, tiny_siglip_dir)
+    cli.env[FAULTS_ENV] = '{"crashes-the-decoder.jpg": "segfault"}'
+    cli.run("folders", "add", str(root))
+    indexed = cli.run("index")
+    failed = {c.path: c.reason for c in cases if c.state == "failed"}
+    failed[root / "crashes-the-decoder.jpg"] = "decoder crashed"
+    assert "could not be read" in indexed.stderr and "Traceback" not in indexed.stderr
+    status = cli.run("status")
+    assert "Traceback" not in status.stdout + status.stderr
+    listed = status.stdout.split("failed:\n", 1)[1].split("index:", 1)[0].splitlines()
+    assert sorted(listed) == sorted(f"  {path}: {reason}" for path, reason in failed.items())
+    document = cli.json("status")
+    assert document["counts"]["failed"] == len(failed)
+    assert document["counts"]["indexed"] == sum(c.state == "indexed" for c in cases)
