@@ -24,7 +24,7 @@ from vsearch_app.cli.library_cmd import index_summary
 from vsearch_app.core.engine.decode_worker import FAULTS_ENV
 from vsearch_app.core.types import FileState, FolderInfo, LibraryStatus
 from vsearch_app.errors import ImageDecodeError, InvalidArgumentError
-from vsearch_app.preprocessing.image import open_image
+from vsearch_app.preprocessing.image import open_image, to_rgb
 
 
 def _rows(library, root):
@@ -222,3 +222,13 @@ def test_the_cli_indexes_the_hostile_folder_and_a_crashing_decoder_with_one_line
     document = cli.json("status")
     assert document["counts"]["failed"] == len(failed)
     assert document["counts"]["indexed"] == sum(c.state == "indexed" for c in cases)
+
+
+def test_sixteen_bit_grey_is_converted_band_by_band_to_the_same_values():
+    """Every 16-bit value maps as rint(v * 255 / 65535), now computed in integers, a band of rows at a time (a
+    float64 copy of a 179-megapixel 16-bit image would need 1.4 GB)."""
+    values = np.arange(65536, dtype=np.uint16).reshape(1024, 64)  # 1024 rows: two bands
+    rgb = to_rgb(Image.fromarray(values))
+    expected = np.clip(np.rint(values * (255.0 / 65535.0)), 0, 255).astype(np.uint8)
+    assert np.array_equal(np.asarray(rgb)[..., 0], expected)
+    assert np.array_equal(np.asarray(rgb)[..., 2], expected)

@@ -297,12 +297,25 @@ def _integer_to_rgb(image: Image.Image) -> Image.Image:
     opens 16-bit PGM and older 16-bit PNG so) and is read the same way when its values fit; genuinely wider data
     has no declared white point, so its own range is stretched to 0..255.
     """
-    values = np.asarray(image).astype(np.float64)
-    if image.mode.startswith("I;16") or (values.size and values.min() >= 0 and values.max() <= 65535):
-        low, high = 0.0, 65535.0
-    else:
-        low, high = float(values.min()), float(values.max())
-    return _grey_to_rgb(values, low, high)
+    raw = np.asarray(image)
+    if image.mode.startswith("I;16") or (raw.size and raw.min() >= 0 and raw.max() <= 65535):
+        return _sixteen_bit_to_rgb(raw)
+    values = raw.astype(np.float64)
+    return _grey_to_rgb(values, float(values.min()), float(values.max()))
+
+
+_ROWS_PER_STEP = 512
+
+
+def _sixteen_bit_to_rgb(raw: np.ndarray) -> Image.Image:
+    """0..65535 grey to 8-bit, a band of rows at a time: a float64 copy of a whole 16-bit image would take 1.4 GB at
+    Pillow's pixel limit. v * 255 / 65535 is v / 257, and no integer v lies half way between two steps, so integer
+    rounding gives exactly what float rounding would."""
+    grey = np.empty(raw.shape, np.uint8)
+    for top in range(0, raw.shape[0], _ROWS_PER_STEP):
+        band = raw[top:top + _ROWS_PER_STEP].astype(np.uint32)
+        grey[top:top + _ROWS_PER_STEP] = (band + 128) // 257
+    return Image.fromarray(grey, mode="L").convert("RGB")
 
 
 def _float_to_rgb(image: Image.Image) -> Image.Image:
