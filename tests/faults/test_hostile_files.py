@@ -222,6 +222,13 @@ def test_the_cli_indexes_the_hostile_folder_and_a_crashing_decoder_with_one_line
     document = cli.json("status")
     assert document["counts"]["failed"] == len(failed)
     assert document["counts"]["indexed"] == sum(c.state == "indexed" for c in cases)
+    query = tmp_path / "elsewhere" / "crashes-the-decoder.jpg"  # outside the library: embedded for the query
+    query.parent.mkdir()
+    query.write_bytes(photo_bytes(41))
+    refused = cli.run("search", str(query), expect=2)
+    said = [line for line in refused.stderr.splitlines() if line.startswith("vsearch:")]  # (INFO log lines aside)
+    assert said == [f"vsearch: cannot use {query} as a query image: decoder crashed"]
+    assert "WARNING" not in indexed.stderr + refused.stderr  # reasons are in the catalog, not on the terminal
 
 
 def test_sixteen_bit_grey_is_converted_band_by_band_to_the_same_values():

@@ -152,12 +152,12 @@ class IsolatedDecoder:
             status, value = worker.call(name, self.time_limit_s)
         except TimeoutError:
             self._discard(worker)
-            log.warning("decoding %s took longer than %g s; its decoder was stopped", name, self.time_limit_s)
+            log.info("decoding %s took longer than %g s; its decoder was stopped", name, self.time_limit_s)
             reason = too_slow(self.time_limit_s)
             raise ImageDecodeError(f"{name}: {reason}", reason=reason) from None
         except _WorkerLost:
             self._discard(worker)
-            log.warning("the decoder crashed on %s (exit code %s)", name, worker.process.exitcode)
+            log.info("the decoder crashed on %s (exit code %s)", name, worker.process.exitcode)
             raise ImageDecodeError(f"{name}: {CRASHED}", reason=CRASHED) from None
         if status == "memory" or worker.served >= self.recycle_after:
             self._discard(worker, polite=True)  # a heap that ran out once is not trusted with the next file
