@@ -21,5 +21,5 @@ def test_bench_robustness_quick_prints_every_section():
     assert re.search(r"hostile mix / clean: \d+\.\d+x", out)
     assert re.search(r"^200 MP JPEG, ours \(draft\)\s+\d+\s+2500x1250", out, re.M)
     assert re.search(r"^bomb PNG .*refused: image too large", out, re.M)
-    assert re.search(r"isolated / in-process: \d+\.\d+x", out)
+    assert re.search(r"isolated / in-process: \d+\.\d+x photos/s, \d+\.\d+x CPU per photo", out)
     assert "kill-point recovery" in out or "4. Recovery after a SIGKILL" in out
