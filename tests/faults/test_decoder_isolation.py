@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from tests.faults.hostile_files import photo_bytes
+from vsearch_app.core.engine import decode_pool
 from vsearch_app.core.engine.decode_pool import CRASHED, IsolatedDecoder, too_slow
 from vsearch_app.core.engine.decode_worker import FAULTS_ENV
 from vsearch_app.core.types import FileState
@@ -124,3 +125,29 @@ def test_workers_are_recycled_after_a_number_of_files(tmp_path):
         for i in range(5):
             decoder.decode(folder / f"p{i}.jpg")
         assert decoder.started == 3
+
+
+def test_when_workers_cannot_start_photos_are_decoded_in_process_not_failed(tmp_path, monkeypatch, caplog):
+    class NoProcesses:
+        def __init__(self, *args, **kwargs):
+            raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(decode_pool, "_Worker", NoProcesses)
+    transform = ImageTransform(size=(32, 32))
+    folder = _folder(tmp_path, ["a", "b"])
+    with IsolatedDecoder(transform) as decoder:
+        pixels = [decoder.decode(folder / f"{n}.jpg") for n in ("a", "b")]
+        assert decoder.in_process and decoder.started == 0
+    for name, got in zip(("a", "b"), pixels, strict=True):
+        np.testing.assert_array_equal(got, transform.to_array(open_image(folder / f"{name}.jpg", target_size=(32, 32))))
+    assert "decoder worker processes cannot start" in caplog.text
+
+
+def test_a_worker_that_dies_before_it_is_ready_blames_no_photo(tmp_path, monkeypatch):
+    """A worker that is not ready in time is the machine's problem, not the photo's: the photo is decoded here."""
+    monkeypatch.setattr(decode_pool, "START_TIMEOUT_S", 0.0)  # no worker is ready in no time
+    transform = ImageTransform(size=(32, 32))
+    folder = _folder(tmp_path, ["a"])
+    with IsolatedDecoder(transform) as decoder:
+        assert decoder.decode(folder / "a.jpg").shape == (3, 32, 32)
+        assert decoder.in_process

@@ -33,7 +33,7 @@ import numpy as np
 
 from vsearch_app.core.engine import decode_worker
 from vsearch_app.errors import ImageDecodeError
-from vsearch_app.preprocessing.image import ImageTransform
+from vsearch_app.preprocessing.image import ImageTransform, open_image
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,9 @@ DEFAULT_MEMORY_BUDGET = 3 * 2**30
 DEFAULT_RECYCLE_AFTER = 2000
 
 CRASHED = "decoder crashed"
+# How long a new worker may take to say it is ready (a Python with Pillow and numpy: half a second, more on a busy
+# laptop just after boot). One that does not is a machine where workers cannot run, not a bad photo.
+START_TIMEOUT_S = 60.0
 
 
 def too_slow(limit_s: float) -> str:
@@ -58,6 +61,10 @@ class _Reply:
     status: str  # "ok", "error" or "memory" (see decode_worker)
     value: Any  # the pixels, or the reason
     served: int  # files the worker had answered, this one included
+
+
+class _StartFailed(Exception):
+    """A worker process could not be started, or died before it was ready (no file is to blame)."""
 
 
 class _WorkerLost(Exception):
@@ -72,6 +79,13 @@ class _Worker:
         self.process.start()
         child_conn.close()  # the child holds its own copy; ours must go so a dead child reads as end of file
         self.served = 0  # files decoded (or refused) so far
+        try:
+            ready = self.conn.poll(START_TIMEOUT_S) and self.conn.recv() == ("ready", None)
+        except Exception:  # EOF: it died while starting  # noqa: BLE001
+            ready = False
+        if not ready:
+            self.kill()
+            raise _StartFailed(f"exit code {self.process.exitcode}")
 
     def call(self, path: str, time_limit_s: float) -> tuple[str, Any]:
         try:
@@ -132,18 +146,31 @@ class IsolatedDecoder:
         self._idle: deque[_Worker] = deque()
         self._busy: set[_Worker] = set()
         self.started = 0  # worker processes started so far (tests check that workers are reused and replaced)
+        self.in_process = False  # set when workers cannot start here: decoding then happens in this process
 
     def decode(self, path: str | os.PathLike[str]) -> np.ndarray:
         """The model's input array for the image at ``path``; raises ImageDecodeError with the reason."""
         name = os.fspath(path)
+        if self.in_process:
+            return self._decode_here(name)
         with self._slots:
-            reply = self._ask(name)
-            if reply.status == "memory" and reply.served > 1:  # out of memory in a worker that had decoded others
-                log.debug("retrying %s in a fresh decoder worker", name)
-                reply = self._ask(name, fresh=True)
+            try:
+                reply = self._ask(name)
+                if reply.status == "memory" and reply.served > 1:  # out of memory in a worker that had decoded others
+                    log.debug("retrying %s in a fresh decoder worker", name)
+                    reply = self._ask(name, fresh=True)
+            except (_StartFailed, OSError) as exc:
+                # Failing every photo because helpers cannot start (a process limit, a broken frozen build) would
+                # be worse than decoding unprotected: the photos are fine, the machine is not.
+                log.warning("decoder worker processes cannot start (%s); decoding photos in this process", exc)
+                self.in_process = True
+                return self._decode_here(name)
         if reply.status == "ok":
             return reply.value
         raise ImageDecodeError(f"{name}: {reply.value}", reason=str(reply.value))
+
+    def _decode_here(self, name: str) -> np.ndarray:
+        return self.transform.to_array(open_image(name, target_size=self.transform.size))
 
     def _ask(self, name: str, *, fresh: bool = False) -> _Reply:
         """One worker's answer for ``name``; a crash or a timeout raises ImageDecodeError (the worker is gone)."""
@@ -172,6 +199,7 @@ class IsolatedDecoder:
 
     def close(self) -> None:
         """Stop every worker. Requests in flight (there are none when the caller has joined its threads) fail."""
+        self.in_process = False  # a later use tries workers again
         with self._lock:
             workers = list(self._idle) + list(self._busy)
             self._idle.clear()
@@ -197,7 +225,12 @@ class IsolatedDecoder:
                 worker.kill()
             self.started += 1
         started = time.monotonic()
-        worker = _Worker(self._context, self.transform, self.memory_budget_bytes)  # outside the lock: ~0.5 s
+        try:
+            worker = _Worker(self._context, self.transform, self.memory_budget_bytes)  # outside the lock: ~0.5 s
+        except BaseException:
+            with self._lock:
+                self.started -= 1
+            raise
         log.debug("decoder worker %d started in %.2f s", worker.process.pid, time.monotonic() - started)
         with self._lock:
             self._busy.add(worker)

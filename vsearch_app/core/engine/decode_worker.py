@@ -7,7 +7,8 @@ that would need more fails with MemoryError inside the worker instead of swappin
 killer in the user's session. Where the limit cannot be set (Windows, and macOS, which does not enforce it), the
 decompression-bomb limit and the draft decode are the only bounds.
 
-Protocol over the pipe, one request at a time: the parent sends a path (``str``) and receives ``("ok", array)``,
+Protocol over the pipe: the worker first sends ``("ready", None)`` once it can decode; then, one request at a time,
+the parent sends a path (``str``) and receives ``("ok", array)``,
 ``("error", reason)`` or ``("memory", reason)`` (the budget ran out: the parent may try again in a fresh worker, as
 a long-lived heap may be fragmented); ``None`` asks the worker to exit. If the parent goes away the pipe ends and
 the worker exits.
@@ -43,6 +44,10 @@ def serve(conn: Any, transform: Any, memory_budget_bytes: int | None) -> None:
     register_optional_plugins()
     faults = _test_faults()
     limited = _limit_address_space(memory_budget_bytes)
+    try:
+        conn.send(("ready", None))
+    except (BrokenPipeError, EOFError, OSError):
+        return
     while True:
         try:
             request = conn.recv()
