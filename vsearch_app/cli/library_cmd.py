@@ -224,10 +224,14 @@ def index_summary(report: IndexReport, status: LibraryStatus) -> list[str]:
     if report.failed:
         summary += f", {report.failed} could not be read (see `vsearch status`)"
     lines = [f"{summary}; {counts['indexed']} indexed, {counts['pending']} pending, {counts['offline']} offline"]
+    offline_roots = {os.fspath(root.path) for root in status.roots if not root.online}
     for root in status.roots:
         if not root.online:
             lines.append(f"{_show(root.path)} is offline (not reachable: unplugged, unmounted or moved?); its photos "
                          "are kept, not deleted, and are back in search results when it is")
+    for path, reason in report.unreadable:
+        if path not in offline_roots:  # said just above
+            lines.append(f"skipped {_show(path)}: {reason.lower()} (photos already indexed there are kept)")
     return lines
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import multiprocessing
 import sys
 
 from vsearch_app import __version__
@@ -99,6 +100,9 @@ def _refuse_app_options_with_a_command(parser: argparse.ArgumentParser, args: ar
 
 
 def main(argv: list[str] | None = None) -> int:
+    # In a frozen build (the installers) the decoder worker processes start as this executable: freeze_support runs
+    # the worker and exits instead of parsing the worker's arguments as a command. A no-op otherwise.
+    multiprocessing.freeze_support()
     parser = build_parser()
     args = parser.parse_args(argv)
     _refuse_app_options_with_a_command(parser, args)

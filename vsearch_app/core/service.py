@@ -219,7 +219,9 @@ class LibraryService:
             from vsearch_app.core.engine.embedder import Embedder
 
             identity = service.model_identity()
-            return Embedder.load(identity.folder, device=settings.device, dtype=settings.dtype, model_id=identity.key)
+            # The library decodes users' files in worker processes: a decoder crash or hang fails one file only.
+            return Embedder.load(identity.folder, device=settings.device, dtype=settings.dtype, model_id=identity.key,
+                                 isolate_decoding=True)
 
         library = Library(folder, model_id=model_key, embedder_factory=embedder, read_only=is_read_only(folder))
         service = cls(settings, library)

@@ -220,6 +220,7 @@ class IndexReport:
     skipped: int = 0  # vanished or still changing while read; left pending
     cancelled: bool = False
     seconds: float = 0.0
+    unreadable: tuple[tuple[str, str], ...] = ()  # (folder or file, reason) the scan could not read, so skipped
 
 
 # --- queries (core.service.parse_query_terms / format_query) --------------------------------------------------------

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import faulthandler
 import logging
+import multiprocessing
 import os
 import signal
 import sys
@@ -89,6 +90,7 @@ def run(data_dir: str | os.PathLike[str] | None = None, model: str | None = None
 
 def main(argv: list[str] | None = None) -> int:
     """`vsearch-gui [--data-dir DIR] [--model M] [--caption-model M] [--device D] [--dtype T] [-v]`."""
+    multiprocessing.freeze_support()  # a frozen build's decoder workers start as this executable (see cli/main.py)
     parser = argparse.ArgumentParser(prog="vsearch-gui", description="Find your photos by meaning (desktop app).")
     parser.add_argument("--data-dir", help="where VSearch keeps its catalog and index")
     parser.add_argument("--model", help="search model for this run: a Hugging Face id or a local folder")

@@ -83,13 +83,15 @@ def open_image(source: ImageSource, target_size: tuple[int, int] | None = None) 
 
     The first frame of animated or multi-page files is used. With ``target_size`` (height, width), a JPEG much
     larger than it is decoded at 1/2, 1/4 or 1/8 scale, keeping at least the larger target side on both sides
-    (see ``_draft``). A path's file is closed on return; a file object is left open for
-    its owner. Raises ``ImageDecodeError("<name>: <reason>")`` on any failure, with the reason alone in ``.reason``.
+    (see ``_draft``); the decompression-bomb limit then applies to the pixels that reduced decode produces, so a
+    200-megapixel panorama opens in bounded memory (see ``_open_large_jpeg``). A path's file is closed on return; a
+    file object is left open for its owner. Raises ``ImageDecodeError("<name>: <reason>")`` on any failure, with the
+    reason alone in ``.reason``.
     """
     register_optional_plugins()
     name = _display_name(source)
     try:
-        with decoding(name), _open(source) as image:
+        with decoding(name), _open(source, target_size) as image:
             if target_size is not None:
                 _draft(image, target_size)
             image.load()
@@ -162,9 +164,47 @@ def _display_name(source: ImageSource) -> str:
     return str(name) if isinstance(name, (str, Path)) else "<image stream>"
 
 
-def _open(source: ImageSource) -> Image.Image:
+def _open(source: ImageSource, target_size: tuple[int, int] | None = None) -> Image.Image:
     # Image.open checks the size against Image.MAX_IMAGE_PIXELS (which we never change) before decoding anything.
-    return Image.open(source)
+    try:
+        return Image.open(source)
+    except Image.DecompressionBombError:
+        large = _open_large_jpeg(source, target_size) if target_size is not None else None
+        if large is None:
+            raise
+        return large
+
+
+_JPEG_MAGIC = b"\xff\xd8\xff"
+
+
+def _open_large_jpeg(source: ImageSource, target_size: tuple[int, int]) -> Image.Image | None:
+    """A JPEG over Pillow's pixel limit, opened without ``Image.open``'s size check and drafted to ``target_size``;
+    None when ``source`` is not a JPEG. Raises DecompressionBombError when even the reduced decode is too large.
+
+    The limit exists to bound the memory a decode takes. libjpeg's scaled decode never holds the full-size image
+    (it reduces each 8x8 block as it reads), so for a JPEG the pixels that count are the drafted ones: a 200 MP
+    panorama decodes at 1/8 scale into about 3 MP.
+    """
+    if isinstance(source, (str, Path)):
+        with open(source, "rb") as head:
+            magic = head.read(3)
+    else:
+        position = source.tell()
+        magic = source.read(3)
+        source.seek(position)
+    if magic != _JPEG_MAGIC:
+        return None
+    image = JpegImageFile(source)
+    try:
+        _draft(image, target_size)
+        width, height = image.size
+        if width * height > 2 * (Image.MAX_IMAGE_PIXELS or 0) > 0:
+            raise Image.DecompressionBombError(f"{width}x{height} pixels even at reduced scale")
+    except BaseException:
+        image.close()
+        raise
+    return image
 
 
 def _draft(image: Image.Image, target_size: tuple[int, int]) -> None:
@@ -257,12 +297,25 @@ def _integer_to_rgb(image: Image.Image) -> Image.Image:
     opens 16-bit PGM and older 16-bit PNG so) and is read the same way when its values fit; genuinely wider data
     has no declared white point, so its own range is stretched to 0..255.
     """
-    values = np.asarray(image).astype(np.float64)
-    if image.mode.startswith("I;16") or (values.size and values.min() >= 0 and values.max() <= 65535):
-        low, high = 0.0, 65535.0
-    else:
-        low, high = float(values.min()), float(values.max())
-    return _grey_to_rgb(values, low, high)
+    raw = np.asarray(image)
+    if image.mode.startswith("I;16") or (raw.size and raw.min() >= 0 and raw.max() <= 65535):
+        return _sixteen_bit_to_rgb(raw)
+    values = raw.astype(np.float64)
+    return _grey_to_rgb(values, float(values.min()), float(values.max()))
+
+
+_ROWS_PER_STEP = 512
+
+
+def _sixteen_bit_to_rgb(raw: np.ndarray) -> Image.Image:
+    """0..65535 grey to 8-bit, a band of rows at a time: a float64 copy of a whole 16-bit image would take 1.4 GB at
+    Pillow's pixel limit. v * 255 / 65535 is v / 257, and no integer v lies half way between two steps, so integer
+    rounding gives exactly what float rounding would."""
+    grey = np.empty(raw.shape, np.uint8)
+    for top in range(0, raw.shape[0], _ROWS_PER_STEP):
+        band = raw[top:top + _ROWS_PER_STEP].astype(np.uint32)
+        grey[top:top + _ROWS_PER_STEP] = (band + 128) // 257
+    return Image.fromarray(grey, mode="L").convert("RGB")
 
 
 def _float_to_rgb(image: Image.Image) -> Image.Image:

@@ -4,7 +4,9 @@ Images are decoded (JPEGs at reduced scale when much larger than the model input
 model runs earlier ones; a few batches of decoded pixels exist at once, so memory stays bounded whatever the number
 or size of the inputs. On a multi-core CPU each batch is split in two halves that run at once in two "model streams",
 each with half of the torch threads (see ``ModelStreams``). A text query from the search bar runs in its caller's
-thread straight away, next to any indexing, rather than waiting for an image batch to finish.
+thread straight away, next to any indexing, rather than waiting for an image batch to finish. With
+``isolate_decoding`` (the library's embedder) photo files are decoded in worker processes (``IsolatedDecoder``), so a
+decoder that crashes or hangs on one file fails that file only.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from vsearch_app.core.engine.decode_pool import IsolatedDecoder, is_isolated_source
 from vsearch_app.core.engine.devices import keep_freed_memory_for_reuse, resolve_device, resolve_dtype
 from vsearch_app.core.engine.model_streams import ModelStreams, default_stream_count
 from vsearch_app.errors import ImageDecodeError, InvalidArgumentError, VSearchError
@@ -53,6 +56,7 @@ class Embedder:
         model_id: str,
         decode_workers: int = 2,
         model_streams: int | None = None,
+        decoder: IsolatedDecoder | None = None,
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
@@ -64,6 +68,7 @@ class Embedder:
         self._decode_workers = max(1, decode_workers)
         self._streams = ModelStreams(default_stream_count(self.device) if model_streams is None else model_streams)
         self._count_lock = threading.Lock()
+        self.decoder = decoder  # photo files go to its worker processes when set
         self.forward_calls = 0  # image batches run; tests and `status` use it to prove work was skipped
 
     @classmethod
@@ -76,6 +81,7 @@ class Embedder:
         model_id: str | None = None,
         decode_workers: int = 2,
         model_streams: int | None = None,
+        isolate_decoding: bool = False,
     ) -> Embedder:
         torch_device = resolve_device(device)
         torch_dtype = resolve_dtype(dtype, torch_device)
@@ -91,6 +97,7 @@ class Embedder:
         )
         transform = ImageTransform.from_folder(folder)
         log.info("loaded %s on %s in %s", folder, torch_device, torch_dtype)
+        decoder = IsolatedDecoder(transform, workers=decode_workers) if isolate_decoding else None
         return cls(
             model,
             tokenizer,
@@ -98,15 +105,21 @@ class Embedder:
             model_id=model_id or str(folder),
             decode_workers=decode_workers,
             model_streams=model_streams,
+            decoder=decoder,
         )
 
     def close(self) -> None:
-        """Stop the model stream threads (the Embedder starts them again if it is used afterwards)."""
+        """Stop the model stream threads and decoder processes (the Embedder starts them again if it is used
+        afterwards)."""
         self._streams.close()
+        if self.decoder is not None:
+            self.decoder.close()
 
     # --- images ---------------------------------------------------------------------------------------------------
 
     def _decode(self, source: ImageSource) -> np.ndarray:
+        if self.decoder is not None and is_isolated_source(source):
+            return self.decoder.decode(source)
         # In-memory images go straight to to_array, whose RGB conversion handles 16-bit and transparency properly.
         image = source if isinstance(source, Image.Image) else open_image(source, target_size=self.transform.size)
         return self.transform.to_array(image)

@@ -19,6 +19,7 @@ progress and then makes every further use raise LibraryClosedError. Long steps r
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import logging
 import os
@@ -321,9 +322,11 @@ class Library:
         model_id = self.model_id
         run = RunReporter(progress)
         changes = None
+        unreadable: tuple[tuple[str, str], ...] = ()
         try:
             if reconcile:
                 changes = self.reconcile(progress=progress, cancel=cancel)
+                unreadable = changes.errors
             pending = self.catalog.pending(model_id)
             if self.catalog.model_dim(model_id) is not None:  # (a first run makes its index at its first batch)
                 self.vector_index(progress=progress, cancel=cancel)  # now, with progress: it may need a rebuild
@@ -332,6 +335,8 @@ class Library:
         else:
             report = self.indexer.run(pending, model_id=model_id, progress=run.embedding if progress else None,
                                       cancel=cancel, pause=pause)
+        if unreadable:
+            report = dataclasses.replace(report, unreadable=unreadable)
         self.sync_index()
         if not self.save_index(progress=run.saving_callback(self.index_dir)):
             self._raise_if_disk_full(self._index)

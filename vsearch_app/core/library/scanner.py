@@ -239,7 +239,7 @@ def walk_root(
                     result.errors.append((entry.path, _reason(exc)))
             stack.extend(sorted(subfolders, reverse=True))
         except OSError as exc:
-            log.warning("cannot read folder %s: %s", folder, exc)
+            log.info("cannot read folder %s: %s", folder, exc)  # the index report names it to the user
             result.errors.append((folder, _reason(exc)))
     return result
 

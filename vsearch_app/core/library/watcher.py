@@ -19,7 +19,8 @@ while watching) and gives a Future of its IndexReport. Progress events have phas
 "idle" follows every completed indexing pass.
 
 Events are hints: inotify drops events when its queue overflows and Windows when its buffer does, so a full
-reconciliation runs at start and every ``reconcile_every`` seconds. Roots are checked for presence every
+reconciliation runs at start and every ``reconcile_every`` seconds. An inotify overflow that watchdog reports (in its
+log: it tells its handlers nothing) starts one at once (``events_lost``). Roots are checked for presence every
 ``root_check_every`` seconds: a root that disappears (an unplugged drive) goes offline and its observer stops; when
 it returns it is reconciled (files come back without re-embedding) and watched again.
 
@@ -35,6 +36,7 @@ import os
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from concurrent.futures import Future
 
@@ -109,6 +111,30 @@ class _Handler(FileSystemEventHandler):
                 self._note(path)
 
 
+# watchdog recovers its own watches after an inotify queue overflow and says so only in its log: the events lost in
+# it are gone. Every running watcher listens for that line and reconciles its roots at once.
+_OVERFLOW_LOGGER = "watchdog.observers.inotify_c"
+_running_watchers: weakref.WeakSet[LibraryWatcher] = weakref.WeakSet()
+_listener_lock = threading.Lock()
+
+
+class _OverflowListener(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        if "overflow" in record.getMessage().lower():
+            for watcher in list(_running_watchers):
+                watcher.events_lost()
+
+
+def _listen_for_overflows() -> None:
+    with _listener_lock:
+        source = logging.getLogger(_OVERFLOW_LOGGER)
+        if any(isinstance(h, _OverflowListener) for h in source.handlers):
+            return
+        source.addHandler(_OverflowListener(logging.WARNING))
+        if source.getEffectiveLevel() > logging.WARNING:  # the line must reach the handler even when logs are quiet
+            source.setLevel(logging.WARNING)
+
+
 class LibraryWatcher:
     def __init__(
         self,
@@ -138,6 +164,7 @@ class LibraryWatcher:
         self.pause = pause
         self._owed = False  # changes were recorded that may have left photos to embed
         self._requests: list[Future] = []  # request_pass() calls not started yet
+        self._lost_events = False  # the OS lost events (a queue overflow): reconcile every root soon
         self._answering: list[Future] = []  # ... and those whose pass has reconciled and waits to index
         self._lock = threading.Lock()
         self._dirty: set[str] = set()
@@ -232,6 +259,17 @@ class LibraryWatcher:
             self._requests.append(future)
         return future
 
+    def events_lost(self) -> None:
+        """The OS dropped change events (thread-safe): reconcile every root at the next tick."""
+        log.warning("file-system events were lost; checking every watched folder")
+        with self._lock:
+            self._lost_events = True
+
+    def _take_lost(self) -> bool:
+        with self._lock:
+            lost, self._lost_events = self._lost_events, False
+        return lost
+
     def _paused(self) -> bool:
         return self.pause is not None and self.pause.is_set()
 
@@ -264,6 +302,8 @@ class LibraryWatcher:
 
     def _run(self, stop: threading.Event, initial_index: bool) -> None:
         lib = self.library
+        _listen_for_overflows()
+        _running_watchers.add(self)
         try:
             # Observers first: a file that lands during the initial index is then reported, not missed.
             for root, online in lib.roots_online():
@@ -282,7 +322,7 @@ class LibraryWatcher:
             while not stop.wait(tick):
                 now = time.monotonic()
                 report = ChangeReport()
-                if not self._paused() and self._take_requests():
+                if not self._paused() and (self._take_requests() | self._take_lost()):  # both taken: no `or`
                     report = report + lib.reconcile(progress=self.progress, cancel=stop)
                     next_reconcile = now + self.reconcile_every
                     self._owed = True
@@ -324,6 +364,7 @@ class LibraryWatcher:
                     lib.save_index()
                     last_save = now
         finally:
+            _running_watchers.discard(self)
             self._stop_all()
             lib.save_index()
 
