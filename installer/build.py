@@ -29,6 +29,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 import zipfile
@@ -39,6 +40,7 @@ import bundle_checks  # noqa: E402
 from app_info import APP_NAME, DIST_DIR, REPO_ROOT  # noqa: E402
 
 TORCH_DEFAULT = "torch==2.13.0"
+TORCH_INDEX_ENV = "VSEARCH_TORCH_INDEX_URL"  # how CI (and the bundle test it runs) picks torch's index
 HNSWLIB = "hnswlib==0.8.0"
 # hnswlib's setup.py adds -march=native (and on macOS probes -mcpu=apple-m1) unless HNSWLIB_NO_NATIVE is set: a wheel
 # built that way dies with SIGILL on a CPU older than the build machine's. -Wl,-S drops the debug symbols that
@@ -53,8 +55,24 @@ SPEC = REPO_ROOT / "installer" / "vsearch.spec"
 REQUIREMENTS = REPO_ROOT / "installer" / "requirements-build.txt"
 
 
+EXIT_FAILED = 1
+EXIT_PYINSTALLER_UNAVAILABLE = 3  # PyInstaller cannot run here at all (the bundle test skips on this, and only this)
+
+
 class BuildError(Exception):
     """A step failed; the message says which and why (printed as one line, exit status 1)."""
+
+
+class PyInstallerUnavailable(BuildError):
+    """PyInstaller cannot be installed or cannot bundle this Python (exit status 3)."""
+
+
+def check_python_is_bundleable() -> None:
+    """PyInstaller embeds libpython: a Python built without a shared library (some distributions' and pyenv's
+    defaults) cannot be bundled, whatever the project does."""
+    if sys.platform == "linux" and not sysconfig.get_config_var("Py_ENABLE_SHARED"):
+        raise PyInstallerUnavailable(f"this Python ({sys.base_prefix}) has no shared libpython, which PyInstaller "
+                                     "needs; use a Python built with --enable-shared")
 
 
 def step(title: str) -> float:
@@ -143,11 +161,14 @@ def build_venv(torch_spec: str, torch_index: str | None, fresh: bool) -> Path:
         return python
     run([sys.executable, "-m", "venv", str(venv)])
     pip(python, "install", "--upgrade", "pip")
+    try:  # first: when PyInstaller cannot be had, nothing else is worth installing
+        pip(python, "install", "-r", str(REQUIREMENTS))
+    except BuildError as exc:
+        raise PyInstallerUnavailable(f"PyInstaller cannot be installed ({exc})") from exc
     pip(python, "install", torch_spec, *(["--index-url", torch_index] if torch_index else []))
     wheel = portable_hnswlib_wheel(python)
     pip(python, "install", "--no-deps", "--force-reinstall", str(wheel))
     pip(python, "install", ".")  # the runtime dependencies; torch and hnswlib already satisfy their ranges
-    pip(python, "install", "-r", str(REQUIREMENTS))
     marker.write_text(key + "\n")
     return python
 
@@ -204,11 +225,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--new-venv", action="store_true", help="recreate the cached build venv")
     parser.add_argument("--torch", default=TORCH_DEFAULT, metavar="SPEC",
                         help=f"torch requirement (default {TORCH_DEFAULT}; e.g. torch==2.13.0+cu128 for CUDA)")
-    parser.add_argument("--torch-index-url", metavar="URL",
-                        help="index for torch only (default: pip's configuration), e.g. PyTorch's CPU or CUDA index")
+    parser.add_argument("--torch-index-url", metavar="URL", default=os.environ.get(TORCH_INDEX_ENV) or None,
+                        help=f"index for torch only (default: ${TORCH_INDEX_ENV}, else pip's configuration), e.g. "
+                             "PyTorch's CPU index on Linux, where PyPI's torch is the CUDA build")
     args = parser.parse_args(argv)
     total = time.monotonic()
     try:
+        check_python_is_bundleable()
         started = step("build venv")
         python = build_venv(args.torch, args.torch_index_url, args.new_venv)
         install_project(python)
@@ -241,9 +264,12 @@ def main(argv: list[str] | None = None) -> int:
         bundle_checks.print_size_report(bundle)
         print(f"\nbuilt {bundle} in {time.monotonic() - total:.0f} s", flush=True)
         return 0
+    except PyInstallerUnavailable as exc:
+        print(f"build.py: PyInstaller cannot run here: {exc}", file=sys.stderr)
+        return EXIT_PYINSTALLER_UNAVAILABLE
     except (BuildError, FileNotFoundError, subprocess.CalledProcessError) as exc:
         print(f"build.py: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":
