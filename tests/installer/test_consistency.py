@@ -187,3 +187,37 @@ def test_the_workflows_build_test_and_package_the_same_names():
     assert "tag ${GITHUB_REF#refs/tags/} does not match the package version" in runs
     for path in re.findall(r"installer[/\\][\w/\\.-]+\.(?:py|iss|sh)", runs):
         assert (REPO / path.replace("\\", "/")).is_file(), path
+
+
+# Modules of the app that may import an excluded package, and why that is safe in the bundle.
+EXCLUDED_IMPORT_ALLOWED = {
+    ("vsearch_app.training.tiny_models", "transformers"):
+        "builds the tests' and benchmarks' reference models; the app's self-test uses training.api.make_tiny_model",
+}
+
+
+def _imports(path: Path) -> set[str]:
+    import ast
+
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def test_no_module_the_app_imports_is_excluded_from_the_bundle(monkeypatch):
+    """An exclusion of something the app imports breaks the bundle only where that code runs (the self-test's
+    QtTest was one): catch it here, in a second, rather than in the slow bundle test or a user's hands."""
+    (analysis,) = _run_spec("linux", monkeypatch)["Analysis"]
+    excluded = analysis.kwargs["excludes"]
+    offending = []
+    for path in sorted((REPO / "vsearch_app").rglob("*.py")):
+        module = ".".join(path.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__")
+        for name in _imports(path):
+            for gone in excluded:
+                if (name == gone or name.startswith(gone + ".")) and (module, gone) not in EXCLUDED_IMPORT_ALLOWED:
+                    offending.append(f"{module} imports {name}")
+    assert not offending, offending
