@@ -11,6 +11,11 @@
   #error Pass the version: iscc /DAppVersion=X.Y.Z installer\windows\vsearch.iss
 #endif
 #define AppName "VSearch"
+#ifdef Cuda
+  #define Variant "-cuda"
+#else
+  #define Variant ""
+#endif
 #define AppExe "VSearch.exe"
 #define CliExe "vsearch-cli.exe"
 #define RepoRoot "..\.."
@@ -34,7 +39,7 @@ ArchitecturesAllowed=x64compatible
 ArchitecturesInstallIn64BitMode=x64compatible
 MinVersion=10.0
 OutputDir={#RepoRoot}\dist
-OutputBaseFilename={#AppName}-{#AppVersion}-windows-x64-setup
+OutputBaseFilename={#AppName}-{#AppVersion}-windows-x64{#Variant}-setup
 SetupIconFile={#IconFile}
 UninstallDisplayIcon={app}\{#AppExe}
 UninstallDisplayName={#AppName}

@@ -133,8 +133,10 @@ def test_the_inno_setup_script_matches_the_bundle():
     assert _iss_define("IconFile") == 'RepoRoot + "\\' + str(app_info.ICON_ICO).replace("/", "\\") + '"'
     assert f"AppId={{{app_info.WINDOWS_APP_ID}\n" in ISS  # Inno escapes the opening brace by doubling it
     assert "#ifndef AppVersion" in ISS and "AppVersion={#AppVersion}" in ISS  # the version comes from the build
-    assert "OutputBaseFilename={#AppName}-{#AppVersion}-windows-x64-setup" in ISS
-    assert WINDOWS_SETUP.format(v="{#AppVersion}").replace("VSearch", "{#AppName}").removesuffix(".exe") in ISS
+    # The CPU installer's name is the one the workflows upload; the CUDA variant (/DCuda) adds "-cuda".
+    output = re.search(r"^OutputBaseFilename=(.+)$", ISS, re.MULTILINE).group(1)
+    assert output.replace("{#Variant}", "") + ".exe" == WINDOWS_SETUP.format(v="{#AppVersion}").replace(
+        "VSearch", "{#AppName}")
     assert "PrivilegesRequired=lowest" in ISS and "{autoprograms}\\{#AppName}" in ISS
     install_delete = ISS.split("[InstallDelete]")[1].split("\n[")[0]
     assert 'Name: "{app}\\_internal"' in install_delete  # an upgrade starts from a clean runtime
