@@ -5,7 +5,9 @@ the first-run model download from a hub on 127.0.0.1, and embeddings equal to th
 the bundle carries: torch loaded from inside it, no transformers or torch test files, a portable hnswlib (no AVX),
 every library Qt's xcb platform plugin needs, and one run on xcb under Xvfb when Xvfb is installed.
 
-Skipped as a whole only when PyInstaller cannot run here (build.py exits 3 and says why). Slow: the first build
+Skipped as a whole only when PyInstaller cannot run here (build.py exits 3 and says why). With
+VSEARCH_TEST_REUSE_BUNDLE=1 the tests check the bundle already in dist/ without rebuilding it (for iterating on
+these tests; CI never sets it). Slow: the first build
 installs torch and compiles hnswlib into a cached build venv (a few minutes), then PyInstaller runs (~3 minutes).
 """
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -46,10 +49,14 @@ SIZE_CEILING_MB = 1000  # the lean bundle is ~0.8 GB; a dropped exclusion shows 
 PHOTO_COLOURS = {"red": (220, 30, 30), "green": (30, 180, 60), "blue": (30, 60, 220), "yellow": (230, 210, 40),
                  "purple": (140, 40, 170), "orange": (240, 140, 20)}
 MODEL_REPO = "vsearch-tests/tiny-siglip"
+REUSE_ENV = "VSEARCH_TEST_REUSE_BUNDLE"  # =1: test dist/VSearch as it is instead of building it first
 
 
 @pytest.fixture(scope="module")
 def bundle() -> Path:
+    if os.environ.get(REUSE_ENV) == "1":  # while working on these tests: check the bundle already in dist/
+        assert (REPO / app_info.DIST_DIR / app_info.EXE_LINUX).is_file(), f"{REUSE_ENV}=1 but no bundle in dist/"
+        return REPO / app_info.DIST_DIR
     log_path = REPO / "build" / "bundle-test-build.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "w", encoding="utf-8") as log:
@@ -145,20 +152,22 @@ def test_the_bundled_cli_indexes_and_searches_a_folder_with_torch_from_the_bundl
     assert json.loads(status.stdout)["counts"]["indexed"] == len(photos)
     # A photo as the query finds itself first (its own vector); HEIC decodes in the bundle too.
     for query in (photos[1], photos[2]):
-        done = run_bundled(bundle, ["search", str(query), "--json", "--data-dir", str(data)], outside,
-                           {**env, "LD_DEBUG": "libs"})
+        done = run_bundled(bundle, ["search", str(query), "--json", "--data-dir", str(data)], outside, env)
         assert done.returncode == 0, explain(done)
         results = json.loads(done.stdout)
         assert len(results) == len(photos) and Path(results[0]["path"]) == query, results
-    # Every torch library the search loaded came from inside the bundle (ld.so's "calling init" names each one).
-    loaded = [line.split("calling init:", 1)[1].strip() for line in done.stderr.splitlines() if "calling init:" in line]
+    # A text query runs the model's text tower. Every torch library it loaded came from inside the bundle
+    # (ld.so's "calling init: PATH" names each library as it is initialised).
+    text = run_bundled(bundle, ["search", "a red circle", "--json", "--data-dir", str(data)], outside,
+                       {**env, "LD_DEBUG": "libs"})
+    assert text.returncode == 0 and len(json.loads(text.stdout)) == len(photos), explain(text)
+    loaded = [line.split("calling init:", 1)[1].split()[0] for line in text.stderr.splitlines()
+              if "calling init:" in line]
     torch_libraries = [path for path in loaded if "torch" in Path(path).name]
     assert any(Path(path).name == "libtorch_cpu.so" for path in torch_libraries), loaded[:50]
     internal = str(bundle_checks.internal_dir(bundle).resolve())
     assert all(str(Path(path).resolve()).startswith(internal) for path in torch_libraries), torch_libraries
     assert not [path for path in loaded if "site-packages" in path], "a library was loaded from a Python install"
-    text = run_bundled(bundle, ["search", "a red circle", "--json", "--data-dir", str(data)], outside, env)
-    assert text.returncode == 0 and len(json.loads(text.stdout)) == len(photos), explain(text)
 
 
 def test_bundled_embeddings_equal_the_in_process_ones(bundle, outside, tiny_model):
@@ -170,7 +179,7 @@ def test_bundled_embeddings_equal_the_in_process_ones(bundle, outside, tiny_mode
     assert done.returncode == 0, explain(done)
     bundled = [item["vector"] for item in json.loads(done.stdout)["items"]]
     embedder = Embedder.load(tiny_model, device="cpu", dtype="float32")
-    here = [embedder.embed_images([photo])[0], embedder.embed_texts(["a red circle"])[0]]
+    here = [embedder.embed_images([photo]).vectors[0], embedder.embed_texts(["a red circle"])[0]]
     np.testing.assert_allclose(np.asarray(bundled), np.stack([np.asarray(v) for v in here]), atol=1e-5)
 
 
