@@ -91,6 +91,13 @@ def test_the_spec_builds_the_named_executables_with_the_icon(platform, monkeypat
         (exe,) = exes
         expected = (app_info.EXE_MACOS, False) if platform == "darwin" else (app_info.EXE_LINUX, True)
         assert (exe.kwargs["name"], exe.kwargs["console"]) == expected
+    if platform == "win32":  # Explorer's Details tab shows the package's version
+        for exe in exes:
+            resource = Path(exe.kwargs["version"]).read_text(encoding="utf-8")
+            assert f"StringStruct('ProductVersion', '{__version__}')" in resource
+            numbers = tuple(int(n) for n in app_info.numeric_version(__version__).split(".")) + (0,)
+            assert f"filevers={numbers}" in resource
+            assert f"StringStruct('OriginalFilename', '{exe.kwargs['name']}.exe')" in resource
     for exe in exes:
         assert Path(exe.kwargs["icon"]) == app_info.REPO_ROOT / icon
         assert exe.kwargs["upx"] is False
