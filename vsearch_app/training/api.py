@@ -134,7 +134,15 @@ def make_shapes(out: str, *, n_train: int = ShapesRecipe.n_train, n_test: int = 
 
 def make_tiny_model(folder: Path) -> Path:
     """A tiny random SigLIP checkpoint in ``folder`` (a second or two, offline): what `vsearch self-test` searches
-    with. Random weights rank nothing sensibly; they exercise loading, embedding, indexing and searching."""
-    from vsearch_app.training.tiny_models import make_tiny_siglip
+    with. Random weights rank nothing sensibly; they exercise loading, embedding, indexing and searching.
 
-    return make_tiny_siglip(Path(folder))
+    Written by VSearch's own model code (the shapes task's tiny config, initialised as for training from scratch), not
+    by `transformers`: the installed app leaves transformers out, and the installers run the self-test inside it."""
+    from vsearch_app.training.checkpoint import export_hf_checkpoint
+    from vsearch_app.training.shapes import write_tiny_model_config
+    from vsearch_app.training.trainer import build_model
+
+    folder = Path(folder)
+    write_tiny_model_config(folder, hidden=32)
+    model = build_model(folder, from_scratch=True, loss="sigmoid", seed=0)
+    return export_hf_checkpoint(model, folder, folder)
