@@ -318,7 +318,9 @@ class GemmaForCausalLM(nn.Module):
             if layer.self_attn.qkv is None or layer.mlp.gate_up is None
         ]
         if self._head is None:
-            steps.insert(0, self._pack_head)  # first: its packed copy gains the most per byte (2x in decode)
+            # Last: it is the longest step (a 1 GB matrix for PaliGemma-3B), which a caption asking for the model, or
+            # a CLI run closing, may have to wait for.
+            steps.append(self._pack_head)
         return steps
 
     @torch.no_grad()
