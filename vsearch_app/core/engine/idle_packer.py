@@ -34,7 +34,7 @@ class IdlePacker:
         self._waiting = 0  # generations that asked for the lane and have not finished
         self._stopping = False
         self._thread: threading.Thread | None = None
-        self._finished = threading.Event()
+        self._finished = threading.Event()  # the thread ended (or never will run)
         if not self._steps:
             self._finished.set()
 
@@ -100,6 +100,5 @@ class IdlePacker:
             log.debug("caption model packed")
         except Exception:  # noqa: BLE001 - the model still works unpacked; a packing failure must not end the app
             log.exception("packing the caption model failed; it keeps running on the weights packed so far")
-            self._steps.clear()
         finally:
             self._finished.set()
