@@ -10,6 +10,8 @@ module names follow the published layout; every other spelling is mapped by the 
 
 Loading streams tensor by tensor (read from disk, converted to the target dtype, assigned): the published fp32
 weights never exist in memory as a whole, so a bf16 model peaks at about its own size plus its largest tensor.
+Weights about to be replaced by packed copies may instead be memory-mapped (``map_weights``), which costs a cold
+start neither a copy nor the faulting-in of new memory.
 """
 
 from __future__ import annotations
