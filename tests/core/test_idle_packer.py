@@ -3,8 +3,11 @@ cleanly."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 from vsearch_app.core.engine.idle_packer import IdlePacker
 
@@ -127,3 +130,23 @@ def test_nothing_to_pack_is_done_at_once():
     packer = IdlePacker([], threading.Lock())
     assert packer.wait(0) is True and packer.pending == 0
     packer.close()
+
+
+def test_a_packer_left_running_is_stopped_cleanly_at_interpreter_exit():
+    """A script that never closes its Captioner: the atexit hook stops packing after the step in progress."""
+    code = (
+        "import threading, time\n"
+        "from vsearch_app.core.engine.idle_packer import IdlePacker\n"
+        "def step():\n"
+        "    time.sleep(1.0)\n"
+        "    print('step', flush=True)\n"
+        "packer = IdlePacker([step] * 50, threading.Lock())\n"
+        "packer.start()\n"
+        "time.sleep(0.5)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert proc.returncode == 0, proc.stderr
+    # The step in progress at exit finished (not killed half-way, which aborts a process inside a oneDNN call), and
+    # no further step began.
+    assert proc.stdout.count("step") == 1

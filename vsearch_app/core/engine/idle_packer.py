@@ -11,16 +11,30 @@ layer, or the output head) at a time on a thread of its own, whenever no caption
   step in progress (a fraction of a second for a 3B layer).
 - ``close`` stops after the step in progress and joins the thread. A step that fails leaves the model working (a
   layer is usable at every point of its packing) and ends packing; the error goes to the log.
+- At interpreter exit, packers still running are closed first (an ``atexit`` hook): a oneDNN reorder still running
+  while Python finalises aborts the process ("terminate called without an active exception"), seen when a script
+  captioned once and ended without closing its Captioner.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import threading
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 
 log = logging.getLogger(__name__)
+
+
+_running: weakref.WeakSet[IdlePacker] = weakref.WeakSet()  # packers whose thread may still be running
+
+
+@atexit.register
+def _close_running_packers() -> None:
+    for packer in list(_running):
+        packer.close()
 
 
 class IdlePacker:
@@ -61,7 +75,10 @@ class IdlePacker:
         with self._state:
             if self._thread is not None or self._stopping or not self._steps:
                 return
+            # A daemon thread, so that a forgotten close() cannot keep the process alive; the atexit hook above
+            # still stops it cleanly before the interpreter finalises.
             self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+            _running.add(self)
             self._thread.start()
 
     def wait(self, timeout: float | None = None) -> bool:
