@@ -1,7 +1,7 @@
 """Packing the caption model's weights while it is idle, so that a cold start does not wait for it.
 
-oneDNN prepacking makes bf16 decoding on a CPU about 1.4x faster, but packing a 3B decoder takes seconds (measured
-~7 s of a ~34 s cold start on the shared 2-core machine, benchmarks/RESULTS.md). The first caption therefore runs on
+oneDNN prepacking makes bf16 decoding on a CPU about 1.4x faster, but packing a 3B decoder takes seconds (6.7 s on
+the shared 2-core machine, benchmarks/RESULTS.md), which a cold start used to wait for. The first caption now runs on
 the plain weights, which give bitwise the same tokens, and ``IdlePacker`` packs afterwards, one step (a decoder
 layer, or the output head) at a time on a thread of its own, whenever no caption is running or waiting:
 
