@@ -9,6 +9,7 @@ import threading
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from tests.support.tiny_paligemma import make_tiny_paligemma
@@ -17,6 +18,7 @@ from vsearch_app.core.service import LibraryService
 from vsearch_app.core.store.catalog import CATALOG_FILENAME, Catalog
 from vsearch_app.core.types import CaptionSettings
 from vsearch_app.errors import ImageDecodeError, InvalidArgumentError, ModelNotFoundError, VSearchError
+from vsearch_app.modeling.layers import can_pack
 from vsearch_app.settings import AppSettings
 
 SHORT = CaptionSettings(max_tokens=6)
@@ -343,3 +345,27 @@ def test_a_closed_session_refuses_captions_even_if_it_never_made_one(lib, no_mod
     session.close()
     with pytest.raises(VSearchError, match="closed"):
         session.load_captioner()
+
+
+def packer_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "caption-packer" and t.is_alive()]
+
+
+@pytest.mark.skipif(not can_pack(torch.bfloat16, torch.device("cpu")), reason="no oneDNN bf16 packing here")
+def test_packing_runs_after_the_first_caption_or_an_early_load_and_close_joins_it(tmp_path, model_dir):
+    settings = AppSettings.resolve(tmp_path / "data", caption_model=str(model_dir), device="cpu", dtype="bfloat16")
+    photo = save_photo(tmp_path / "x.png", 4)
+    with LibraryService.open(settings) as session:
+        first = session.caption(photo, SHORT)  # loads without packing: the first caption runs on the plain weights
+        captioner = session._captions._captioner
+        assert captioner.wait_until_packed(60)  # started when the caption ended
+        assert session.caption(photo, SHORT).token_ids == first.token_ids
+    assert not packer_threads()
+
+    with LibraryService.open(settings) as session:
+        assert session.load_captioner()  # a load ahead of time packs at once
+        assert session._captions._captioner.wait_until_packed(60)
+
+    with LibraryService.open(settings) as session:  # closing mid-packing stops it and joins its thread
+        session.caption(photo, SHORT)
+    assert not packer_threads()

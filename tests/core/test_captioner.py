@@ -11,9 +11,10 @@ import torch
 from PIL import Image
 
 from tests.support.tiny_paligemma import make_tiny_paligemma
-from vsearch_app.core.engine.captioner import Captioner
+from vsearch_app.core.engine.captioner import PACK_AT_LOAD, PACK_NEVER, Captioner
 from vsearch_app.errors import ImageDecodeError, InvalidArgumentError
 from vsearch_app.modeling.generate import generate
+from vsearch_app.modeling.layers import can_pack
 from vsearch_app.modeling.sampling import GenerationParams
 from vsearch_app.preprocessing.prompts import build_prompt
 
@@ -126,3 +127,45 @@ def test_bad_inputs_are_user_errors(captioner, tmp_path):
         captioner.caption(Image.new("RGB", (8, 8)), "   ")
     with pytest.raises(InvalidArgumentError):
         captioner.caption(Image.new("RGB", (8, 8)), "<image> caption en")
+
+
+@pytest.mark.skipif(not can_pack(torch.bfloat16, torch.device("cpu")), reason="no oneDNN bf16 packing here")
+def test_packing_while_idle_changes_no_token_even_with_captions_racing_it(folder, photo):
+    params = GenerationParams(max_new_tokens=8)
+    plain = Captioner.load(folder, device="cpu", dtype="bfloat16", packing=PACK_NEVER)
+    expected = plain.caption(photo, params=params).token_ids
+    assert plain.packing_pending == 0
+
+    at_load = Captioner.load(folder, device="cpu", dtype="bfloat16", packing=PACK_AT_LOAD)
+    assert at_load.packing_pending == 0 and at_load.model.language_model._head is not None
+    assert at_load.caption(photo, params=params).token_ids == expected
+
+    lazy = Captioner.load(folder, device="cpu", dtype="bfloat16")
+    layers = lazy.model.config.text_config.num_hidden_layers
+    assert lazy.packing_pending == layers + 1  # nothing packed before the first caption
+    assert lazy.model.language_model._head is None
+    assert lazy.caption(photo, params=params).token_ids == expected  # the first caption: plain weights
+    results, errors = [], []
+
+    def caption_repeatedly():
+        try:
+            for _ in range(4):
+                results.append(lazy.caption(photo, params=params).token_ids)
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    workers = [threading.Thread(target=caption_repeatedly) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(120)
+    assert lazy.wait_until_packed(120)
+    assert not errors and len(results) == 8 and all(tokens == expected for tokens in results)
+    assert lazy.packing_pending == 0 and lazy.model.language_model._head is not None
+    assert lazy.caption(photo, params=params).token_ids == expected  # fully packed
+    lazy.close()
+    assert not any(t.name == "caption-packer" and t.is_alive() for t in threading.enumerate())
+
+
+def test_float32_has_nothing_to_pack(captioner):
+    assert captioner.packing_pending == 0 and captioner.wait_until_packed(0)

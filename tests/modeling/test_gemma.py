@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -20,7 +23,7 @@ from vsearch_app.modeling.gemma import (
 )
 from vsearch_app.modeling.generate import generate
 from vsearch_app.modeling.kv_cache import StaticKVCache
-from vsearch_app.modeling.paligemma import PaliGemmaConfig, load_paligemma
+from vsearch_app.modeling.paligemma import PaliGemmaConfig, load_paligemma, replaced_by_packing
 from vsearch_app.modeling.sampling import GenerationParams
 
 # The published google/paligemma-3b-mix-224 config.json (transformers 4.41 era): defaults left out on purpose.
@@ -170,3 +173,71 @@ def test_untied_head_is_a_checkpoint_weight():
     assert "lm_head.weight" not in GemmaForCausalLM(GemmaConfig(vocab_size=10, hidden_size=8, intermediate_size=16,
                                                                  num_hidden_layers=1, num_attention_heads=2,
                                                                  num_key_value_heads=1, head_dim=4)).state_dict()
+
+
+
+def bf16_checkpoint(folder: Path) -> Path:
+    """The tiny checkpoint stored in bf16 (as the benchmark's 3B-shaped one is): weights the loader may map."""
+    from safetensors.torch import load_file, save_file
+
+    path = folder / "model.safetensors"
+    save_file({k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in load_file(str(path)).items()},
+              str(path), metadata={"format": "pt"})
+    return folder
+
+
+@pytest.mark.skipif(not can_pack(torch.bfloat16, torch.device("cpu")), reason="no oneDNN bf16 packing here")
+def test_packing_layer_by_layer_from_mapped_weights_keeps_every_output_bitwise(tmp_path):
+    folder = bf16_checkpoint(make_tiny_paligemma(tmp_path / "p"))
+    plain = load_paligemma(folder, dtype=torch.bfloat16)
+    lazy = load_paligemma(folder, dtype=torch.bfloat16, map_weights=replaced_by_packing)
+    for (name, a), (_, b) in zip(plain.state_dict().items(), lazy.state_dict().items(), strict=True):
+        assert torch.equal(a, b), name
+    ids = [plain.config.image_token_index] * plain.config.num_image_tokens + [2, 10, 11, 56]
+    pixels = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(2))
+    params = GenerationParams(max_new_tokens=10)
+    full = torch.tensor([ids])
+    with torch.no_grad():
+        expected_logits = plain(full, pixels)
+    expected = generate(plain, ids, pixels, params).token_ids
+    steps = lazy.language_model.packing_steps()
+    assert len(steps) == plain.config.text_config.num_hidden_layers + 1  # each layer, then the head
+    for step in steps:
+        step()
+        with torch.no_grad():
+            assert torch.equal(lazy(full, pixels), expected_logits)
+        assert generate(lazy, ids, pixels, params).token_ids == expected
+    assert lazy.language_model.packing_steps() == []  # nothing left
+    assert lazy.language_model.optimize_for_inference()  # packed already: still reports packed
+    assert not any(replaced_by_packing(name) for name, _ in lazy.named_parameters())  # the plain copies are gone
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs /proc/self/maps to see the mappings")
+def test_mapped_weights_are_unmapped_once_packing_replaced_them(tmp_path):
+    folder = bf16_checkpoint(make_tiny_paligemma(tmp_path / "p"))
+    weights = str((folder / "model.safetensors").resolve())
+
+    def mappings() -> int:
+        return sum(weights in line for line in Path("/proc/self/maps").read_text().splitlines())
+
+    converted = load_paligemma(folder, dtype=torch.float32, map_weights=replaced_by_packing)
+    assert mappings() == 0 and converted.dtype == torch.float32  # stored in another dtype: read and converted
+    model = load_paligemma(folder, dtype=torch.bfloat16, map_weights=replaced_by_packing)
+    assert mappings() == 2 * 7  # two layers of seven projections, mapped rather than read
+    assert torch.equal(model.language_model.model.layers[1].mlp.down_proj.weight,
+                       converted.language_model.model.layers[1].mlp.down_proj.weight.to(torch.bfloat16))
+    if model.language_model.optimize_for_inference():
+        assert mappings() == 0  # each mapping went with the weight packing replaced
+
+
+def test_building_the_model_skeleton_does_not_import_dynamo(tmp_path):
+    """Meta-device construction used to import torch._dynamo (and sympy): seconds of every cold start."""
+    folder = make_tiny_paligemma(tmp_path / "p")
+    code = ("import sys, torch\n"
+            "from vsearch_app.modeling.paligemma import load_paligemma\n"
+            f"load_paligemma({str(folder)!r}, dtype=torch.bfloat16)\n"
+            "print('torch._dynamo' in sys.modules)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "False"

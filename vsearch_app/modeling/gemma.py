@@ -12,9 +12,10 @@ and values into a ``StaticKVCache``; without a cache it recomputes the whole seq
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -24,7 +25,7 @@ from torch import nn
 from vsearch_app.errors import CheckpointError
 from vsearch_app.modeling.config import SUPPORTED_GELU, build_config
 from vsearch_app.modeling.kv_cache import StaticKVCache
-from vsearch_app.modeling.layers import PackedLinear, can_pack
+from vsearch_app.modeling.layers import Embedding, PackedLinear, can_pack
 
 log = logging.getLogger(__name__)
 
@@ -223,7 +224,7 @@ class GemmaModel(nn.Module):
     def __init__(self, config: GemmaConfig) -> None:
         super().__init__()
         self.config = config
-        self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size)
+        self.embed_tokens = Embedding(config.vocab_size, config.hidden_size)
         self.layers = nn.ModuleList(GemmaDecoderLayer(config) for _ in range(config.num_hidden_layers))
         self.norm = GemmaRMSNorm(config.hidden_size, config.rms_norm_eps)
 
@@ -239,9 +240,11 @@ class GemmaForCausalLM(nn.Module):
         if not config.tie_word_embeddings:
             self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         self._head: nn.Module | None = None  # a packed copy of the output head, see optimize_for_inference
-        self.register_buffer(
-            "inv_freq", rope_inverse_frequencies(config.head_dim, config.rope_theta), persistent=False
-        )
+        # Computed on the CPU even when the model is built on the meta device: arange there goes through torch's
+        # reference ops, whose first use imports torch._dynamo (seconds of a cold start). _init_buffers moves it.
+        with torch.device("cpu"):
+            inv_freq = rope_inverse_frequencies(config.head_dim, config.rope_theta)
+        self.register_buffer("inv_freq", inv_freq, persistent=False)
 
     def _init_buffers(self, device: torch.device) -> None:
         """Recompute the non-checkpoint buffers (RoPE frequencies) after building on the meta device."""
@@ -296,26 +299,59 @@ class GemmaForCausalLM(nn.Module):
     def optimize_for_inference(self) -> bool:
         """Replace the decoder's linear layers by oneDNN-prepacked ones where that is faster (bf16 on CPU). The
         model can then only run inference. Returns whether anything was packed."""
+        steps = self.packing_steps()
+        for step in steps:
+            step()
+        return bool(steps) or self._head is not None
+
+    def packing_steps(self) -> list[Callable[[], None]]:
+        """The work of ``optimize_for_inference`` as one step per decoder layer and one for the output head, so a
+        caller can spread it out: core/engine/idle_packer.py packs while the captioner is idle, after the first
+        caption came from the plain weights (packing all of a 3B decoder takes seconds that a cold start should not
+        wait for). Empty when packing does not apply or is done. Outputs are bitwise the same before, during and
+        after packing. A step must not run during a forward pass (the caller serialises them)."""
         weight = self.model.embed_tokens.weight
-        if not can_pack(weight.dtype, weight.device):
-            return False
-        if self.config.attention_bias:
-            return False
-        for layer in self.model.layers:
-            # One matrix-vector product instead of three (and two): fewer, longer weight reads. Each output row is
-            # still its own dot product, so the results are bitwise those of the separate projections.
-            attn, mlp = layer.self_attn, layer.mlp
-            if attn.qkv is None:
-                attn.qkv = PackedLinear(torch.cat((attn.q_proj.weight, attn.k_proj.weight, attn.v_proj.weight)))
-                del attn.q_proj, attn.k_proj, attn.v_proj
-                attn.o_proj = PackedLinear(attn.o_proj.weight)
-            if mlp.gate_up is None:
-                mlp.gate_up = PackedLinear(torch.cat((mlp.gate_proj.weight, mlp.up_proj.weight)))
-                del mlp.gate_proj, mlp.up_proj
-                mlp.down_proj = PackedLinear(mlp.down_proj.weight)
+        if not can_pack(weight.dtype, weight.device) or self.config.attention_bias:
+            return []
+        steps: list[Callable[[], None]] = [
+            functools.partial(_pack_layer, layer) for layer in self.model.layers
+            if layer.self_attn.qkv is None or layer.mlp.gate_up is None
+        ]
+        if self._head is None:
+            # Last: it is the longest step (a 1 GB matrix for PaliGemma-3B), which a caption asking for the model, or
+            # a CLI run closing, may have to wait for.
+            steps.append(self._pack_head)
+        return steps
+
+    @torch.no_grad()
+    def _pack_head(self) -> None:
         # The tied head also needs the plain matrix for embedding look-ups, so the packed head is a second copy.
-        head = self.lm_head.weight if not self.config.tie_word_embeddings else weight
-        self._head = PackedLinear(head)
-        if not self.config.tie_word_embeddings:
+        if self._head is not None:
+            return
+        tied = self.config.tie_word_embeddings
+        self._head = PackedLinear(self.model.embed_tokens.weight if tied else self.lm_head.weight)
+        if not tied:
             del self.lm_head
-        return True
+
+
+# The decoder weights that packing replaces (and frees): the loader may map them from the file instead of copying.
+PACKED_PROJECTIONS = tuple(f"{name}.weight" for name in (
+    "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+    "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj",
+))
+
+
+@torch.no_grad()
+def _pack_layer(layer: GemmaDecoderLayer) -> None:
+    """Fuse and prepack one decoder layer's projections (a no-op when done). One matrix-vector product instead of
+    three (and two): fewer, longer weight reads. Each output row is still its own dot product, so the results are
+    bitwise those of the separate projections. The plain weights are dropped as soon as their packed copy exists."""
+    attn, mlp = layer.self_attn, layer.mlp
+    if attn.qkv is None:
+        attn.qkv = PackedLinear(torch.cat((attn.q_proj.weight, attn.k_proj.weight, attn.v_proj.weight)))
+        del attn.q_proj, attn.k_proj, attn.v_proj
+        attn.o_proj = PackedLinear(attn.o_proj.weight)
+    if mlp.gate_up is None:
+        mlp.gate_up = PackedLinear(torch.cat((mlp.gate_proj.weight, mlp.up_proj.weight)))
+        del mlp.gate_proj, mlp.up_proj
+        mlp.down_proj = PackedLinear(mlp.down_proj.weight)

@@ -12,6 +12,16 @@ import torch.nn.functional as F
 from torch import nn
 
 
+class Embedding(nn.Embedding):
+    """``nn.Embedding`` that leaves a weight on the meta device uninitialised. The loaders build models on the meta
+    device and assign the checkpoint's tensors; the default random init there goes through torch's reference ops,
+    whose first use imports torch._dynamo (and sympy): measured 2-4 s of a cold start for nothing."""
+
+    def reset_parameters(self) -> None:
+        if not self.weight.is_meta:
+            super().reset_parameters()
+
+
 def gelu(name: str, x: torch.Tensor) -> torch.Tensor:
     """GELU as the checkpoint names it: all but plain 'gelu' mean the tanh approximation."""
     return F.gelu(x) if name == "gelu" else F.gelu(x, approximate="tanh")

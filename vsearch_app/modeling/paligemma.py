@@ -10,6 +10,8 @@ module names follow the published layout; every other spelling is mapped by the 
 
 Loading streams tensor by tensor (read from disk, converted to the target dtype, assigned): the published fp32
 weights never exist in memory as a whole, so a bf16 model peaks at about its own size plus its largest tensor.
+Weights about to be replaced by packed copies may instead be memory-mapped (``map_weights``), which costs a cold
+start neither a copy nor the faulting-in of new memory.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from collections.abc import Mapping
+import mmap
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +30,7 @@ from torch import nn
 from vsearch_app.errors import CheckpointError
 from vsearch_app.modeling.checkpoint_files import read_header
 from vsearch_app.modeling.config import SiglipVisionConfig, build_config
-from vsearch_app.modeling.gemma import GemmaConfig, GemmaForCausalLM
+from vsearch_app.modeling.gemma import PACKED_PROJECTIONS, GemmaConfig, GemmaForCausalLM
 from vsearch_app.modeling.siglip import SiglipVisionTransformer
 from vsearch_app.modeling.weights import read_config, weight_files
 
@@ -218,10 +221,50 @@ def _read_tensor(handle, info: Mapping[str, Any], data_start: int, path: Path) -
     return tensor
 
 
+def _map_tensor(handle, info: Mapping[str, Any], data_start: int, path: Path) -> torch.Tensor | None:
+    """The tensor as a private (copy-on-write) memory map of its bytes in the file: no copy and no new memory, the
+    pages are the page cache's. None when it cannot be mapped (empty, odd dtype); the caller then reads it."""
+    dtype = _SAFETENSORS_DTYPES.get(info.get("dtype"))
+    begin, end = info["data_offsets"]
+    if dtype is None or end <= begin:
+        return None
+    numel = 1
+    for size in info["shape"]:
+        numel *= size
+    if numel * dtype.itemsize != end - begin:
+        raise CheckpointError(f"{path}: tensor size does not match its shape; the file is damaged")
+    offset = data_start + begin
+    aligned = offset - offset % mmap.ALLOCATIONGRANULARITY  # a mapping starts on a page boundary
+    try:
+        mapping = mmap.mmap(handle.fileno(), offset + (end - begin) - aligned, offset=aligned,
+                            access=mmap.ACCESS_COPY)
+    except ValueError as exc:  # the file is shorter than its header says
+        raise CheckpointError(f"{path}: file is truncated ({exc})") from exc
+    except OSError:
+        return None  # a file system without mmap: read it instead
+    # The tensor holds the only reference to the mapping, which is unmapped when the tensor is freed.
+    return torch.frombuffer(mapping, dtype=dtype, count=numel, offset=offset - aligned).view(info["shape"])
+
+
+def replaced_by_packing(name: str) -> bool:
+    """Whether ``name`` is a decoder weight that packing (GemmaForCausalLM.packing_steps) replaces and frees."""
+    return name.startswith("language_model.model.layers.") and name.endswith(PACKED_PROJECTIONS)
+
+
 def load_paligemma(
-    folder: str | Path, *, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
+    folder: str | Path,
+    *,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+    map_weights: Callable[[str], bool] | None = None,
 ) -> PaliGemmaForConditionalGeneration:
-    """Load a PaliGemma checkpoint folder strictly (missing or unexpected weights are a CheckpointError naming them)."""
+    """Load a PaliGemma checkpoint folder strictly (missing or unexpected weights are a CheckpointError naming them).
+
+    ``map_weights(name)`` True: that weight is memory-mapped from the file instead of read into new memory, when it
+    is stored in ``dtype`` and loads to the CPU. Meant for weights that are soon replaced (``replaced_by_packing``):
+    a cold start then neither copies them nor faults in gigabytes of fresh memory. A mapped weight must not outlive
+    changes to its file (as with every memory-mapped loader, truncating the file under it would crash the process),
+    so it should not be kept for long."""
     folder = Path(folder)
     config = PaliGemmaConfig.from_hf_dict(read_config(folder), where=f"{folder}/config.json")
     with torch.device("meta"):
@@ -261,7 +304,12 @@ def load_paligemma(
                     raise CheckpointError(
                         f"{folder}: {ours} has shape {tuple(info['shape'])}, the config implies {expected[ours]}"
                     )
-                tensor = _read_tensor(handle, info, headers[path], path)
+                tensor = None
+                if map_weights is not None and torch.device(device).type == "cpu" and \
+                        _SAFETENSORS_DTYPES.get(info.get("dtype")) == dtype and map_weights(ours):
+                    tensor = _map_tensor(handle, info, headers[path], path)
+                if tensor is None:
+                    tensor = _read_tensor(handle, info, headers[path], path)
                 target = dtype if tensor.is_floating_point() else tensor.dtype
                 state[ours] = tensor.to(device=device, dtype=target)
                 del tensor

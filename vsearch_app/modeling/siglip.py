@@ -16,7 +16,7 @@ from torch import nn
 
 from vsearch_app.errors import CheckpointError
 from vsearch_app.modeling.config import SiglipConfig, SiglipTextConfig, SiglipVisionConfig
-from vsearch_app.modeling.layers import Mlp, SelfAttention, can_pack, merge_heads, split_heads
+from vsearch_app.modeling.layers import Embedding, Mlp, SelfAttention, can_pack, merge_heads, split_heads
 from vsearch_app.modeling.weights import instantiate_and_load, read_config
 
 
@@ -59,7 +59,7 @@ class VisionEmbeddings(nn.Module):
         self.patch_embedding = nn.Conv2d(
             config.num_channels, config.hidden_size, kernel_size=config.patch_size, stride=config.patch_size
         )
-        self.position_embedding = nn.Embedding(config.num_patches, config.hidden_size)
+        self.position_embedding = Embedding(config.num_patches, config.hidden_size)
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
         weight = self.patch_embedding.weight
@@ -130,8 +130,8 @@ class SiglipVisionTransformer(nn.Module):
 class TextEmbeddings(nn.Module):
     def __init__(self, config: SiglipTextConfig) -> None:
         super().__init__()
-        self.token_embedding = nn.Embedding(config.vocab_size, config.hidden_size)
-        self.position_embedding = nn.Embedding(config.max_position_embeddings, config.hidden_size)
+        self.token_embedding = Embedding(config.vocab_size, config.hidden_size)
+        self.position_embedding = Embedding(config.max_position_embeddings, config.hidden_size)
 
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
         length = input_ids.shape[-1]

@@ -13,8 +13,10 @@
   for a 224 px model is never decoded in full.
 - A result is stored when the photo is in the library, by the rules of core/store/captions.py (a stopped
   generation is kept with its partial text, marked stopped, unless a finished caption exists).
-- ``close`` stops a load or a generation in progress at its next step, waits for it to finish storing, and drops
-  the model; later calls raise a VSearchError that says the session is closed.
+- The model is prepacked for fast decoding in the background while it is idle (core/engine/idle_packer.py): after
+  the first caption, or right after a ``load`` asked for ahead of time; a caption waits at most for one packing step.
+- ``close`` stops a load or a generation in progress at its next step, waits for it to finish storing, stops the
+  packing, and drops the model; later calls raise a VSearchError that says the session is closed.
 
 Torch is imported only when a caption is asked for (core.service must import without it).
 """
@@ -127,10 +129,18 @@ class CaptionSession:
 
     # -- loading --
 
-    def load(self, progress: LoadProgress = None, cancel: Cancel = None) -> bool:
+    def load(self, progress: LoadProgress = None, cancel: Cancel = None, *, pack_now: bool = True) -> bool:
         """Load the caption model unless it is loaded. Returns True when it is ready, False when ``cancel`` stopped
         the load (nothing is kept). Raises ModelNotFoundError / CheckpointError for a model that is missing or
-        unusable (the message explains the gated-model steps for PaliGemma)."""
+        unusable (the message explains the gated-model steps for PaliGemma). ``pack_now``: start prepacking in the
+        background at once (a load ahead of time); a caption passes False and packing starts after it."""
+        ready = self._load(progress, cancel)
+        captioner = self._captioner
+        if ready and pack_now and captioner is not None:
+            captioner.start_packing()
+        return ready
+
+    def _load(self, progress: LoadProgress, cancel: Cancel) -> bool:
         if self._captioner is not None:
             return True
         self._check_open()
@@ -196,7 +206,7 @@ class CaptionSession:
         photo = captions.find_photo(self._catalog, path)  # before decoding: the content the caption describes
         picture = self._decode(path)
         stop = _stopper(cancel, self._closed)
-        if not self.load(cancel=stop):
+        if not self.load(cancel=stop, pack_now=False):
             return self._nothing(settings)
         if not _acquire(self._lane, stop):
             self._check_open()
@@ -257,6 +267,7 @@ class CaptionSession:
         with self._load_lock, self._lane:
             if self._captioner is not None:
                 log.debug("releasing the caption model %s", self.model)
+                self._captioner.close()  # joins the packing thread (after the step in progress)
             self._captioner = None
 
     def _check_open(self) -> None:
