@@ -324,7 +324,9 @@ class LibraryService:
         pause: threading.Event | None = None,
     ) -> IndexReport:
         """Scan the folders and embed what has no current vector of the search model; blocks until done (the work
-        runs on a session thread). ``progress`` gets phases: "scanning", "rebuilding", "embedding", "saving".
+        runs on a session thread). ``progress`` gets phases: "scanning", "rebuilding", "embedding", "reading
+        metadata" (the EXIF facts of photos indexed before they were read, core/library/metadata_backfill.py;
+        nothing is embedded), "saving".
         A model that cannot be found or read raises before anything changes; a run that completes makes it the
         library's model. Another process writing the same data folder makes this raise LibraryBusyError (the data
         folder's writer lock, core/store/writer_lock.py, is held for the whole run; readers never take it).
