@@ -190,11 +190,21 @@ def run_index(args: argparse.Namespace) -> int:
     bar = _ProgressBar()
 
     def progress(p: IndexProgress) -> None:
+        if p.phase == "reading metadata":  # photos indexed before their metadata was read (nothing is embedded)
+            metadata(p)
+            return
         if p.phase != "embedding":  # the bar counts photos; scanning, index upkeep and idle are not drawn
             return
         bar(p)
         if p.done == p.total:
             bar.finish()
+
+    def metadata(p: IndexProgress) -> None:
+        if sys.stderr.isatty():
+            sys.stderr.write(f"\rreading photo metadata: {p.done}/{p.total}".ljust(79))
+            if p.done == p.total:
+                sys.stderr.write("\n")
+            sys.stderr.flush()
 
     with _open(args) as service, _stop_on_signals(stop):
         if not args.watch and not service.folders():
