@@ -224,7 +224,7 @@ def test_the_good_match_cut_marks_what_stands_out_from_the_library():
     cut = good_match_cut(query, library)
     unit = query / np.linalg.norm(query)
     scores = library @ unit / np.linalg.norm(library, axis=1)
-    assert 1.0 > cut > np.percentile(scores, 99.9)  # unrelated photos are not marked, the query itself would be
+    assert 1.0 > cut > np.percentile(scores, 99.5)  # unrelated photos are hardly ever marked, the query itself is
     near = unit + 0.3 * rng.standard_normal(64).astype(np.float32) / 8
     assert (near / np.linalg.norm(near)) @ unit > cut
     assert good_match_cut(query, library[:3]) is None  # too few photos to tell
