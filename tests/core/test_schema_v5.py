@@ -26,7 +26,8 @@ def test_migrating_v4_to_v5_indexes_existing_captions_and_marks_metadata_unread(
     monkeypatch.setattr(schema, "SCHEMA_VERSION", 4)
     with Catalog.open(db) as old:
         old.add_root(photos)
-        fid = old.record_embedding(photos / "a.jpg", "m", np.arange(4), size=5, mtime_ns=6, captured_at="2019-06-01T10:00:00")
+        fid = old.record_embedding(photos / "a.jpg", "m", np.arange(4), size=5, mtime_ns=6,
+                                   captured_at="2019-06-01T10:00:00")
         captions.save(old, captions.find_photo(old, photos / "a.jpg"), caption("Zorblax at the café"))
     monkeypatch.undo()
     with Catalog.open(db) as cat:
