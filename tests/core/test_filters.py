@@ -236,3 +236,21 @@ def test_hits_above_the_cut_are_marked(crowded):
     cut = library.good_match_cut(content_vector(b"sunset"), library.vector_index())
     assert [h.good_match for h in low] == [h.score >= cut for h in low]
     assert not any(h.good_match for h in low)  # far below the crowd of near-copies that makes this library
+
+
+def test_the_service_pages_filtered_and_sorted_results_and_lists_months_and_cameras(lib):
+    from vsearch_app.core.service import LibraryService
+    from vsearch_app.settings import AppSettings
+
+    service = LibraryService(AppSettings.resolve(lib.data_dir, model="fake-model"), lib)
+    google = SearchFilter(camera="google")
+    every = service.search("", limit=10, filters=google, sort=SortOrder.DATE)
+    pages = [service.search_page("", offset, 2, filters=google, sort=SortOrder.DATE) for offset in (0, 2)]
+    assert [h for p in pages for h in p.hits] == every and names(every) == ["a3.jpg", "a1.jpg", "a2.jpg"]
+    nikon = service.search_page("sunset", 0, 5, filters=SearchFilter(camera="nikon"))
+    assert names(nikon.hits) and all(h.camera == "Nikon D750" for h in nikon.hits)
+    results = service.search_results("sunset", filters=google, sort=SortOrder.NAME)
+    assert names(results.hits(0, 10)) == ["a1.jpg", "a2.jpg", "a3.jpg"]
+    assert service.photo_months(SearchFilter(camera="apple")) == [("2020-05", 1), ("2021-01", 1)]
+    assert service.cameras()[0] == ("Apple iPhone 12", 2)
+    assert service.duplicates() == []  # seven different pictures
