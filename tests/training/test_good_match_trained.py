@@ -36,8 +36,8 @@ def test_good_matches_of_short_queries_are_mostly_the_right_shapes(trained_shape
         embedder.close()
     result = good_match_precision(texts, images, query_set.query_pairs, query_set.image_pairs, MAD_FACTOR)
     print(f"good-match mark at f={MAD_FACTOR}: {result}")
-    # Floors from the README's measurement (a checkpoint 303 steps into the recipe: precision 0.36, colour precision
-    # 1.00, 7 of 24 queries marked), lowered for run-to-run noise; the trained fixture knows shapes better. Chance
-    # precision is 4 / 96 = 0.04.
+    # Floors from the README's measurements (checkpoints 303 and 622 steps into the recipe: precision 0.36 and 0.30,
+    # colour precision 1.00, 7 and 3 of 24 queries marked), lowered for run-to-run noise; the trained fixture knows
+    # shapes better. Chance precision is 4 / 96 = 0.04.
+    assert result["queries_marking"] >= 1
     assert result["precision"] >= 0.2 and result["colour_precision"] >= 0.9
-    assert result["queries_marking"] >= 3

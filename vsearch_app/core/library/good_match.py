@@ -23,11 +23,12 @@ import numpy as np
 
 NULL_SAMPLE = 2_000  # photos in the null sample: the median and MAD of 2,000 scores are stable to ~0.01
 # Robust standard deviations above the null median. Measured 2026-12-02 with bench_shape_queries.py (96 single-shape
-# images, 24 queries "a <colour> <shape>") on the README recipe's model after 303 of its 1,610 steps (the full
-# training did not finish on the loaded machine; that checkpoint knows colour, top-1 colour 24/24, but barely shape,
-# top-1 8/24): factor 2 marks 157 images for 15 queries, pair precision 0.31, colour precision 1.00, recall 0.50;
-# 3: 45 images for 7 queries, 0.36 / 1.00 / 0.17; 4: 2 images for 1 query, 0.00 / 1.00 / 0.00; 5 and 6 mark none.
-# 3 is the most precise that still marks; under a normal null it lets about 1 unrelated photo in 700 through.
+# images, 24 queries "a <colour> <shape>") on the README recipe's model part way through its 1,610 steps (the full
+# training did not finish on the loaded machine). After 303 steps (top-1 colour 24/24, shape 8/24): factor 2 marks
+# 157 images for 15 queries, pair precision 0.31, colour precision 1.00, recall 0.50; 3: 45 images for 7 queries,
+# 0.36 / 1.00 / 0.17; 4: 2 images; 5 and 6: none. After 622 steps (shape 12/24): 2: 108 for 14 queries, 0.36 / 0.99 /
+# 0.41; 3: 20 for 3 queries, 0.30 / 1.00 / 0.06; 4 and up: none. 3 still marks (2 would let about 1 unrelated photo
+# in 40 through under a normal null: thousands per query in a large library; 3 lets 1 in 700).
 MAD_FACTOR = 3.0
 MIN_SAMPLE = 8  # below this many photos there is no distribution to speak of: nothing is marked
 
