@@ -72,7 +72,10 @@ from vsearch_app.errors import InvalidArgumentError, OperationCancelled
 log = logging.getLogger(__name__)
 
 COMPACT_MIN_DELETED = 10_000  # rebuild on open when deleted entries exceed this and the live count
-_EXACT_FILTER_LIMIT = 50_000  # a folder filter with at most this many ids is answered by exact search
+# A filter with at most this many ids in a shard is answered by exact search over hnswlib's stored vectors (~100 us
+# each); more are found by the graph's filtered walk, which measured faster from a few thousand ids on
+# (core/library/filtered_search.py EXACT_FILTER_LIMIT: the engine scores filters up to that size from the catalog).
+_EXACT_FILTER_LIMIT = 1_500
 _EXACT_CHUNK = 8192  # vectors read at a time by an exact search
 WAYPOINT_BASE = 1 << 62  # graph labels from here up are waypoints (core/store/waypoints.py); catalog ids stay far below
 
