@@ -212,6 +212,9 @@ def test_a_filter_without_a_query_browses_its_photos_by_date(qtbot, open_window,
     taken = [photo(library, p).taken for p in paths]
     assert taken == sorted(taken, reverse=True)
     assert window._summary.text() == "8 photos, newest first"
+    window.filter_bar.choose_month_range("2030-01", "2030-12")
+    qtbot.waitUntil(lambda: window.empty_state.state == "filtered_out", timeout=20_000)
+    assert window.empty_state.headline == "No photos from 2030 taken with Canon EOS 80D"
     window.filter_bar.clear()
     qtbot.waitUntil(lambda: window.empty_state.state == "ready", timeout=20_000)
     assert window.results_model.rowCount() == 0
@@ -223,7 +226,7 @@ def test_the_empty_state_says_when_a_filter_hides_everything(qtbot, open_window,
     shown(qtbot, window)
     window.filter_bar.choose_month_range("2017-01", "2017-12")  # no photo is from 2017
     qtbot.waitUntil(lambda: window.empty_state.state == "filtered_out", timeout=20_000)
-    assert window.empty_state.headline == "No photos from 2017"
+    assert window.empty_state.headline == "No photos from 2017 match"
     assert "Clear the filter" in window.empty_state.detail
     window.empty_state.button.click()
     qtbot.waitUntil(lambda: window.results_model.total == 24, timeout=20_000)

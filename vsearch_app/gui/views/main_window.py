@@ -309,8 +309,11 @@ class MainWindow(QMainWindow):
         side_column = QVBoxLayout(sidebar)
         side_column.setContentsMargins(0, 0, 0, 0)
         side_column.addWidget(self.folders_panel, 1)
-        side_column.addWidget(self._duplicates_button, 0, Qt.AlignmentFlag.AlignLeft)
-        side_column.addSpacing(8)
+        tools = QHBoxLayout()
+        tools.setContentsMargins(8, 0, 8, 8)
+        tools.addWidget(self._duplicates_button)
+        tools.addStretch(1)
+        side_column.addLayout(tools)
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal, surface)
         self.splitter.addWidget(sidebar)
@@ -565,10 +568,15 @@ class MainWindow(QMainWindow):
                 if self._results.total:
                     return False
                 if not self._filters.is_empty:  # say that the filter hides everything, and offer to clear it
-                    what = "match this search" if self._terms else "in your library"
-                    page.show_message("filtered_out", f"No photos {self._filters.where()}",
-                                      f"No photo {self._filters.where()} is {what}. Clear the filter to see every "
-                                      "photo.", button=("close", "Clear the Filter"))
+                    where = self._filters.where()
+                    if self._terms:
+                        page.show_message("filtered_out", f"No photos {where} match",
+                                          "This search finds nothing inside the filter. Clear the filter to search "
+                                          "every photo.", button=("close", "Clear the Filter"))
+                    else:
+                        page.show_message("filtered_out", f"No photos {where}",
+                                          "None of your photos is inside this filter. Clear the filter to see every "
+                                          "photo.", button=("close", "Clear the Filter"))
                 else:
                     page.show_no_matches(c.threshold)
             elif self._failure is not None:
