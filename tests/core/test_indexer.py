@@ -11,7 +11,8 @@ import pytest
 from PIL import Image
 
 from tests.core.library_fakes import FakeEmbedder, content_vector
-from vsearch_app.core.library.indexer import Indexer, _exif_datetime, read_photo_facts
+from vsearch_app.core.library.indexer import Indexer, read_photo_facts
+from vsearch_app.core.library.photo_metadata import exif_datetime
 from vsearch_app.core.store.catalog import Catalog
 
 
@@ -179,7 +180,7 @@ def test_photo_facts_send_pillow_warnings_to_the_debug_log(tmp_path, monkeypatch
     (None, None),
 ])
 def test_exif_datetime_parsing(raw, expected):
-    assert _exif_datetime(raw) == expected
+    assert exif_datetime(raw) == expected
 
 
 def test_exif_facts_are_stored_in_the_catalog(tmp_path, catalog):

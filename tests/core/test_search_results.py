@@ -195,7 +195,6 @@ def test_find_similar_refuses_a_photo_without_a_vector(small):
 @pytest.mark.parametrize(
     ("terms", "problem"),
     [
-        ([], "empty query"),
         ([QueryTerm("text", "dog", -1.0)], "only negative"),
         ([QueryTerm("text", "  ")], "cannot be empty"),
         ([QueryTerm("text", "dog", 0.0)], "weight"),

@@ -28,6 +28,7 @@ from vsearch_app.core.types import (
     CaptionSettings,
     ChangeEvent,
     DownloadProgress,
+    DuplicateGroup,
     EmbeddedItem,
     EmbedReport,
     FailedFile,
@@ -38,8 +39,10 @@ from vsearch_app.core.types import (
     ModelInfo,
     ModelLoadProgress,
     QueryTerm,
+    SearchFilter,
     SearchHit,
     SearchPage,
+    SortOrder,
     Thumbnail,
 )
 from vsearch_app.errors import InvalidArgumentError, ModelNotFoundError, OperationCancelled, VSearchError
@@ -404,9 +407,14 @@ class LibraryService:
         limit: int = 20,
         threshold: float | None = None,
         folder: str | Path | None = None,
+        *,
+        filters: SearchFilter | None = None,
+        sort: SortOrder = SortOrder.SCORE,
     ) -> list[SearchHit]:
-        """The best ``limit`` hits at once (what the CLI prints)."""
-        return self._library.search(query, limit=limit, threshold=threshold, folder=folder)
+        """The best ``limit`` hits at once (what the CLI prints). An empty query with or without ``filters``
+        browses: every photo the filter allows, in ``sort`` order (SCORE: newest first), score 0."""
+        return self._library.search(query, limit=limit, threshold=threshold, folder=folder, filters=filters,
+                                    sort=sort)
 
     def search_results(
         self,
@@ -415,13 +423,21 @@ class LibraryService:
         threshold: float | None = None,
         folder: str | Path | None = None,
         limit: int = MAX_RESULTS,
+        filters: SearchFilter | None = None,
+        sort: SortOrder = SortOrder.SCORE,
     ) -> SearchResults:
         """The query's ranking, to read a page at a time: ``results.page(offset, count)`` -> SearchPage, or
         ``results.hits(offset, count)`` -> list[SearchHit]; ``results.max_total`` bounds the number of hits.
         The query vector is made here (a text or new image query runs the model: call it off the GUI thread);
         pages are cheap (ranked ids are kept as arrays, a page's rows are read in one batched lookup), and a page
-        beyond the candidates ranked so far widens the search without reordering earlier pages."""
-        return self._library.search_results(query, limit=limit, threshold=threshold, folder=folder)
+        beyond the candidates ranked so far widens the search without reordering earlier pages.
+
+        ``filters`` (SearchFilter: dates, folders, camera, size, orientation) apply before the top-k cut, so a
+        narrow filter still returns its best matches; an empty query browses what the filter allows. ``sort``:
+        SCORE (best first), DATE (newest first, ties by path) or NAME re-order the best 1,000 hits of a query, or
+        every photo of a browse. Hits above the query's calibrated cut have ``good_match`` set."""
+        return self._library.search_results(query, limit=limit, threshold=threshold, folder=folder, filters=filters,
+                                            sort=sort)
 
     def search_page(
         self,
@@ -431,19 +447,47 @@ class LibraryService:
         *,
         threshold: float | None = None,
         folder: str | Path | None = None,
+        filters: SearchFilter | None = None,
+        sort: SortOrder = SortOrder.SCORE,
     ) -> SearchPage:
         """One page of a query's hits, for callers that keep no state between pages. Offset 0 always searches
-        afresh; a later offset of the same query (same terms, threshold and folder) reuses the ranking that offset
-        0 made, so paging costs no new model run and pages stay consistent with each other."""
-        terms = tuple(query_syntax.as_terms(query))
-        key = (terms, threshold, None if folder is None else str(folder))
+        afresh; a later offset of the same query (same terms, threshold, folder, filters and sort) reuses the
+        ranking that offset 0 made, so paging costs no new model run and pages stay consistent with each other."""
+        terms = () if query_syntax.is_empty_query(query) else tuple(query_syntax.as_terms(query))
+        key = (terms, threshold, None if folder is None else str(folder), filters, str(sort))
         with self._page_lock:
             cached = self._last_results if offset > 0 and self._last_results_key == key else None
         if cached is None:
-            cached = self.search_results(list(terms), threshold=threshold, folder=folder)
+            cached = self.search_results(list(terms), threshold=threshold, folder=folder, filters=filters,
+                                         sort=sort)
             with self._page_lock:
                 self._last_results_key, self._last_results = key, cached
         return cached.page(offset, count)
+
+    def photo_months(self, filters: SearchFilter | None = None) -> list[tuple[str, int]]:
+        """("2019-06", n) per capture month, oldest first, of the indexed photos ``filters`` allows (pass a filter
+        without its date range for a date histogram)."""
+        return self._library.photo_months(filters)
+
+    def cameras(self) -> list[tuple[str, int]]:
+        """The library's cameras as "Make Model" with their photo counts, most photos first."""
+        return self._library.cameras()
+
+    def duplicates(
+        self,
+        *,
+        folder: str | Path | None = None,
+        threshold: float | None = None,
+        progress: Callable[[IndexProgress], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> list[DuplicateGroup]:
+        """Groups of duplicate photos (core/library/duplicates.py): "exact" groups of byte-identical files, then
+        "near" groups of near-identical photos by their vectors (cosine >= ``threshold``, default
+        NEAR_THRESHOLD); each group's keeper (best shot: sharpness, exposure, resolution) first. ``progress`` gets
+        phases "grouping" and "rating"; ``cancel`` raises OperationCancelled. Nothing is ever deleted."""
+        from vsearch_app.core.library.duplicates import find_duplicates
+
+        return find_duplicates(self._library, folder=folder, threshold=threshold, progress=progress, cancel=cancel)
 
     def status(self) -> LibraryStatus:
         """Folders, counts and failures. Counts are the search model's view ('indexed': has its vector); when the

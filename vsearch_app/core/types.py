@@ -169,7 +169,8 @@ class LibraryStatus:
     other_models: dict[str, int] = field(default_factory=dict)  # other models' names -> photos they indexed
 
 
-PHASES = ("scanning", "embedding", "rebuilding", "saving", "idle")  # IndexProgress.phase, in the order a run goes
+# IndexProgress.phase, in the order a run goes
+PHASES = ("scanning", "embedding", "rebuilding", "reading metadata", "saving", "idle")
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,8 @@ class IndexProgress:
     - "embedding": photos embedded (or failed) of those waiting; ``current`` the last photo of the committed batch;
     - "rebuilding": the vector index is opened (0 of 0 while a saved one is loaded), or rebuilt from the catalog
       (vectors done of total);
+    - "reading metadata": the EXIF facts of photos indexed before they were read (photos done of total; nothing is
+      embedded);
     - "saving": the vector index is written; the counters of the run it follows are kept, so a bar stays put;
     - "idle": the watcher has caught up and waits for changes (the counters of its last run, else 0 of 0).
     """

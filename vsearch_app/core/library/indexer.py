@@ -2,10 +2,11 @@
 
 Pipeline: for each batch of ``commit_every`` files (64: a few seconds of work on a CPU and four model batches, so
 the Embedder's decode-ahead covers most of the model time; only each batch's first decode is not overlapped), a
-small thread pool reads the cheap facts (content fingerprint, EXIF capture time, pixel size) while the Embedder
-decodes (its own pool) and runs the model; then one catalog transaction records the whole batch and the new vectors
-go to the vector index. A crash loses at most the batch in flight: everything before it is committed, and the
-files of that batch are still 'pending' for the next run.
+small thread pool reads the cheap facts (content fingerprint, pixel size, EXIF metadata: photo_metadata.py) while
+the Embedder decodes (its own pool) and runs the model; then one catalog transaction records the whole batch (and
+each photo's metadata, with its ``meta_version``) and the new vectors go to the vector index. A crash loses at most
+the batch in flight: everything before it is committed, and the files of that batch are still 'pending' for the
+next run.
 
 A search typed while indexing does not wait for a batch: the Embedder runs a text query in the caller's thread,
 beside the image batch in flight. Pause, resume and cancel are checked between batches (cancel also between model
@@ -29,18 +30,13 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-from PIL import Image
 
+from vsearch_app.core.library.photo_metadata import META_VERSION, PhotoMetadata, read_metadata
 from vsearch_app.core.library.scanner import FileStat, fingerprint, stat_file
 from vsearch_app.core.store.catalog import Catalog, FileRecord
 from vsearch_app.core.types import IndexProgress, IndexReport
-from vsearch_app.preprocessing.decoder_messages import decoding
-from vsearch_app.preprocessing.image import register_optional_plugins, upright_size
 
 log = logging.getLogger(__name__)
-
-_EXIF_IFD = 0x8769
-_DATETIME_ORIGINAL = 36867
 
 
 class ImageEmbedder(Protocol):
@@ -57,39 +53,17 @@ class PhotoFacts:
     captured_at: str | None
     width: int | None
     height: int | None
+    meta: PhotoMetadata | None = None  # everything the EXIF reader found (core/library/photo_metadata.py)
 
 
-def read_photo_facts(path: str, size: int | None = None) -> PhotoFacts:
-    """Fingerprint, EXIF DateTimeOriginal (ISO 8601) and upright pixel size; missing pieces are None."""
+def read_photo_facts(path: str, size: int | None = None, mtime_ns: int | None = None) -> PhotoFacts:
+    """Fingerprint, capture time (ISO 8601), upright pixel size and the photo's metadata; missing pieces are None."""
     try:
         fp = fingerprint(path, size)
     except OSError:
         fp = None
-    captured = width = height = None
-    try:
-        register_optional_plugins()
-        with decoding(path), Image.open(path) as image:  # lazy: reads the header, not the pixels
-            width, height = upright_size(image)
-            raw = image.getexif().get_ifd(_EXIF_IFD).get(_DATETIME_ORIGINAL)
-            captured = _exif_datetime(raw)
-    except Exception as exc:  # facts are optional; the decoder reports real damage when it embeds
-        log.debug("no image facts for %s: %s", path, exc)
-    return PhotoFacts(fp, captured, width, height)
-
-
-def _exif_datetime(raw: object) -> str | None:
-    """'2021:05:03 14:22:01' -> '2021-05-03T14:22:01'; anything unparsable -> None."""
-    if isinstance(raw, bytes):
-        raw = raw.decode("ascii", errors="ignore")
-    if not isinstance(raw, str):
-        return None
-    text = raw.strip().rstrip("\x00")
-    if len(text) < 19 or text[4] != ":" or text[7] != ":" or text[10] not in " T":
-        return None
-    date, clock = text[:10].replace(":", "-"), text[11:19]
-    if not (date.replace("-", "").isdigit() and clock.replace(":", "").isdigit()) or date.startswith("0000"):
-        return None
-    return f"{date}T{clock}"
+    meta = read_metadata(path, mtime_ns)
+    return PhotoFacts(fp, meta.captured_at, meta.width, meta.height, meta)
 
 
 class Indexer:
@@ -167,8 +141,8 @@ class Indexer:
                    cancel: threading.Event | None) -> IndexReport:
         paths = [os.fspath(r.path) for r in batch]
         before = [stat_file(p) for p in paths]
-        facts = [pool.submit(read_photo_facts, p, st.size if st else None) for p, st in zip(paths, before,
-                                                                                             strict=True)]
+        facts = [pool.submit(read_photo_facts, p, st.size if st else None, st.mtime_ns if st else None)
+                 for p, st in zip(paths, before, strict=True)]
         readable = [i for i, st in enumerate(before) if st is not None]
         should_stop = cancel.is_set if cancel is not None else None
         result = embedder.embed_images([paths[i] for i in readable], batch_size=self.batch_size,
@@ -199,6 +173,8 @@ class Indexer:
                         fingerprint=fact.fingerprint, captured_at=fact.captured_at, width=fact.width,
                         height=fact.height,
                     )
+                    if fact.meta is not None:
+                        self.catalog.record_metadata(fid, fact.meta, META_VERSION)
                     new_ids.append(fid)
                     new_vectors.append(vectors[i])
                     embedded += 1

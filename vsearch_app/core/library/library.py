@@ -24,21 +24,27 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from vsearch_app.core.engine.model_identity import display_name
+from vsearch_app.core.library.filtered_search import SORT_POOL, browse_ranker, filtered_ranker, sorted_ranker
+from vsearch_app.core.library.filters import allowed_ids, browse_ids, cameras, check_filter, photo_months
+from vsearch_app.core.library.good_match import good_match_cut, sample_ids
 from vsearch_app.core.library.indexer import Indexer
+from vsearch_app.core.library.metadata_backfill import backfill_metadata
 from vsearch_app.core.library.phases import RunReporter, check_cancel, rebuild_reporter
-from vsearch_app.core.library.query import as_terms, combine
+from vsearch_app.core.library.query import as_terms, combine, is_empty_query
 from vsearch_app.core.library.reconcile import ChangeReport, PathsReconciled, Reconciler
 from vsearch_app.core.library.scanner import FileStat, is_within, stat_file
 from vsearch_app.core.library.search import (
     MAX_RESULTS,
     SearchResults,
     check_limit,
+    check_sort,
     check_threshold,
     exact_ranker,
     index_ranker,
@@ -47,7 +53,15 @@ from vsearch_app.core.library.search import (
 )
 from vsearch_app.core.store.catalog import CATALOG_FILENAME, Catalog, RootRecord
 from vsearch_app.core.store.sharded_index import ShardedIndex, saved_index_bytes
-from vsearch_app.core.types import FileState, IndexProgress, IndexReport, QueryTerm, SearchHit
+from vsearch_app.core.types import (
+    FileState,
+    IndexProgress,
+    IndexReport,
+    QueryTerm,
+    SearchFilter,
+    SearchHit,
+    SortOrder,
+)
 from vsearch_app.errors import (
     ImageDecodeError,
     InvalidArgumentError,
@@ -93,6 +107,7 @@ class Library:
         self._dirty_index = False
         self.save_every_s = save_every_s
         self._last_save = time.monotonic()
+        self._null_sample: tuple[str, int, np.ndarray] | None = None  # the good-match cut's sample (model, size)
         self.indexer = Indexer(self.catalog, self.embedder, on_vectors=self._after_batch,
                                on_removed=self._after_batch, batch_size=batch_size, commit_every=commit_every)
 
@@ -272,7 +287,8 @@ class Library:
         model (committed batch by batch). The model is identified first, so a wrong model changes nothing.
 
         ``progress`` gets the phases in order: "scanning", "rebuilding" (the index is opened, unless the model
-        has no vectors yet), "embedding", "saving". ``cancel`` stops the scan, the index rebuild or the embedding
+        has no vectors yet), "embedding", "reading metadata" (photos indexed before their metadata was read; never
+        embeds), "saving". ``cancel`` stops the scan, the index rebuild or the embedding
         (after the batch in flight, which is committed); the report then says ``cancelled``."""
         model_id = self.model_id
         run = RunReporter(progress)
@@ -287,6 +303,11 @@ class Library:
         else:
             report = self.indexer.run(pending, model_id=model_id, progress=run.embedding if progress else None,
                                       cancel=cancel, pause=pause)
+        if not report.cancelled:
+            try:  # the facts of photos indexed before they were read (never embeds; see metadata_backfill.py)
+                backfill_metadata(self.catalog, progress=progress, cancel=cancel)
+            except OperationCancelled:
+                report = replace(report, cancelled=True)
         self.sync_index()
         self.save_index(progress=run.saving_callback(self.index_dir))
         if self.on_index_done is not None:
@@ -355,9 +376,12 @@ class Library:
         threshold: float | None = None,
         folder: str | os.PathLike[str] | None = None,
         cwd: str | os.PathLike[str] | None = None,
+        filters: SearchFilter | None = None,
+        sort: SortOrder = SortOrder.SCORE,
     ) -> list[SearchHit]:
         """Up to ``limit`` photos nearest to the query, best first. Offline and failed files are left out."""
-        results = self.search_results(query, limit=limit, threshold=threshold, folder=folder, cwd=cwd)
+        results = self.search_results(query, limit=limit, threshold=threshold, folder=folder, cwd=cwd,
+                                      filters=filters, sort=sort)
         return results.page(0, limit).hits
 
     def search_results(
@@ -368,11 +392,18 @@ class Library:
         threshold: float | None = None,
         folder: str | os.PathLike[str] | None = None,
         cwd: str | os.PathLike[str] | None = None,
+        filters: SearchFilter | None = None,
+        sort: SortOrder = SortOrder.SCORE,
     ) -> SearchResults:
         """The query's ranking, read a page at a time (core.library.search). ``query``: text in the query syntax,
-        command line words, or QueryTerm objects. The query vector is made here (the model runs here, if at all)."""
+        command line words, or QueryTerm objects; an empty query lists the photos ``filters`` allows in ``sort``
+        order (SCORE: newest first). ``filters`` (core.types.SearchFilter) apply before the top-k cut
+        (core/library/filtered_search.py); DATE and NAME re-order the best hits. The query vector is made here
+        (the model runs here, if at all)."""
         check_limit(limit)
         check_threshold(threshold)
+        sort = check_sort(sort)
+        filters = check_filter(filters)
         filter_ids = None
         folder_path = None
         if folder is not None:
@@ -380,14 +411,28 @@ class Library:
             if self.catalog.root_for(folder_path) is None:
                 raise InvalidArgumentError(f"{folder_path} is not inside a watched folder", param="folder")
             filter_ids = self.catalog.ids_under(folder_path)
-        terms = as_terms(query, cwd=cwd)  # a malformed query is reported before anything is loaded
+            if filters is not None:
+                filters = replace(filters, folders=narrow_folders(filters.folders, folder_path))
+        browse = is_empty_query(query)
+        terms = None if browse else as_terms(query, cwd=cwd)  # a malformed query is reported before anything loads
         if not self.catalog.roots():  # said before the model is looked up: it may not even be downloaded yet
             raise no_folders_yet()
         index = self.vector_index(create=False)
         if index is None or len(index) == 0:
             raise nothing_to_search(self.catalog, self.model_id)
+        online = lambda: {root.id: on for root, on in self.roots_online()}  # noqa: E731
+        if browse:
+            if filters is None and folder_path is not None:
+                filters = SearchFilter(folders=(folder_path,))
+            ids = browse_ids(self.catalog, filters, sort)
+            return SearchResults(self.catalog, browse_ranker(ids), limit=limit, candidates=len(ids),
+                                 roots_online=online)
         vector = self.terms_vector(terms)
-        if folder_path is not None and filter_ids is not None and len(filter_ids) <= EXACT_FOLDER_LIMIT:
+        if filters is not None:
+            allowed = allowed_ids(self.catalog, filters)
+            ranker, candidates = filtered_ranker(self.catalog, index, self.model_id, index.dim, vector, filters,
+                                                 allowed)
+        elif folder_path is not None and filter_ids is not None and len(filter_ids) <= EXACT_FOLDER_LIMIT:
             # Exact, from the catalog's vectors: the index's own exact path reads them through hnswlib's get_items
             # (~100 us each: 3 s for 50k), and its filtered graph search misses results when few photos match.
             ids, vectors = self.catalog.embeddings_under(folder_path, self.model_id)
@@ -395,8 +440,30 @@ class Library:
         else:
             ranker = index_ranker(index, vector, filter_ids)
             candidates = len(filter_ids) if filter_ids is not None else len(index)
+        cut = self.good_match_cut(vector, index)
+        if sort != SortOrder.SCORE:
+            pool = min(limit, SORT_POOL)
+            ranker = sorted_ranker(self.catalog, ranker, sort, pool, threshold)
+            threshold, candidates = None, min(candidates, pool)
         return SearchResults(self.catalog, ranker, limit=limit, threshold=threshold, candidates=candidates,
-                             roots_online=lambda: {root.id: online for root, online in self.roots_online()})
+                             roots_online=online, good_cut=cut)
+
+    def good_match_cut(self, vector: np.ndarray, index: ShardedIndex) -> float | None:
+        """The query's good-match cut (core/library/good_match.py), from a random sample of this model's vectors
+        drawn again when the library has grown or shrunk by a tenth since."""
+        size = len(index)
+        cached = self._null_sample
+        if cached is None or cached[0] != self.model_id or abs(size - cached[1]) > max(cached[1] // 10, 8):
+            chosen = sample_ids(self.catalog.embedding_ids(self.model_id))
+            vectors = self.catalog.embeddings_for_ids(chosen, self.model_id)
+            cached = self._null_sample = (self.model_id, size, vectors)
+        return good_match_cut(vector, cached[2])
+
+    def photo_months(self, filters: SearchFilter | None = None) -> list[tuple[str, int]]:
+        return photo_months(self.catalog, filters)
+
+    def cameras(self) -> list[tuple[str, int]]:
+        return cameras(self.catalog)
 
     # --- status -------------------------------------------------------------------------------------------------
 
@@ -410,6 +477,15 @@ class Library:
         index = self._index
         size = index.size_bytes() if index is not None else saved_index_bytes(self.index_dir, self.model_id)
         return (self.index_dir, size) if size else (None, 0)
+
+
+def narrow_folders(folders: tuple[Path, ...], folder: Path) -> tuple[Path, ...]:
+    """The folders that are inside both ``folder`` and one of ``folders`` (a filter's folders and ``--in``); a
+    folder that cannot exist when they do not overlap, so that the filter then allows nothing."""
+    if not folders or any(is_within(str(folder), str(f)) for f in folders):
+        return (folder,)
+    inside = tuple(f for f in folders if is_within(str(f), str(folder)))
+    return inside or (folder / "\0",)  # "\0" is in no file name: matches no photo
 
 
 class _ClosedCatalog:

@@ -154,6 +154,16 @@ def _classify(value: str, weight: float, base: Path, *, quoted: bool) -> QueryTe
     return QueryTerm("text", value, weight)
 
 
+def is_empty_query(query: str | Sequence[str] | Sequence[QueryTerm] | None) -> bool:
+    """No terms at all (None, blank text, no words or only blank ones): a browse, not a search."""
+    if query is None:
+        return True
+    if isinstance(query, str):
+        return not query.strip()
+    items = list(query)
+    return all(isinstance(item, str) and not item.strip() for item in items)
+
+
 def as_terms(query: str | Sequence[str] | Sequence[QueryTerm], *,
              cwd: str | os.PathLike[str] | None = None) -> list[QueryTerm]:
     """The terms of a query given as text (the syntax above), as command-line words, or as QueryTerm objects (the

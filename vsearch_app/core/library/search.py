@@ -25,8 +25,9 @@ from datetime import datetime
 import numpy as np
 
 from vsearch_app.core.engine.model_identity import display_name
+from vsearch_app.core.library.photo_metadata import camera_display
 from vsearch_app.core.store.catalog import Catalog, FileRecord
-from vsearch_app.core.types import FileState, SearchHit, SearchPage
+from vsearch_app.core.types import FileState, SearchHit, SearchPage, SortOrder
 from vsearch_app.errors import InvalidArgumentError, NothingToSearchError
 
 MAX_RESULTS = 100_000  # the most hits one query gives (what the desktop app shows)
@@ -48,6 +49,14 @@ def check_threshold(threshold: float | None) -> float | None:
     return threshold
 
 
+def check_sort(sort: SortOrder | str) -> SortOrder:
+    try:
+        return SortOrder(sort)
+    except ValueError:
+        raise InvalidArgumentError(f"unknown sort order {sort!r}; use one of "
+                                   f"{', '.join(o.value for o in SortOrder)}", param="sort") from None
+
+
 def index_ranker(index, vector: np.ndarray, filter_ids: np.ndarray | None = None) -> Ranker:
     """Candidates from the vector index (core.store.sharded_index.ShardedIndex), ``k`` at a time."""
 
@@ -65,6 +74,12 @@ def exact_ranker(ids: np.ndarray, vectors: np.ndarray, vector: np.ndarray) -> Ra
     order = np.argsort(-scores, kind="stable")
     ranked_ids, ranked_scores = ids[order].astype(np.int64), scores[order].astype(np.float32)
     return lambda k: (ranked_ids, ranked_scores, True)
+
+
+def fixed_ranker(ids: np.ndarray, scores: np.ndarray) -> Ranker:
+    """Candidates already in their final order (a browse, or hits re-sorted by date or name)."""
+    ids, scores = np.asarray(ids, dtype=np.int64), np.asarray(scores, dtype=np.float32)
+    return lambda k: (ids, scores, True)
 
 
 def no_folders_yet() -> NothingToSearchError:
@@ -101,7 +116,7 @@ def nothing_to_search(catalog: Catalog, model_id: str) -> NothingToSearchError:
 def taken_at(record: FileRecord) -> tuple[str | None, str | None]:
     """When the photo was taken, as ISO 8601 local time, and where that came from ("exif" or "mtime")."""
     if record.captured_at:
-        return record.captured_at, "exif"
+        return record.captured_at, record.captured_source or "exif"  # no source: read before schema v5, from EXIF
     try:
         moment = datetime.fromtimestamp(record.mtime_ns // 1_000_000_000)
     except (OverflowError, OSError, ValueError):  # a nonsense timestamp on a damaged file system
@@ -109,11 +124,12 @@ def taken_at(record: FileRecord) -> tuple[str | None, str | None]:
     return moment.isoformat(timespec="seconds"), "mtime"
 
 
-def hit_from_record(record: FileRecord, score: float, *, root_online: bool) -> SearchHit:
+def hit_from_record(record: FileRecord, score: float, *, root_online: bool, good_match: bool = False) -> SearchHit:
     when, source = taken_at(record)
     return SearchHit(path=record.path, score=float(score), file_id=int(record.id), size=int(record.size),
                      width=record.width, height=record.height, taken_at=when, taken_at_source=source,
-                     caption=record.caption or "", online=root_online and record.state != FileState.OFFLINE)
+                     caption=record.caption or "", online=root_online and record.state != FileState.OFFLINE,
+                     camera=camera_display(record.camera_make, record.camera_model), good_match=good_match)
 
 
 class SearchResults:
@@ -131,6 +147,7 @@ class SearchResults:
         threshold: float | None = None,
         candidates: int | None = None,
         roots_online: Callable[[], dict[int, bool]] = dict,
+        good_cut: float | None = None,
     ) -> None:
         self.limit = check_limit(limit)
         self.threshold = check_threshold(threshold)
@@ -138,6 +155,7 @@ class SearchResults:
         self._ranker = ranker
         self._candidates = candidates  # how many photos the ranker can return at most, when known
         self._roots_online = roots_online  # root id -> reachable now
+        self.good_cut = good_cut  # hits scoring at least this are good matches (core/library/good_match.py)
         self._lock = threading.Lock()
         self._excluded = catalog.ids_in_states((FileState.OFFLINE, FileState.FAILED))  # sorted, fixed for these results
         self._ids = np.zeros(0, dtype=np.int64)  # every candidate ranked so far, best first
@@ -187,7 +205,9 @@ class SearchResults:
                 self._exclude(gone)  # deleted since: the hits after them move up, and the page is read again
             online = self._roots_online() if ids else {}
             scores = self._scores[positions].tolist()
-            hits = [hit_from_record(rows[fid], score, root_online=online.get(rows[fid].root_id, False))
+            cut = self.good_cut
+            hits = [hit_from_record(rows[fid], score, root_online=online.get(rows[fid].root_id, False),
+                                    good_match=cut is not None and score >= cut)
                     for fid, score in zip(ids, scores, strict=True)]
             return SearchPage(hits=hits, offset=offset, total_known=self.total_known, exhausted=self.exhausted)
 

@@ -42,6 +42,9 @@ as ``os.fsencode`` bytes, so names that are not valid UTF-8 survive; records giv
     cat.find_by_fingerprint(fingerprint, size) -> list[FileRecord]   # cross-folder moves
     cat.delete_file(path) -> int | None                   # removed id (drop it from the index)
     cat.set_caption(path, caption) -> None
+    cat.record_metadata(file_id, PhotoMetadata, version)  # EXIF facts (schema v5); meta_version = version
+    cat.files_without_metadata(version, limit) -> list[FileRecord]   # what the metadata backfill reads next
+    cat.count_without_metadata(version) -> int
     cat.counts(model_id=None) -> dict[str, int]           # all four states, zeros included; per model when given
     cat.failed() -> list[FileRecord]
     cat.pending(model_id=None) -> list[FileRecord]        # with a model: also files without its current vector
@@ -66,6 +69,7 @@ as ``os.fsencode`` bytes, so names that are not valid UTF-8 survive; records giv
     cat.vector_ids_for_paths(paths) -> dict[Path, int]
     cat.paths_for_ids(ids) -> list[Path | None]           # same order; None for ids no longer in the catalog
     cat.ids_under(folder) -> np.ndarray int64             # for a folder filter in search
+    cat.embeddings_for_ids(ids, model_id) -> float32 [n, D]    # those that exist (the good-match sample)
     cat.embeddings_under(folder, model_id) -> (ids, vectors)   # an exact search in one folder reads these
 
     # maintenance
@@ -141,6 +145,14 @@ class FileRecord:
     caption: str = ""
     id: int | None = None
     root_id: int | None = None
+    # Photo metadata (schema v5, core/library/photo_metadata.py); meta_version 0: not read yet
+    captured_source: str | None = None  # "exif" or "mtime"
+    captured_offset: str | None = None  # "+02:00"
+    camera_make: str | None = None
+    camera_model: str | None = None
+    lens: str | None = None
+    has_gps: bool = False
+    meta_version: int = 0
 
     @property
     def display(self) -> str:
@@ -180,6 +192,9 @@ def _subtree_bounds(folder_key: bytes) -> tuple[bytes, bytes]:
     return prefix, prefix[:-1] + bytes([prefix[-1] + 1])
 
 
+subtree_bounds = _subtree_bounds  # for the SQL of search filters (core/library/filters.py)
+
+
 def _is_within(key: bytes, folder_key: bytes) -> bool:
     lo, hi = _subtree_bounds(folder_key)
     return key == folder_key or lo <= key < hi
@@ -188,7 +203,8 @@ def _is_within(key: bytes, folder_key: bytes) -> bool:
 # --- the catalog ----------------------------------------------------------------------------------------------------
 
 _FILE_COLUMNS = (
-    "id, root_id, path, size, mtime_ns, fingerprint, state, fail_reason, captured_at, width, height, caption"
+    "id, root_id, path, size, mtime_ns, fingerprint, state, fail_reason, captured_at, width, height, caption, "
+    "captured_source, captured_offset, camera_make, camera_model, lens, has_gps, meta_version"
 )
 # SQL: the file row ``files`` has a vector of model ``?`` computed from its current content.
 _CURRENT_VECTOR = (
@@ -213,7 +229,8 @@ def _friendly(exc: sqlite3.OperationalError, path: Path) -> Exception:
 
 
 def _file_from_row(row: tuple) -> FileRecord:
-    fid, root_id, key, size, mtime_ns, fp, state, reason, captured, width, height, caption = row
+    fid, root_id, key, size, mtime_ns, fp, state, reason, captured, width, height, caption = row[:12]
+    source, offset, make, model, lens, has_gps, meta_version = row[12:]
     return FileRecord(
         path=_path_from_key(key),
         size=size,
@@ -227,6 +244,13 @@ def _file_from_row(row: tuple) -> FileRecord:
         caption=caption or "",
         id=fid,
         root_id=root_id,
+        captured_source=source,
+        captured_offset=offset,
+        camera_make=make,
+        camera_model=model,
+        lens=lens,
+        has_gps=bool(has_gps),
+        meta_version=meta_version or 0,
     )
 
 
@@ -693,6 +717,32 @@ class Catalog:
             conn.execute("DELETE FROM files WHERE id = ?", (row[0],))
             return row[0]
 
+    def record_metadata(self, file_id: int, meta, version: int) -> None:
+        """Store what core/library/photo_metadata.py read of a photo (a PhotoMetadata) and the reader's version."""
+        with self.transaction() as conn:
+            conn.execute(
+                """
+                UPDATE files SET captured_at = ?, captured_source = ?, captured_offset = ?, camera_make = ?,
+                    camera_model = ?, lens = ?, has_gps = ?, width = coalesce(?, width),
+                    height = coalesce(?, height), meta_version = ?
+                WHERE id = ?
+                """,
+                (meta.captured_at, meta.captured_source, meta.captured_offset, meta.camera_make, meta.camera_model,
+                 meta.lens, int(bool(meta.has_gps)), meta.width, meta.height, int(version), int(file_id)),
+            )
+
+    def files_without_metadata(self, version: int, limit: int = 256) -> list[FileRecord]:
+        """Up to ``limit`` reachable rows (not offline) whose metadata is older than ``version``, by id."""
+        rows = self._read(
+            f"SELECT {_FILE_COLUMNS} FROM files WHERE meta_version < ? AND state != 'offline' ORDER BY id LIMIT ?",
+            (int(version), int(limit)),
+        )
+        return [_file_from_row(r) for r in rows]
+
+    def count_without_metadata(self, version: int) -> int:
+        return self._read("SELECT count(*) FROM files WHERE meta_version < ? AND state != 'offline'",
+                          (int(version),))[0][0]
+
     def set_caption(self, path: PathLike, caption: str) -> None:
         with self.transaction() as conn:
             cur = conn.execute("UPDATE files SET caption = ? WHERE path = ?", (caption, path_key(path)))
@@ -872,6 +922,18 @@ class Catalog:
             for fid, key in conn.execute(f"SELECT id, path FROM files WHERE id IN ({marks})", part):
                 found[fid] = _path_from_key(key)
         return [found.get(i) for i in id_list]
+
+    def embeddings_for_ids(self, ids: Iterable[int], model_id: str) -> np.ndarray:
+        """float32 [n, D] vectors of ``model_id`` for those of ``ids`` that have one (the good-match sample)."""
+        dim = self.model_dim(model_id) or 0
+        id_list = [int(i) for i in ids]
+        blobs: list[bytes] = []
+        for start in range(0, len(id_list), 500):  # stay under SQLite's bound-parameter limit
+            part = id_list[start : start + 500]
+            marks = ",".join("?" * len(part))
+            blobs += [r[0] for r in self._read(
+                f"SELECT vector FROM embeddings WHERE model_id = ? AND file_id IN ({marks})", (model_id, *part))]
+        return np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(blobs), dim).astype(np.float32)
 
     def ids_under(self, folder: PathLike) -> np.ndarray:
         """File ids at or below ``folder`` (for a folder filter in search)."""
