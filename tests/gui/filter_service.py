@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from PySide6.QtCore import QThread
 
 from tests.gui.photos import landscape
 from vsearch_app.core.types import (
@@ -71,6 +72,7 @@ class FilterService:
         self.duplicates_gate: threading.Event | None = None  # when set, duplicates() waits on it (cancel tests)
         self.duplicates_started = threading.Event()
         self.closed = False
+        self.facet_threads: set[str] = set()  # the threads photo_months ran on
 
     # --- session life ---------------------------------------------------------------------------------------------
 
@@ -118,6 +120,7 @@ class FilterService:
         return FakeResults(hits)
 
     def photo_months(self, filters=None):
+        self.facet_threads.add(QThread.currentThread().objectName())
         counts: dict[str, int] = {}
         for p in self.photos:
             if _inside(p, filters):

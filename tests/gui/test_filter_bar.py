@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QModelIndex, QPoint, QRect, Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QPalette, QPixmap, QStandardItem, QStandardItemModel
-from PySide6.QtWidgets import QStyle, QStyleOptionViewItem
+from PySide6.QtWidgets import QFileDialog, QStyle, QStyleOptionViewItem
 
-from tests.gui.filter_service import FilterService, make_library
+from tests.gui.filter_service import FilterService, Photo, make_library
 from vsearch_app.core.types import QueryTerm, SearchFilter, SortOrder
 from vsearch_app.gui.engine.controller import EngineController
 from vsearch_app.gui.models.filters import FilterChoice, range_label
@@ -182,6 +182,35 @@ def test_a_camera_and_a_folder_filter_the_grid(qtbot, open_window, library):
     assert window.filter_pill.text() == "Filtered: Holidays · Google Pixel 7"
     # The histogram now counts the months inside the folder and camera, so a drag sees what it will get.
     qtbot.waitUntil(lambda: window.filter_bar.histogram.total == len(paths), timeout=20_000)
+
+
+def test_a_subfolder_can_be_chosen_but_not_a_folder_outside_the_library(qtbot, open_window, library, monkeypatch):
+    window = open_window(library)
+    notices: list[str] = []
+    window.filter_bar.notice.connect(notices.append)
+    chosen = iter([str(library.root / "Holidays" / "2019"), str(library.root.parent)])
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *args, **kwargs: next(chosen))
+    folders = window.filter_bar.folder_combo
+    pick = folders.findData("choose-subfolder")
+    folders.activated.emit(pick)
+    assert window.filters.folder == library.root / "Holidays" / "2019"
+    assert folders.currentText() == "2019"  # the subfolder is shown while it is chosen
+    qtbot.waitUntil(lambda: not window._searching and window.results_model.total == 8, timeout=20_000)
+    folders.activated.emit(folders.findData("choose-subfolder"))  # outside every watched folder: refused, said why
+    assert window.filters.folder == library.root / "Holidays" / "2019"
+    assert notices and "not in a watched folder" in notices[0]
+
+
+def test_months_and_cameras_are_read_off_the_gui_thread_and_follow_indexing(qtbot, open_window, library):
+    window = open_window(library)
+    assert library.facet_threads == {"vsearch-query"}
+    new = library.root / "Phone" / "IMG_2000.jpg"
+    new.write_bytes(library.photos[0].path.read_bytes())
+    library.photos.append(Photo(new, "2024-02-02T08:00:00", "Fujifilm X100V", 99))  # "indexed" on the next status
+    qtbot.waitUntil(lambda: window.filter_bar.histogram.total == 25, timeout=20_000)
+    assert window.filter_bar.histogram.bins()[-1].last // 12 == 2024
+    combo = window.filter_bar.camera_combo
+    assert "Fujifilm X100V" in [combo.itemData(i) for i in range(combo.count())]
 
 
 def test_sort_by_date_orders_the_grid_newest_first(qtbot, open_window, library):

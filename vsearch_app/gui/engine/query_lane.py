@@ -8,10 +8,14 @@ Jobs wait for the service (``ServiceGate``) so a query typed while the library i
 is open, and fail with the reason when it cannot be opened or the app is closing.
 
 The one place that turns a query into engine calls is ``run_search``: ``service.search_results(terms)`` makes the
-query vector and ranks (the slow part, here on the lane), and the first page is read here too. The grid reads later
-pages from the kept engine results in the GUI thread, a page of PAGE_SIZE at a time as it scrolls: a page is a
-batched catalog lookup of its rows by id (a few ms for 1,000; no model run, no lock an index save holds), which is
-short enough not to be felt, and it keeps paging simple (no round trip through the lane while scrolling).
+query vector and ranks (the slow part, here on the lane), and the first page is read here too. The filter bar's
+SearchFilter and SortOrder travel with the query (no terms and a filter: the engine browses the filter); the months
+and cameras the filter bar offers are read here too (``facets``), so no catalog query runs on the GUI thread.
+
+The grid reads later pages from the kept engine results in the GUI thread, a page of PAGE_SIZE at a time as it
+scrolls: a page is a batched catalog lookup of its rows by id (a few ms for 1,000; no model run, no lock an index
+save holds), which is short enough not to be felt, and it keeps paging simple (no round trip through the lane while
+scrolling).
 """
 
 from __future__ import annotations

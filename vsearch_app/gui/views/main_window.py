@@ -9,15 +9,20 @@ status at the bottom. It talks to the engine only through the EngineController.
 - Query by example: drop photos anywhere on the window (from a file manager or from the grid), or paste a photo,
   its path or a copied image (Ctrl+V); they become image chips. Drop a folder to be asked whether to watch it.
 - Keys: Ctrl+F search, Esc clear, Down from the search field into the grid, Enter open, Space preview, Ctrl+C copy
-  paths, Ctrl+O add a folder, Ctrl++ / Ctrl+- thumbnail size, Ctrl+, settings, Ctrl+Q quit.
+  paths, Ctrl+O add a folder, Ctrl++ / Ctrl+- thumbnail size, Ctrl+, settings, Ctrl+Q quit, Ctrl+Shift+F the filter
+  bar, Ctrl+Shift+D the Duplicates window.
+- Filters (FilterBar, under the search field): a date range, folder and camera go to the engine with the query and
+  the sort order; with no terms a filter browses (every photo inside it). The "Filtered: … ×" pill beside the count
+  clears it in one click, and the empty state says when a filter hides everything.
 - Closing: the window stays up with "Finishing…" while the controller stops the lanes and closes the library.
 - First run: no folder -> "Add a photo folder"; the search model missing -> "The search model is missing" with a
   button to the model dialog (download with progress and Cancel, or choose a model folder); the rest of the window
   keeps working meanwhile.
 
 The parts: FoldersPanel (side), StatusBar (bottom), EmptyState (the centre when there is nothing to show),
-FailedFilesDialog (the status bar's failed count), SettingsDialog (Ctrl+,) and ModelDialog (model missing). Open,
-Reveal and Copy go to gui/desktop.py.
+FilterBar and ActiveFilterPill (filters and sort), DuplicatesView (its own window), FailedFilesDialog (the status
+bar's failed count), SettingsDialog (Ctrl+,) and ModelDialog (model missing). Open, Reveal and Copy go to
+gui/desktop.py.
 
 Why over 600 lines: it is the one place where the window's parts meet the controller, so each user intent (a drop,
 a paste, a context-menu action, a key, a state change from the engine) has its short handler here. The natural next
@@ -255,6 +260,7 @@ class MainWindow(QMainWindow):
         self._filter_button.setToolTip("Filter and sort: date, folder, camera (Ctrl+Shift+F)")
         self._filter_button.setAccessibleName("Filters")
         self._filter_button.toggled.connect(self.filter_bar.setVisible)
+        self._filter_button.toggled.connect(self._style_filter_button)
         self._duplicates_button = QToolButton(surface)
         self._duplicates_button.setIcon(icons.icon("duplicates"))
         self._duplicates_button.setText("Find Duplicates")
@@ -404,9 +410,16 @@ class MainWindow(QMainWindow):
     def _on_filter_changed(self, choice: FilterChoice) -> None:
         self._filters = choice
         self.filter_pill.set_choice(choice)
+        self._style_filter_button()
         # The histogram counts the months inside the other filters (folder, camera), so a drag sees what it gets.
         self.controller.refresh_facets(choice.without_dates().search_filter())
         self._search()
+
+    def _style_filter_button(self) -> None:
+        """The funnel wears the accent colour while the bar is open or a filter is on (the bar may be hidden)."""
+        on = self._filter_button.isChecked() or not self._filters.is_empty
+        self._filter_button.setIcon(icons.icon("filter", QPalette.ColorRole.Highlight if on
+                                               else QPalette.ColorRole.WindowText))
 
     def _on_sort_changed(self, order: SortOrder) -> None:
         self._sort = SortOrder(order)
