@@ -120,8 +120,8 @@ def test_no_duplicates_says_so(qtbot, window, service):
 
 def test_closing_the_app_mid_run_cancels_it_and_closes_the_library(qtbot, windows, window, service):
     service.duplicates_gate = threading.Event()
-    window.show_duplicates()
+    view = window.show_duplicates()
     assert service.duplicates_started.wait(10)
     windows.close(window)  # the duplicates lane is cancelled and joined before the library closes
-    assert service.closed
+    assert service.closed and not view.isVisible()
     assert not window.controller.timed_out

@@ -408,11 +408,12 @@ class MainWindow(QMainWindow):
         return bool(self._terms) or not self._filters.is_empty
 
     def _on_filter_changed(self, choice: FilterChoice) -> None:
-        self._filters = choice
+        before, self._filters = self._filters, choice
         self.filter_pill.set_choice(choice)
         self._style_filter_button()
-        # The histogram counts the months inside the other filters (folder, camera), so a drag sees what it gets.
-        self.controller.refresh_facets(choice.without_dates().search_filter())
+        if choice.without_dates() != before.without_dates():
+            # The histogram counts the months inside the other filters (folder, camera): a drag sees what it gets.
+            self.controller.refresh_facets(choice.without_dates().search_filter())
         self._search()
 
     def _style_filter_button(self) -> None:
@@ -1031,6 +1032,7 @@ class MainWindow(QMainWindow):
         self.thumbnail_loader.shutdown()
         self.chip_loader.shutdown()
         if self.duplicates_view is not None:
+            self.duplicates_view.close()  # its own top-level window goes with the app
             self.duplicates_view.shutdown()
 
     def _on_engine_stopped(self) -> None:
