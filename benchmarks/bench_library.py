@@ -22,8 +22,14 @@ the index. Generation is deterministic and prefix-stable (the 10k set is the sta
 
 Built indexes are cached under .bench_cache/bench_library/ (delete it to rebuild; the app's index is saved and
 loaded by the app's own code, checksum included); a cached size reports the build rate measured when it was built.
+Filtered search (issue 16): a camera filter that 1 % of the photos pass, searched the app's way (the allowed ids from
+a real catalog, then core/library/filtered_search.py: exact scoring of their vectors read from the catalog, or the
+index's filtered walk for large filters), with recall@10 against exact search over the filtered photos, beside exact
+numpy over the filtered vectors already in memory and a search that filters after the top-10 cut (what a filter
+applied to results gets). ``--filter-sweep`` runs both strategies at 1-50 % (the crossover).
+
 Usage:
-    python benchmarks/bench_library.py [--sizes 10000,100000,1000000] [--queries 200] [--quick]
+    python benchmarks/bench_library.py [--sizes 10000,100000,1000000] [--queries 200] [--quick] [--filter-sweep]
 """
 
 from __future__ import annotations
@@ -34,14 +40,21 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 from _common import CACHE, print_table
 
+from vsearch_app.core.library import filtered_search
+from vsearch_app.core.library.filters import allowed_ids, check_filter
+from vsearch_app.core.store import vector_index
+from vsearch_app.core.store.catalog import Catalog
 from vsearch_app.core.store.sharded_index import ShardedIndex, saved_index_bytes
 from vsearch_app.core.store.vector_index import IndexParams
+from vsearch_app.core.types import SearchFilter
 
 DIM = 768
 INTRINSIC = 64
@@ -287,12 +300,105 @@ def bench_size(
             index.params = replace(index.params, ood_ef=ood_ef)
             ood = f", out-of-distribution ef={max(ood_ef, index.ef)}" if index.pivot_count else ""
             rows.append(row(f"app search (ef={index.ef}{ood})", lambda q: index.search(q, K)[0], app_meta))
+        if not args.no_filter:
+            with tempfile.TemporaryDirectory() as catalogs:
+                filtered = filtered_rows(n, data, index, np.concatenate([image_q, text_q]), Path(catalogs),
+                                         args.filter_sweep)
+            print_table(f"{n:,} vectors: filtered search (a camera filter), recall@10 against exact filtered search",
+                        ["n", "filter", "method", "recall@10", "p50 ms", "p95 ms"], filtered)
         seconds = app_meta.get("load_s", app_meta.get("build_s", 0))
         print(f"  [{n:,}] app: {index.shard_count} shard(s), {index.waypoint_count:,} waypoints, "
               f"{index.pivot_count} pivots; "
               f"{'loaded' if app_meta.get('cached') else 'built'} in {seconds:.1f} s",
               file=sys.stderr, flush=True)  # fmt: skip
         index.close()
+    return rows
+
+
+FILTER_FRACTION = 0.01  # the filtered search: 1 % of the photos pass (a camera, a trip, a folder)
+BENCH_CAMERA, OTHER_CAMERA = ("Bench", "Cam 1"), ("Other", "Cam 2")
+
+
+def bench_catalog(folder: Path, data: np.ndarray, chosen: np.ndarray, vectors_of: np.ndarray) -> Catalog:
+    """A real catalog of ``len(data)`` indexed photos, ids 0..n-1 as in the index: the ``chosen`` ones taken with
+    BENCH_CAMERA, the rest with OTHER_CAMERA; embeddings stored for the ids ``vectors_of`` (what the filtered search
+    reads: storing all 1M would only make the file 3 GB bigger, not the search slower)."""
+    catalog = Catalog.open(folder / "catalog.sqlite3")
+    root = catalog.add_root(folder / "photos")
+    catalog.register_model("bench/model", DIM)
+    mask = np.zeros(len(data), dtype=bool)
+    mask[chosen] = True
+    with catalog.transaction() as conn:
+        conn.executemany(
+            "INSERT INTO files (id, root_id, path, display, size, mtime_ns, state, camera_make, camera_model, "
+            "captured_at, width, height, meta_version) VALUES (?, ?, ?, ?, 1, 1, 'indexed', ?, ?, ?, 40, 30, 1)",
+            ((i, root.id, os.fsencode(str(folder / "photos" / f"{i:07d}.jpg")), f"{i:07d}.jpg",
+              *(BENCH_CAMERA if mask[i] else OTHER_CAMERA), "2020-01-01T00:00:00") for i in range(len(data))))
+        conn.executemany(
+            "INSERT INTO embeddings (file_id, model_id, dim, vector, seq) VALUES (?, 'bench/model', ?, ?, 1)",
+            ((int(i), DIM, data[i].astype("<f4").tobytes()) for i in vectors_of))
+    return catalog
+
+
+@contextmanager
+def strategy(exact_limit: int | None, graph_exact_limit: int | None) -> Iterator[None]:
+    """Force the app's filtered search onto one strategy (None: keep the app's own limit)."""
+    saved = filtered_search.EXACT_FILTER_LIMIT, vector_index._EXACT_FILTER_LIMIT
+    if exact_limit is not None:
+        filtered_search.EXACT_FILTER_LIMIT = exact_limit
+    if graph_exact_limit is not None:
+        vector_index._EXACT_FILTER_LIMIT = graph_exact_limit
+    try:
+        yield
+    finally:
+        filtered_search.EXACT_FILTER_LIMIT, vector_index._EXACT_FILTER_LIMIT = saved
+
+
+def filtered_rows(n: int, data: np.ndarray, index: ShardedIndex, queries: np.ndarray, folder: Path,
+                  sweep: bool) -> list[list[str]]:
+    """Filtered search with a FILTER_FRACTION filter (a camera): the app's path (the allowed ids from the catalog,
+    then filtered_search.filtered_ranker) against exact filtered search over the same photos (recall), beside
+    exact numpy over the filtered vectors already in memory and a search that filters after the top-k cut. With
+    ``sweep``, both of the app's strategies at larger filters too: the crossover behind
+    filtered_search.EXACT_FILTER_LIMIT (the graph's own exact fallback for small filters is turned off there)."""
+    rng = np.random.default_rng([SEED, 3])
+    fractions = [FILTER_FRACTION] + ([0.05, 0.1, 0.25, 0.5] if sweep else [])
+    filters = check_filter(SearchFilter(camera="bench cam"))
+    rows = []
+    for fraction in fractions:
+        chosen = np.sort(rng.choice(n, size=max(K, int(n * fraction)), replace=False))
+        catalog = bench_catalog(folder / f"catalog-{fraction}", data, chosen, chosen)
+        truth = chosen[exact_topk(data[chosen], queries)]
+
+        def app(q: np.ndarray, catalog=catalog) -> np.ndarray:
+            allowed = allowed_ids(catalog, filters)  # per query, as the engine does
+            ranker, _ = filtered_search.filtered_ranker(catalog, index, "bench/model", DIM, q, filters, allowed)
+            return ranker(K)[0][:K]
+
+        def in_memory(q: np.ndarray, chosen=chosen) -> np.ndarray:
+            scores = data[chosen] @ q
+            top = np.argpartition(-scores, K - 1)[:K]
+            return chosen[top[np.argsort(-scores[top])]]
+
+        def post_filter(q: np.ndarray, chosen=chosen) -> np.ndarray:
+            ids = index.search(q, K)[0]
+            return ids[np.isin(ids, chosen)]
+
+        own = "exact from the catalog" if len(chosen) <= filtered_search.EXACT_FILTER_LIMIT else "index filter"
+        strategies = [("exact numpy, filtered vectors in memory", in_memory, (None, None)),
+                      ("filter after the top 10", post_filter, (None, None))]
+        if sweep:
+            strategies += [("app: exact from the catalog", app, (n + 1, None)),
+                           ("app: index filter (hnswlib walk)", app, (0, 0))]
+        else:
+            strategies.append((f"app ({own})", app, (None, None)))
+        for name, fn, limits in strategies:
+            with strategy(*limits):
+                times, found = time_queries(fn, queries)
+            rows.append([f"{n:,}", f"{fraction:.0%} ({len(chosen):,})", name,
+                         f"{recall_at_k([f[:K] for f in found], truth):.3f}",
+                         f"{np.percentile(times, 50) * 1e3:.2f}", f"{np.percentile(times, 95) * 1e3:.2f}"])
+        catalog.close()
     return rows
 
 
@@ -326,6 +432,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shards", type=int, default=None, help="override the app's shard count (for tuning)")
     parser.add_argument("--no-cache", action="store_true", help="always build, never read or write .bench_cache")
     parser.add_argument("--quick", action="store_true", help="small smoke run: 5k vectors, 30 queries, no cache")
+    parser.add_argument("--no-filter", action="store_true", help="skip the filtered search (1%% filter)")
+    parser.add_argument("--filter-sweep", action="store_true",
+                        help="filtered search at 1, 5, 10, 25 and 50%%: both strategies (the exact/index crossover)")
     args = parser.parse_args(argv)
     params = IndexParams()
     if args.M or args.efc:

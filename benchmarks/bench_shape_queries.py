@@ -9,7 +9,9 @@ held-out pairs never seen in training):
 - top-1: the best-ranked image has the query's colour and shape;
 - all-in-top-k: all k images of the pair rank above every other image;
 - MRR: mean reciprocal rank of the pair's best-ranked image;
-- diagnostics: how often the top image has the right colour, and the right shape.
+- diagnostics: how often the top image has the right colour, and the right shape;
+- the good-match mark (core/library/good_match.py) with the rendered images as the library: how many images it
+  marks, its precision (marked images of the query's colour and shape) and recall, at the app's factor and others.
 
 Ties count against the model. The baseline is chance (a uniformly random ranking), computed exactly for the same
 number of images, and the ratio is ours / chance.
@@ -30,6 +32,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from vsearch_app.core.engine.embedder import Embedder  # noqa: E402
+from vsearch_app.core.library.good_match import MAD_FACTOR, good_match_cut  # noqa: E402
 from vsearch_app.training.shapes import (  # noqa: E402
     HELD_OUT_PAIRS,
     QUERY_VARIANTS,
@@ -62,6 +65,8 @@ def measure(model_dir: Path, variants: int, seed: int) -> dict:
     finally:
         embedder.close()
     scores = score_shape_queries(texts @ images.vectors.T, query_set.query_pairs, query_set.image_pairs)
+    good = [good_match_precision(texts, images.vectors, query_set.query_pairs, query_set.image_pairs, factor)
+            for factor in GOOD_FACTORS]
     held_out = np.array([pair in HELD_OUT_PAIRS for pair in query_set.query_pairs])
     per_query = [
         {"query": query, "held_out": bool(held), "top1": bool(hit), "reciprocal_rank": float(rr)}
@@ -79,7 +84,48 @@ def measure(model_dir: Path, variants: int, seed: int) -> dict:
             "held_out": summarise(scores.subset(held_out)),
         },
         "per_query": per_query,
+        "good": good,
     }
+
+
+GOOD_FACTORS = (2.0, 3.0, MAD_FACTOR, 5.0, 6.0)  # the app's factor among others, to show what it trades
+
+
+def good_match_precision(texts: np.ndarray, images: np.ndarray, query_pairs, image_pairs,
+                         factor: float = MAD_FACTOR) -> dict:
+    """The good-match mark (core/library/good_match.py) over the rendered images as the library: per query, the
+    images scoring at least the cut are marked. precision = marked images of the query's colour and shape / marked;
+    colour precision = marked of its colour / marked; recall = the pair's images marked / the pair's images."""
+    marked = right = right_colour = pair_images = pair_marked = queries_marking = 0
+    for vector, pair in zip(texts, query_pairs, strict=True):
+        cut = good_match_cut(vector, images, factor)
+        scores = images @ (vector / np.linalg.norm(vector))
+        chosen = [i for i, score in enumerate(scores) if cut is not None and score >= cut]
+        marked += len(chosen)
+        queries_marking += bool(chosen)
+        right += sum(image_pairs[i] == pair for i in chosen)
+        right_colour += sum(image_pairs[i][0] == pair[0] for i in chosen)
+        pair_images += sum(p == pair for p in image_pairs)
+        pair_marked += sum(image_pairs[i] == pair for i in chosen)
+    return {"factor": factor, "marked": marked, "queries_marking": queries_marking,
+            "precision": right / marked if marked else float("nan"),
+            "colour_precision": right_colour / marked if marked else float("nan"),
+            "recall": pair_marked / pair_images}
+
+
+def print_good(result: dict) -> None:
+    n = result["n_images"]
+    k = result["images_per_query"]
+    print(f"\ngood-match mark (median + f x 1.4826 MAD of the query's scores over the {n} images; "
+          f"app: f={MAD_FACTOR:g}):")
+    print(f"{'f':>4} {'marked':>7} {'queries':>8} {'precision':>10} {'colour':>7} {'recall':>7}")
+    for row in result["good"]:
+        print(f"{row['factor']:>4g} {row['marked']:>7} {row['queries_marking']:>8} {row['precision']:>10.3f} "
+              f"{row['colour_precision']:>7.3f} {row['recall']:>7.3f}")
+    app = next(row for row in result["good"] if row["factor"] == MAD_FACTOR)
+    chance = k / n
+    print(f"precision at f={MAD_FACTOR:g}: {app['precision']:.3f}; marking at random: {chance:.3f} "
+          f"(the pair's {k} of {n} images); ratio {app['precision'] / chance:.1f}x")
 
 
 def _ratio(ours: float, chance: float) -> str:
@@ -131,6 +177,7 @@ def main() -> int:
         sys.stdout.write("\n")
     else:
         print_report(result)
+        print_good(result)
     return 0
 
 

@@ -32,3 +32,9 @@ def test_bench_library_quick_prints_both_methods_and_a_ratio():
     assert row, out
     assert float(row.group(1)) > 0.5 and float(row.group(2)) > 0.5  # recall@10 is measured, not a placeholder
     assert re.search(r"ratio exact/ours: [\d.]+x", out)
+    # filtered search (1 % camera filter): the app's path is exact below its crossover, so its recall is 1
+    filtered = re.search(r"^5,000\s+1% \(50\)\s+app \(exact from the catalog\)\s+(\d\.\d{3})\s+[\d.]+\s+[\d.]+", out,
+                         re.M)
+    assert filtered and float(filtered.group(1)) == 1.0, out
+    after = re.search(r"^5,000\s+1% \(50\)\s+filter after the top 10\s+(\d\.\d{3})", out, re.M)
+    assert after and float(after.group(1)) < 0.5  # what filtering the results instead would get

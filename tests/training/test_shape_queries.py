@@ -92,13 +92,15 @@ def test_benchmark_quick_mode_prints_groups_and_ratios(tiny_siglip_dir):
     done = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--model", str(tiny_siglip_dir)],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    for part in ("48 single-shape images", "seen", "held_out", "chance (random ranking, exact)", "ours / chance"):
+    for part in ("48 single-shape images", "seen", "held_out", "chance (random ranking, exact)", "ours / chance",
+                 "good-match mark", "marking at random: 0.042"):
         assert part in done.stdout, done.stdout
     as_json = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--json", "--model", str(tiny_siglip_dir)],
                              capture_output=True, text=True, timeout=300)
     result = json.loads(as_json.stdout)
     assert result["n_images"] == 48 and result["groups"]["all"]["queries"] == 24
     assert result["groups"]["seen"]["queries"] + result["groups"]["held_out"]["queries"] == 24
+    assert [row["factor"] for row in result["good"]] == [2.0, 3.0, 4.0, 5.0, 6.0]
 
 
 def test_benchmark_rejects_a_folder_without_a_model(tmp_path):

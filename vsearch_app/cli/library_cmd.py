@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from vsearch_app.cli.filter_options import add_filter_options, asks_for_a_list, filters_from, sort_from
 from vsearch_app.cli.options import add_model_options, format_bytes, settings_from
 from vsearch_app.core.service import LibraryService
 from vsearch_app.core.types import IndexProgress, IndexReport, LibraryStatus
@@ -65,14 +66,17 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
                     '(or put -- before the query) rather than "dog -cat", which looks like an option.',
     )
     add_model_options(search)
-    search.add_argument("query", nargs="+", metavar="QUERY", help="query terms (words are joined with spaces)")
+    search.add_argument("query", nargs="*", metavar="QUERY",
+                        help="query terms (words are joined with spaces); none, with a filter: list the photos")
     search.add_argument("--limit", type=int, default=20, metavar="N", help="at most N results (default 20)")
     search.add_argument("--threshold", type=float, default=None, metavar="S",
                         help="only results with a score of at least S (cosine similarity, -1..1)")
     search.add_argument("--in", dest="folder", default=None, metavar="FOLDER",
                         help="only photos inside FOLDER (a watched folder or a folder within one)")
+    add_filter_options(search)
     output = search.add_mutually_exclusive_group()
-    output.add_argument("--json", action="store_true", help='print [{"path": ..., "score": ...}, ...]')
+    output.add_argument("--json", action="store_true",
+                        help='print [{"path": ..., "score": ..., "good": true|false, "taken_at": ..., "camera": ...}]')
     output.add_argument("--print0", action="store_true",
                         help="print only the paths, each ended by a NUL byte (for xargs -0), even on a terminal")
     search.set_defaults(handler=run_search)
@@ -186,11 +190,21 @@ def run_index(args: argparse.Namespace) -> int:
     bar = _ProgressBar()
 
     def progress(p: IndexProgress) -> None:
+        if p.phase == "reading metadata":  # photos indexed before their metadata was read (nothing is embedded)
+            metadata(p)
+            return
         if p.phase != "embedding":  # the bar counts photos; scanning, index upkeep and idle are not drawn
             return
         bar(p)
         if p.done == p.total:
             bar.finish()
+
+    def metadata(p: IndexProgress) -> None:
+        if sys.stderr.isatty():
+            sys.stderr.write(f"\rreading photo metadata: {p.done}/{p.total}".ljust(79))
+            if p.done == p.total:
+                sys.stderr.write("\n")
+            sys.stderr.flush()
 
     with _open(args) as service, _stop_on_signals(stop):
         if not args.watch and not service.folders():
@@ -239,13 +253,18 @@ def _say_if_model_changed(before: str | None, after: str | None) -> None:
 
 
 def run_search(args: argparse.Namespace) -> int:
+    if not args.query and not asks_for_a_list(args):
+        raise VSearchError("nothing to search for: give a query, or a filter (--after, --before, --camera, "
+                           "--min-pixels, --orientation, --in) or --sort to list photos", param="query")
     with _open(args) as service:
         try:
-            hits = service.search(args.query, limit=args.limit, threshold=args.threshold, folder=args.folder)
+            hits = service.search(args.query, limit=args.limit, threshold=args.threshold, folder=args.folder,
+                                  filters=filters_from(args), sort=sort_from(args))
         except NothingToSearchError as exc:
             raise VSearchError(_what_to_do(exc)) from exc
     if args.json:
-        _print_json([{"path": os.fsdecode(h.path), "score": round(float(h.score), 6)} for h in hits])
+        _print_json([{"path": os.fsdecode(h.path), "score": round(float(h.score), 6), "good": h.good_match,
+                      "taken_at": h.taken_at, "camera": h.camera} for h in hits])
     elif args.print0 or not sys.stdout.isatty():
         # Raw file-name bytes: a name that is not valid UTF-8 (or holds a newline, with --print0) survives the trip.
         end = b"\0" if args.print0 else b"\n"
@@ -254,8 +273,10 @@ def run_search(args: argparse.Namespace) -> int:
             out.write(os.fsencode(hit.path) + end)
         out.flush()
     else:
-        for hit in hits:
-            print(f"{hit.score:.4f}  {_show(hit.path)}")
+        for hit in hits:  # a good match (core/library/good_match.py) is marked with a star after its score
+            print(f"{hit.score:.4f}{'*' if hit.good_match else ' '} {_show(hit.path)}")
+        if any(hit.good_match for hit in hits):
+            print("(* a good match: well above this query's scores for the library as a whole)", file=sys.stderr)
     return 0
 
 

@@ -56,6 +56,12 @@ PARAM_FLAGS = {
     "temperature": "--temperature",
     "top_p": "--top-p",
     "seed": "--seed",
+    "taken_after": "--after",
+    "taken_before": "--before",
+    "camera": "--camera",
+    "min_pixels": "--min-pixels",
+    "orientation": "--orientation",
+    "sort": "--sort",
 }
 
 

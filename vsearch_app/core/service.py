@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from vsearch_app.core.engine import hub
 from vsearch_app.core.engine.model_identity import ModelIdentity, display_name, identify
 from vsearch_app.core.library import query as query_syntax
+from vsearch_app.core.library.duplicates import NEAR_THRESHOLD, find_duplicates
 from vsearch_app.core.library.index_writer import IndexWriter
 from vsearch_app.core.library.library import Library
 from vsearch_app.core.library.phases import AnyEvent, check_cancel
@@ -175,6 +176,7 @@ def caption(
 # --- the photo library ----------------------------------------------------------------------------------------------
 
 
+DUPLICATE_THRESHOLD = NEAR_THRESHOLD  # `vsearch duplicates`' default --threshold (core/library/duplicates.py)
 MODEL_SETTING = "model"  # the library's remembered search model (catalog setting)
 
 Query = str | Sequence[str] | Sequence[QueryTerm]  # query text, command-line words, or structured terms
@@ -322,7 +324,9 @@ class LibraryService:
         pause: threading.Event | None = None,
     ) -> IndexReport:
         """Scan the folders and embed what has no current vector of the search model; blocks until done (the work
-        runs on a session thread). ``progress`` gets phases: "scanning", "rebuilding", "embedding", "saving".
+        runs on a session thread). ``progress`` gets phases: "scanning", "rebuilding", "embedding", "reading
+        metadata" (the EXIF facts of photos indexed before they were read, core/library/metadata_backfill.py;
+        nothing is embedded), "saving".
         A model that cannot be found or read raises before anything changes; a run that completes makes it the
         library's model. Another process writing the same data folder makes this raise LibraryBusyError (the data
         folder's writer lock, core/store/writer_lock.py, is held for the whole run; readers never take it).
@@ -483,10 +487,8 @@ class LibraryService:
     ) -> list[DuplicateGroup]:
         """Groups of duplicate photos (core/library/duplicates.py): "exact" groups of byte-identical files, then
         "near" groups of near-identical photos by their vectors (cosine >= ``threshold``, default
-        NEAR_THRESHOLD); each group's keeper (best shot: sharpness, exposure, resolution) first. ``progress`` gets
+        DUPLICATE_THRESHOLD); each group's keeper (best shot: sharpness, exposure, resolution) first. ``progress`` gets
         phases "grouping" and "rating"; ``cancel`` raises OperationCancelled. Nothing is ever deleted."""
-        from vsearch_app.core.library.duplicates import find_duplicates
-
         return find_duplicates(self._library, folder=folder, threshold=threshold, progress=progress, cancel=cancel)
 
     def status(self) -> LibraryStatus:

@@ -13,8 +13,8 @@ median and spread describe "unrelated" for this query; a hit is a good match whe
 in the sample pull it up.) The mark needs no training, no labels and no per-model constant, and costs one
 matrix-vector product over the sample per query (``NULL_SAMPLE`` x dim: under a millisecond).
 
-Measured on the shapes data (``benchmarks/bench_shape_queries.py --good``, the README has the figures): precision of
-the mark = marked hits of the query's colour and shape / marked hits.
+Measured on the shapes data (``benchmarks/bench_shape_queries.py`` prints it; the README has the figures): precision
+of the mark = marked hits of the query's colour and shape / marked hits.
 """
 
 from __future__ import annotations

@@ -1,11 +1,15 @@
 """Which of a group of near-identical photos is the best shot, from their pixels (no model, nothing downloaded).
 
-Three measures, each in [0, 1], then ``quality = 0.6 * sharpness + 0.2 * exposure + 0.2 * resolution``:
+Four measures, each in [0, 1], then
+``quality = 0.5 * sharpness + 0.1 * detail + 0.15 * exposure + 0.25 * resolution``:
 
 - **sharpness**: the variance of the Laplacian of the grey image (a blurred or shaken shot has weak edges, so low
-  variance), relative to the sharpest photo of the group. Every member is measured at the *same* size, the group's
-  smallest longest side (at most ``RATE_SIDE`` pixels), because shrinking an image raises its Laplacian variance:
-  a small export would otherwise look sharper than its original.
+  variance), relative to the sharpest photo of the group; within 10 % of it counts as sharpest. Every member is
+  measured at the *same* size, the group's smallest longest side (at most ``RATE_SIDE`` pixels), because resizing
+  changes the Laplacian variance: a small export would otherwise not compare with its original. (A slight crop is
+  then measured slightly magnified, hence the 10 %.)
+- **detail**: the same variance at (nearly) full resolution, compared only between copies of equal pixel size: a
+  re-compressed copy loses the fine detail that the downscaled comparison cannot see.
 - **exposure**: half for not clipping (the share of pixels within 2 % of black or white; 25 % clipped scores 0),
   half for mid-tones (how close the median grey is to middle grey).
 - **resolution**: pixel count relative to the group's largest.
@@ -29,7 +33,9 @@ from vsearch_app.preprocessing.image import register_optional_plugins
 log = logging.getLogger(__name__)
 
 RATE_SIDE = 512  # the most pixels on the longest side that sharpness is measured at
-SHARPNESS_WEIGHT, EXPOSURE_WEIGHT, RESOLUTION_WEIGHT = 0.6, 0.2, 0.2
+SHARPNESS_WEIGHT, DETAIL_WEIGHT, EXPOSURE_WEIGHT, RESOLUTION_WEIGHT = 0.5, 0.1, 0.15, 0.25
+DETAIL_SIDE = 1024  # fine detail is compared with the group's largest photo scaled to this
+SHARPNESS_TOLERANCE = 0.9  # within 10 % of the sharpest counts as sharpest (a crop is measured slightly magnified)
 
 
 def load_grey(path: str | os.PathLike[str], max_side: int = RATE_SIDE) -> tuple[np.ndarray, int] | None:
@@ -65,24 +71,45 @@ def exposure_score(grey: np.ndarray) -> float:
 
 def rate_group(paths: Sequence[str | os.PathLike[str]]) -> list[float]:
     """The quality (see the module docstring) of each photo of one group, comparable within the group only."""
-    sizes = []
-    for path in paths:
-        try:
-            with Image.open(path) as image:
-                sizes.append(max(image.size))
-        except Exception:
-            sizes.append(0)
-    side = min([s for s in sizes if s] or [RATE_SIDE])
-    side = max(8, min(side, RATE_SIDE))
+    sizes = [_pixel_size(path) for path in paths]
+    sides = [max(size) for size in sizes if size]
+    side = max(8, min(min(sides or [RATE_SIDE]), RATE_SIDE))
     loaded = [load_grey(path, side) for path in paths]
     sharp = [laplacian_variance(g[0]) if g else 0.0 for g in loaded]
+    detail = _detail(paths, sizes, max(sides or [DETAIL_SIDE]))
     pixels = [g[1] if g else 0 for g in loaded]
     best_sharp, most_pixels = max(sharp) or 1.0, max(pixels) or 1
     qualities = []
-    for g, s, p in zip(loaded, sharp, pixels, strict=True):
+    for g, s, d, p in zip(loaded, sharp, detail, pixels, strict=True):
         if g is None:
             qualities.append(0.0)
             continue
-        qualities.append(SHARPNESS_WEIGHT * s / best_sharp + EXPOSURE_WEIGHT * exposure_score(g[0])
+        sharpness = min(1.0, s / (SHARPNESS_TOLERANCE * best_sharp))
+        qualities.append(SHARPNESS_WEIGHT * sharpness + DETAIL_WEIGHT * d + EXPOSURE_WEIGHT * exposure_score(g[0])
                          + RESOLUTION_WEIGHT * p / most_pixels)
     return qualities
+
+
+def _detail(paths: Sequence[str | os.PathLike[str]], sizes: list[tuple[int, int] | None],
+            largest_side: int) -> list[float]:
+    """Fine detail relative to the members of the same pixel size (1.0 for a member without one): the Laplacian
+    variance with every member scaled by one factor (the largest down to DETAIL_SIDE), so copies of equal size are
+    compared pixel for pixel; a re-compressed copy has lost fine detail its original still has."""
+    scale = min(1.0, DETAIL_SIDE / max(largest_side, 1))
+    values = []
+    for path, size in zip(paths, sizes, strict=True):
+        loaded = load_grey(path, max(8, round(max(size) * scale))) if size else None
+        values.append(laplacian_variance(loaded[0]) if loaded else 0.0)
+    best: dict[tuple[int, int], float] = {}
+    for size, value in zip(sizes, values, strict=True):
+        if size:
+            best[size] = max(best.get(size, 0.0), value)
+    return [value / best[size] if size and best[size] > 0 else 0.0 for size, value in zip(sizes, values, strict=True)]
+
+
+def _pixel_size(path: str | os.PathLike[str]) -> tuple[int, int] | None:
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except Exception:
+        return None

@@ -22,7 +22,7 @@ from vsearch_app.errors import CatalogError
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 _SCHEMA_V1 = """
 CREATE TABLE schema_version (version INTEGER NOT NULL);
@@ -186,9 +186,21 @@ def _migrate_4_to_5(conn: sqlite3.Connection) -> None:
     )
 
 
+# The camera of a photo as one indexed text key (make, unit separator, model), so that the search filters can list
+# the library's few distinct cameras with a handful of index seeks and select one camera's photos through the index
+# (core/library/filters.py uses this exact expression: SQLite only uses an expression index for the same text).
+CAMERA_KEY = "(coalesce(camera_make, '') || char(31) || coalesce(camera_model, ''))"
+
+
+def _migrate_5_to_6(conn: sqlite3.Connection) -> None:
+    """v6: an index on the camera (CAMERA_KEY). A camera filter over a million photos read the whole table twice
+    (0.6 s, measured 2026-12-02); with the index it reads the few thousand matching rows."""
+    conn.execute(f"CREATE INDEX files_camera ON files ({CAMERA_KEY}, state)")  # covers "this camera, searchable"
+
+
 # MIGRATIONS[v] turns a version-v database into version v+1. Append; never edit a released step.
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
-    1: _migrate_1_to_2, 2: _migrate_2_to_3, 3: _migrate_3_to_4, 4: _migrate_4_to_5,
+    1: _migrate_1_to_2, 2: _migrate_2_to_3, 3: _migrate_3_to_4, 4: _migrate_4_to_5, 5: _migrate_5_to_6,
 }
 
 
