@@ -16,7 +16,7 @@ from tests.gui.filter_service import FilterService, duplicate_group, make_librar
 from vsearch_app.gui import desktop
 from vsearch_app.gui.engine.controller import EngineController
 from vsearch_app.gui.ui_state import UiState
-from vsearch_app.gui.views.duplicates_view import BADGE_TEXT, DuplicatesView
+from vsearch_app.gui.views.duplicates_view import BADGE_TEXT, GROUPS_PER_PAGE, DuplicatesView
 from vsearch_app.gui.views.main_window import MainWindow
 from vsearch_app.settings import AppSettings
 
@@ -125,3 +125,17 @@ def test_closing_the_app_mid_run_cancels_it_and_closes_the_library(qtbot, window
     windows.close(window)  # the duplicates lane is cancelled and joined before the library closes
     assert service.closed and not view.isVisible()
     assert not window.controller.timed_out
+
+
+def test_many_groups_are_shown_a_page_at_a_time(qtbot, window, service):
+    paths = [p.path for p in service.photos]
+    service.duplicate_groups = [duplicate_group("near", [paths[i % 24], paths[(i + 1) % 24]], [0.8, 0.5])
+                                for i in range(GROUPS_PER_PAGE * 2 + 10)]
+    view = open_done(qtbot, window)
+    assert len(view.cards) == GROUPS_PER_PAGE  # not hundreds of widgets at once
+    assert view.more_button.isVisible() and view.more_button.text() == f"Show {GROUPS_PER_PAGE} More of " \
+        f"{GROUPS_PER_PAGE + 10}"
+    view.more_button.click()
+    view.more_button.click()
+    assert [c.group for c in view.cards] == service.duplicate_groups
+    assert not view.more_button.isVisible()
