@@ -86,6 +86,18 @@ def test_copy_list_puts_the_others_paths_on_the_clipboard_and_deletes_nothing(qt
     assert fingerprints(service.root) == before  # every file still there, unchanged
 
 
+def test_duplicates_can_be_looked_for_in_one_folder(qtbot, window, service):
+    view = open_done(qtbot, window)
+    assert service.calls[-1] == ("duplicates", None, None)  # the whole library first
+    combo = view.folder_combo
+    holidays = service.root / "Holidays"
+    assert [combo.itemData(i) for i in range(combo.count())] == ["", str(holidays), str(service.root / "Phone")]
+    combo.setCurrentIndex(1)
+    combo.activated.emit(1)  # choosing a folder looks again, there only
+    qtbot.waitUntil(lambda: view.state == "done" and service.calls[-1] == ("duplicates", holidays, None),
+                    timeout=10_000)
+
+
 def test_reveal_shows_the_best_shot_in_the_file_manager(qtbot, window, service, monkeypatch):
     revealed: list[Path] = []
     monkeypatch.setattr(desktop, "reveal_in_file_manager", lambda path: revealed.append(Path(path)))

@@ -30,6 +30,7 @@ from PySide6.QtGui import (
     QPixmap,
 )
 from PySide6.QtWidgets import (
+    QComboBox,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -255,6 +256,11 @@ class DuplicatesView(QWidget):
         self.summary.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         self.find_button = QPushButton(icons.icon("refresh"), "Find Again", self)
         self.find_button.clicked.connect(self.find)
+        self.folder_combo = QComboBox(self)  # where to look: the whole library or one watched folder
+        self.folder_combo.setAccessibleName("Look in")
+        self.folder_combo.setMinimumContentsLength(16)
+        self.folder_combo.activated.connect(self._on_folder_chosen)
+        self.set_folders([])
         self.progress = QProgressBar(self)
         self.progress.setTextVisible(False)
         self.progress.setFixedHeight(6)
@@ -269,6 +275,7 @@ class DuplicatesView(QWidget):
         header = QHBoxLayout()
         header.addWidget(title)
         header.addStretch(1)
+        header.addWidget(self.folder_combo)
         header.addWidget(self.find_button)
         progress_row = QHBoxLayout()
         progress_row.addWidget(self.progress, 1)
@@ -315,8 +322,26 @@ class DuplicatesView(QWidget):
         if self._state in ("idle", "failed", "cancelled"):
             self.find()
 
+    def set_folders(self, folders: Sequence[Path]) -> None:
+        """The watched folders to offer (the current choice stays when it is still one of them)."""
+        chosen = self.folder_combo.currentData()
+        self.folder_combo.clear()
+        self.folder_combo.addItem(icons.icon("folder"), "All folders", "")
+        for folder in folders:
+            self.folder_combo.addItem(icons.icon("folder"), Path(folder).name or str(folder), str(folder))
+        self.folder_combo.setCurrentIndex(max(0, self.folder_combo.findData(chosen)) if chosen else 0)
+
+    @property
+    def folder(self) -> Path | None:
+        data = self.folder_combo.currentData()
+        return Path(data) if data else None
+
+    def _on_folder_chosen(self, _index: int) -> None:
+        if self._state != "running":
+            self.find()
+
     def find(self) -> None:
-        if self.controller.find_duplicates():
+        if self.controller.find_duplicates(self.folder):
             self._clear_groups()
             self._show_state("running")
         elif self._state != "running":
@@ -364,6 +389,7 @@ class DuplicatesView(QWidget):
         self.cancel_button.setVisible(running)
         self.cancel_button.setEnabled(running)
         self.find_button.setEnabled(not running)
+        self.folder_combo.setEnabled(not running)
         if running:
             self.progress.setRange(0, 0)
             self.summary.setText("Looking for photos of the same scene…")

@@ -131,6 +131,10 @@ class FilterBar(QWidget):
         self._folders = [Path(f) for f in folders]
         self._fill_folders()
 
+    def folders(self) -> list[Path]:
+        """The watched folders, as last set."""
+        return list(self._folders)
+
     # --- the choice -----------------------------------------------------------------------------------------------
 
     def choice(self) -> FilterChoice:

@@ -550,6 +550,8 @@ class MainWindow(QMainWindow):
     def _on_folders(self, folders: list) -> None:
         self.folders_panel.set_folders(folders)
         self.filter_bar.set_folders([f.path for f in folders])
+        if self.duplicates_view is not None:
+            self.duplicates_view.set_folders([f.path for f in folders])
         self.folders_panel.set_counts(self.controller.folder_counts)
 
     def _on_error(self, message: str) -> None:
@@ -850,6 +852,7 @@ class MainWindow(QMainWindow):
         if self.duplicates_view is None:
             self.duplicates_view = DuplicatesView(self.controller, parent=self)
             self.duplicates_view.revealRequested.connect(self.reveal)
+        self.duplicates_view.set_folders(self.filter_bar.folders())
         self.duplicates_view.show()
         self.duplicates_view.raise_()
         self.duplicates_view.activateWindow()
