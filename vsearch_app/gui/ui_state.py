@@ -1,5 +1,6 @@
 """What the window remembers between runs (QSettings): geometry, the sidebar split, the thumbnail size, the last
-query, and the Describe dock (open or not, and where). Nothing the engine needs lives here.
+query, the Describe dock (open or not, and where), whether the filter bar is shown and the results' sort order.
+Nothing the engine needs lives here.
 
 The file is an INI at a path the caller chooses; the app keeps it in the data folder (``ui_state_path``), so each
 library remembers its own last query and tests never touch the user's settings.
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
 
-from vsearch_app.core.types import QueryTerm
+from vsearch_app.core.types import QueryTerm, SortOrder
 from vsearch_app.settings import AppSettings
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,24 @@ class UiState:
 
     def set_thumbnail_size(self, size: int) -> None:
         self._qs.setValue("results/thumbnail_size", int(size))
+
+    # --- filter bar ---------------------------------------------------------------------------------------------
+
+    def filters_visible(self) -> bool:
+        return str(self._qs.value("filters/visible", "false")).lower() in ("true", "1")
+
+    def set_filters_visible(self, visible: bool) -> None:
+        self._qs.setValue("filters/visible", bool(visible))
+
+    def sort(self) -> SortOrder:
+        """The results' order; best match when none was kept (or an unknown one)."""
+        try:
+            return SortOrder(str(self._qs.value("results/sort", SortOrder.SCORE.value)))
+        except ValueError:
+            return SortOrder.SCORE
+
+    def set_sort(self, order: SortOrder) -> None:
+        self._qs.setValue("results/sort", SortOrder(order).value)
 
     # --- query --------------------------------------------------------------------------------------------------
 

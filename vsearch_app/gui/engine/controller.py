@@ -31,9 +31,10 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from vsearch_app.core.types import LibraryStatus, QueryTerm, Thumbnail
+from vsearch_app.core.types import LibraryStatus, QueryTerm, SearchFilter, SortOrder, Thumbnail
 from vsearch_app.gui.engine import library_lane as states
 from vsearch_app.gui.engine.caption_lane import CaptionLane
+from vsearch_app.gui.engine.duplicates_lane import DuplicatesLane
 from vsearch_app.gui.engine.library_lane import LibraryLane, ServiceFactory
 from vsearch_app.gui.engine.query_lane import (
     DEFAULT_RESULT_LIMIT,
@@ -49,6 +50,8 @@ log = logging.getLogger(__name__)
 PROGRESS_EVERY_MS = 200
 STATUS_EVERY_MS = 2000
 STATUS_WHILE_INDEXING_S = 0.5
+FACETS_AFTER_CHANGE_MS = 3000  # while indexing changes the library, the filter bar's months and cameras are read
+# again at most this often (two GROUP BYs on the query lane)
 SHUTDOWN_TIMEOUT_S = 30.0
 THUMBNAIL_WAIT_S = 120.0  # a thumbnail asked for before the library is open waits this long for it
 
@@ -64,6 +67,7 @@ class EngineController(QObject):
     resultsReady = Signal(int, object)  # generation, SearchResults
     searchFailed = Signal(int, object)  # generation, SearchFailure
     error = Signal(str)  # something the user asked for failed (a folder could not be added ...)
+    facetsChanged = Signal(object, object)  # photos per month [("2019-06", n)], per camera [("Pixel 7", n)]
     finishing = Signal()  # shutdown has begun
     stopped = Signal()  # every lane has ended and the library is closed (or the timeout passed)
 
@@ -79,6 +83,7 @@ class EngineController(QObject):
         self._query = QueryLane(self)
         self.captions = CaptionLane(self._query.gate, parent=self)  # Describe and batch captions (caption_lane.py)
         self.captions.finished_all.connect(self._close_library_when_lanes_ended)
+        self.duplicates = DuplicatesLane(self._query.gate, self)  # find duplicates: its own thread (long runs)
         self._library.opened.connect(self._on_opened)
         self._library.openFailed.connect(self._on_open_failed)
         self._library.stateChanged.connect(self._on_state)
@@ -100,6 +105,11 @@ class EngineController(QObject):
         self._status_timer = QTimer(self)
         self._status_timer.setInterval(STATUS_EVERY_MS)
         self._status_timer.timeout.connect(self.refresh_status)
+        self._facets_filter: SearchFilter | None = None
+        self._facets_timer = QTimer(self)
+        self._facets_timer.setSingleShot(True)
+        self._facets_timer.setInterval(FACETS_AFTER_CHANGE_MS)
+        self._facets_timer.timeout.connect(self._refresh_facets_now)
 
     # --- state ----------------------------------------------------------------------------------------------------
 
@@ -155,14 +165,38 @@ class EngineController(QObject):
 
     # --- requests from the window ---------------------------------------------------------------------------------
 
-    def search(self, terms: Sequence[QueryTerm]) -> int:
-        """Search for ``terms`` (an empty query only starts a new generation, so late results are dropped);
-        returns the query's generation."""
+    def search(self, terms: Sequence[QueryTerm], filters: SearchFilter | None = None,
+               sort: SortOrder = SortOrder.SCORE) -> int:
+        """Search for ``terms`` within ``filters``, ordered by ``sort``; no terms with a filter browses the filter.
+        Nothing at all only starts a new generation, so late results are dropped. Returns the query's generation."""
         self._generation += 1
-        if terms and not self._stopping:
+        filters = filters if filters is not None and not filters.is_empty else None
+        if (terms or filters is not None) and not self._stopping:
             self._query.search(terms, self._generation, limit=self.result_limit, threshold=self.threshold,
-                               on_done=self._on_results, on_error=self._on_search_failed)
+                               on_done=self._on_results, on_error=self._on_search_failed, filters=filters, sort=sort)
         return self._generation
+
+    def refresh_facets(self, filters: SearchFilter | None = None) -> None:
+        """Read photos per month (within ``filters``: the filter bar passes its folder and camera) and per camera
+        again, off the GUI thread; ``facetsChanged`` follows."""
+        self._facets_filter = filters if filters is not None and not filters.is_empty else None
+        self._refresh_facets_now()
+
+    def _refresh_facets_now(self) -> None:
+        if self.ready and not self._stopping:
+            self._query.facets(self._facets_filter, self._on_facets, self._on_facets_failed)
+
+    def _on_facets(self, reply: tuple[list, list]) -> None:
+        if not self._stopping:
+            self.facetsChanged.emit(*reply)
+
+    def _on_facets_failed(self, message: str) -> None:
+        log.info("the filter bar's months and cameras could not be read: %s", message)
+
+    def find_duplicates(self, folder: Path | None = None, threshold: float | None = None) -> bool:
+        """Group near-identical photos on the duplicates lane (``self.duplicates`` signals); False while a run is
+        going or the app is closing."""
+        return not self._stopping and self.duplicates.find(folder=folder, threshold=threshold)
 
     def refresh_status(self) -> None:
         if self._started and not self._stopping:
@@ -247,16 +281,21 @@ class EngineController(QObject):
         self._library.request_stop()
         self.captions.shutdown()  # a running caption stops at its next token; what was written is stored
         self._query.finished.connect(self._close_library_when_lanes_ended)
+        self.duplicates.finished.connect(self._close_library_when_lanes_ended)
+        self._facets_timer.stop()
+        self.duplicates.stop()  # cancels a run; the library closes once every lane has ended
         self._query.stop()
         QTimer.singleShot(round(timeout_s * 1000), self._on_shutdown_timeout)
 
     def wait_for_threads(self, ms: int) -> bool:
         """Join both lanes (after ``stopped``); False when one is still running after ``ms``."""
-        return self._query.wait(ms) and self.captions.wait(ms) and self._library.wait(ms)
+        return (self._query.wait(ms) and self.captions.wait(ms) and self.duplicates.wait(ms)
+                and self._library.wait(ms))
 
     def _close_library_when_lanes_ended(self) -> None:
         # The library is closed last, once no lane can use the service any more.
-        if self._stopping and self._query.ended and self.captions.ended and not self._library_closing:
+        if (self._stopping and self._query.ended and self.captions.ended and self.duplicates.ended
+                and not self._library_closing):
             self._library_closing = True
             self._library.close()
 
@@ -283,6 +322,7 @@ class EngineController(QObject):
             return
         self.engineReady.emit()
         self.refresh_status()
+        self._refresh_facets_now()
         self._status_timer.start()
 
     def _on_open_failed(self, message: str) -> None:
@@ -295,6 +335,8 @@ class EngineController(QObject):
     def _on_library_changed(self, change: object) -> None:
         self.libraryChanged.emit(change)
         self.refresh_status()
+        if not self._facets_timer.isActive():
+            self._facets_timer.start()  # new photos bring new months and cameras
 
     def _on_results(self, results: SearchResults) -> None:
         if results.generation == self._generation:
@@ -313,6 +355,9 @@ class EngineController(QObject):
             self.folderCountsChanged.emit(dict(counts))
         if status == self._status:
             return
+        indexed_changed = self._status is None or status.counts.get("indexed") != self._status.counts.get("indexed")
+        if indexed_changed and not self._facets_timer.isActive():
+            self._facets_timer.start()  # indexing changed what the filter bar can offer: at most once per interval
         self._status = status
         if status.roots != self._folders:
             self._folders = list(status.roots)

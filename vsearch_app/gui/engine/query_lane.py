@@ -8,10 +8,14 @@ Jobs wait for the service (``ServiceGate``) so a query typed while the library i
 is open, and fail with the reason when it cannot be opened or the app is closing.
 
 The one place that turns a query into engine calls is ``run_search``: ``service.search_results(terms)`` makes the
-query vector and ranks (the slow part, here on the lane), and the first page is read here too. The grid reads later
-pages from the kept engine results in the GUI thread, a page of PAGE_SIZE at a time as it scrolls: a page is a
-batched catalog lookup of its rows by id (a few ms for 1,000; no model run, no lock an index save holds), which is
-short enough not to be felt, and it keeps paging simple (no round trip through the lane while scrolling).
+query vector and ranks (the slow part, here on the lane), and the first page is read here too. The filter bar's
+SearchFilter and SortOrder travel with the query (no terms and a filter: the engine browses the filter); the months
+and cameras the filter bar offers are read here too (``facets``), so no catalog query runs on the GUI thread.
+
+The grid reads later pages from the kept engine results in the GUI thread, a page of PAGE_SIZE at a time as it
+scrolls: a page is a batched catalog lookup of its rows by id (a few ms for 1,000; no model run, no lock an index
+save holds), which is short enough not to be felt, and it keeps paging simple (no round trip through the lane while
+scrolling).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from dataclasses import dataclass, field
 
 from PySide6.QtCore import QObject, Signal
 
-from vsearch_app.core.types import QueryTerm, SearchHit
+from vsearch_app.core.types import QueryTerm, SearchFilter, SearchHit, SortOrder
 from vsearch_app.errors import VSearchError
 from vsearch_app.gui.engine.lane import Job, Lane
 
@@ -83,6 +87,9 @@ class SearchResults:
     total: int
     page: Callable[[int, int], Sequence[SearchHit]]
     seconds: float
+    filters: SearchFilter | None = None
+    sort: SortOrder = SortOrder.SCORE
+    good_matches: int = 0  # hits marked good_match among the first page (all of them: they rank first by score)
 
 
 @dataclass(frozen=True)
@@ -99,10 +106,16 @@ class SearchFailure:
 
 
 def run_search(service: object, terms: Sequence[QueryTerm], *, limit: int | None, threshold: float | None,
-               generation: int) -> SearchResults:
-    """Run one query on the engine (lane thread) and read its first page."""
+               generation: int, filters: SearchFilter | None = None,
+               sort: SortOrder = SortOrder.SCORE) -> SearchResults:
+    """Run one query on the engine (lane thread) and read its first page. No terms and a filter: browse (every
+    photo in the filter, by ``sort``; the engine orders best-match browsing by date)."""
     started = time.monotonic()
-    options = {} if limit is None else {"limit": limit}
+    options: dict[str, object] = {} if limit is None else {"limit": limit}
+    if filters is not None and not filters.is_empty:
+        options["filters"] = filters
+    if sort != SortOrder.SCORE:
+        options["sort"] = sort
     results = service.search_results(list(terms), threshold=threshold, **options)
     first = list(results.hits(0, FIRST_PAGE))
     total = len(first) if len(first) < FIRST_PAGE else max(len(first), int(results.max_total))
@@ -112,7 +125,8 @@ def run_search(service: object, terms: Sequence[QueryTerm], *, limit: int | None
             return first[offset:offset + count]
         return results.hits(offset, count)
 
-    return SearchResults(generation, tuple(terms), total, page, time.monotonic() - started)
+    good = sum(1 for hit in first if getattr(hit, "good_match", False))
+    return SearchResults(generation, tuple(terms), total, page, time.monotonic() - started, filters, sort, good)
 
 
 class QueryLane(QObject):
@@ -142,11 +156,13 @@ class QueryLane(QObject):
         return self._lane.wait(ms)
 
     def search(self, terms: Sequence[QueryTerm], generation: int, *, limit: int | None, threshold: float | None,
-               on_done: Callable[[SearchResults], None], on_error: Callable[[SearchFailure], None]) -> Job:
+               on_done: Callable[[SearchResults], None], on_error: Callable[[SearchFailure], None],
+               filters: SearchFilter | None = None, sort: SortOrder = SortOrder.SCORE) -> Job:
         terms = tuple(terms)
 
         def job() -> SearchResults:
-            return run_search(self.gate.get(), terms, limit=limit, threshold=threshold, generation=generation)
+            return run_search(self.gate.get(), terms, limit=limit, threshold=threshold, generation=generation,
+                              filters=filters, sort=sort)
 
         def failed(exc: Exception) -> None:
             on_error(SearchFailure(generation, _message(exc), getattr(exc, "reason", "") or "",
@@ -162,6 +178,18 @@ class QueryLane(QObject):
             return service.status(), dict(service.folder_counts())
 
         return self._lane.submit_latest("status", job, name="status", on_done=on_done,
+                                        on_error=lambda exc: on_error(_message(exc)))
+
+    def facets(self, filters: SearchFilter | None, on_done: Callable[[object], None],
+               on_error: Callable[[str], None]) -> Job:
+        """``on_done((months, cameras))``: photos per month (within ``filters``, whose dates the caller leaves out)
+        and per camera, for the filter bar. Latest wins: refreshes asked for while one waits coalesce."""
+        def job() -> tuple[list, list]:
+            service = self.gate.get()
+            months = service.photo_months(filters) if filters is not None else service.photo_months()
+            return list(months), list(service.cameras())
+
+        return self._lane.submit_latest("facets", job, name="facets", on_done=on_done,
                                         on_error=lambda exc: on_error(_message(exc)))
 
     def call(self, name: str, fn: Callable[[object], object], on_done: Callable[[object], None],

@@ -9,15 +9,20 @@ status at the bottom. It talks to the engine only through the EngineController.
 - Query by example: drop photos anywhere on the window (from a file manager or from the grid), or paste a photo,
   its path or a copied image (Ctrl+V); they become image chips. Drop a folder to be asked whether to watch it.
 - Keys: Ctrl+F search, Esc clear, Down from the search field into the grid, Enter open, Space preview, Ctrl+C copy
-  paths, Ctrl+O add a folder, Ctrl++ / Ctrl+- thumbnail size, Ctrl+, settings, Ctrl+Q quit.
+  paths, Ctrl+O add a folder, Ctrl++ / Ctrl+- thumbnail size, Ctrl+, settings, Ctrl+Q quit, Ctrl+Shift+F the filter
+  bar, Ctrl+Shift+D the Duplicates window.
+- Filters (FilterBar, under the search field): a date range, folder and camera go to the engine with the query and
+  the sort order; with no terms a filter browses (every photo inside it). The "Filtered: … ×" pill beside the count
+  clears it in one click, and the empty state says when a filter hides everything.
 - Closing: the window stays up with "Finishing…" while the controller stops the lanes and closes the library.
 - First run: no folder -> "Add a photo folder"; the search model missing -> "The search model is missing" with a
   button to the model dialog (download with progress and Cancel, or choose a model folder); the rest of the window
   keeps working meanwhile.
 
 The parts: FoldersPanel (side), StatusBar (bottom), EmptyState (the centre when there is nothing to show),
-FailedFilesDialog (the status bar's failed count), SettingsDialog (Ctrl+,) and ModelDialog (model missing). Open,
-Reveal and Copy go to gui/desktop.py.
+FilterBar and ActiveFilterPill (filters and sort), DuplicatesView (its own window), FailedFilesDialog (the status
+bar's failed count), SettingsDialog (Ctrl+,) and ModelDialog (model missing). Open, Reveal and Copy go to
+gui/desktop.py.
 
 Why over 600 lines: it is the one place where the window's parts meet the controller, so each user intent (a drop,
 a paste, a context-menu action, a key, a state change from the engine) has its short handler here. The natural next
@@ -63,7 +68,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from vsearch_app.core.types import ChangeEvent, LibraryStatus, QueryTerm
+from vsearch_app.core.types import ChangeEvent, LibraryStatus, QueryTerm, SortOrder
 from vsearch_app.errors import VSearchError
 from vsearch_app.gui import desktop, formatting, icons
 from vsearch_app.gui.dialogs.caption_model import open_caption_model_dialog
@@ -72,7 +77,8 @@ from vsearch_app.gui.dialogs.first_run import ModelDialog
 from vsearch_app.gui.dialogs.settings import SettingsDialog
 from vsearch_app.gui.engine import library_lane as lane_states
 from vsearch_app.gui.engine.controller import EngineController
-from vsearch_app.gui.engine.query_lane import SearchFailure, SearchResults
+from vsearch_app.gui.engine.query_lane import FIRST_PAGE, SearchFailure, SearchResults
+from vsearch_app.gui.models.filters import FilterChoice
 from vsearch_app.gui.models.results import MIME_TYPE, ResultsModel, paths_from_mime_data
 from vsearch_app.gui.settings_model import Preferences, PreferencesStore
 from vsearch_app.gui.thumbs.loader import ThumbnailLoader
@@ -80,7 +86,9 @@ from vsearch_app.gui.ui_state import UiState
 from vsearch_app.gui.views.caption_jobs import CaptionJobStatus
 from vsearch_app.gui.views.chip import THUMB_SIZE
 from vsearch_app.gui.views.describe_panel import DescribeDock
+from vsearch_app.gui.views.duplicates_view import DuplicatesView
 from vsearch_app.gui.views.empty_states import EmptyState
+from vsearch_app.gui.views.filter_bar import ActiveFilterPill, FilterBar
 from vsearch_app.gui.views.folders_panel import FoldersPanel
 from vsearch_app.gui.views.preview import PhotoPreview
 from vsearch_app.gui.views.query_bar import QueryBar
@@ -195,6 +203,9 @@ class MainWindow(QMainWindow):
         self.model_dialog: ModelDialog | None = None
         self.caption_model_dialog: ModelDialog | None = None
         self._terms: list[QueryTerm] = []
+        self._filters = FilterChoice()  # the filter bar's choice; with no terms, a filter browses
+        self._sort = SortOrder.SCORE
+        self.duplicates_view: DuplicatesView | None = None
         self._generation = 0
         self._results: SearchResults | None = None
         self._failure: SearchFailure | None = None
@@ -255,6 +266,24 @@ class MainWindow(QMainWindow):
         self._describe_button.setAutoRaise(True)
         self._describe_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.caption_jobs = CaptionJobStatus(controller.captions, self)
+        self.filter_bar = FilterBar(surface)
+        self.filter_bar.hide()
+        self.filter_pill = ActiveFilterPill(surface)
+        self._filter_button = QToolButton(surface)
+        self._filter_button.setIcon(icons.icon("filter"))
+        self._filter_button.setAutoRaise(True)
+        self._filter_button.setCheckable(True)
+        self._filter_button.setToolTip("Filter and sort: date, folder, camera (Ctrl+Shift+F)")
+        self._filter_button.setAccessibleName("Filters")
+        self._filter_button.toggled.connect(self.filter_bar.setVisible)
+        self._filter_button.toggled.connect(self._style_filter_button)
+        self._duplicates_button = QToolButton(surface)
+        self._duplicates_button.setIcon(icons.icon("duplicates"))
+        self._duplicates_button.setText("Find Duplicates")
+        self._duplicates_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self._duplicates_button.setAutoRaise(True)
+        self._duplicates_button.setToolTip("Near-identical photos, best shot first (Ctrl+Shift+D)")
+        self._duplicates_button.clicked.connect(self.show_duplicates)
 
         self._stack = QStackedWidget(surface)
         self._stack.insertWidget(PAGE_RESULTS, self.results_view)
@@ -277,6 +306,7 @@ class MainWindow(QMainWindow):
         header = QHBoxLayout()
         header.setContentsMargins(14, 12, 14, 6)
         header.addWidget(self.query_bar, 1)
+        header.addWidget(self._filter_button, 0, Qt.AlignmentFlag.AlignTop)
         header.addWidget(self._describe_button, 0, Qt.AlignmentFlag.AlignTop)
         header.addWidget(self._settings_button, 0, Qt.AlignmentFlag.AlignTop)
         # The line under the search field keeps one height whether or not "Refresh" shows: the grid below must
@@ -285,20 +315,29 @@ class MainWindow(QMainWindow):
         info_line.setFixedHeight(self._refresh.sizeHint().height())
         info = QHBoxLayout(info_line)
         info.setContentsMargins(18, 0, 14, 0)
-        info.addWidget(self._summary, 1)
+        info.addWidget(self._summary)
+        info.addSpacing(8)
+        info.addWidget(self.filter_pill)
+        info.addStretch(1)
         info.addWidget(self._refresh)
         content = QWidget(surface)
         column = QVBoxLayout(content)
         column.setContentsMargins(0, 0, 0, 0)
         column.setSpacing(2)
         column.addLayout(header)
+        column.addWidget(self.filter_bar)
         column.addWidget(info_line)
         column.addWidget(self._stack, 1)
 
         sidebar = _Sidebar(surface)
         side_column = QVBoxLayout(sidebar)
         side_column.setContentsMargins(0, 0, 0, 0)
-        side_column.addWidget(self.folders_panel)
+        side_column.addWidget(self.folders_panel, 1)
+        tools = QHBoxLayout()
+        tools.setContentsMargins(8, 0, 8, 8)
+        tools.addWidget(self._duplicates_button)
+        tools.addStretch(1)
+        side_column.addLayout(tools)
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal, surface)
         self.splitter.addWidget(sidebar)
@@ -324,6 +363,11 @@ class MainWindow(QMainWindow):
         c.searchFailed.connect(self._on_search_failed)
         c.error.connect(self._on_error)
         c.engineReady.connect(self._update_view)
+        c.facetsChanged.connect(self._on_facets)
+        self.filter_bar.filterChanged.connect(self._on_filter_changed)
+        self.filter_bar.sortChanged.connect(self._on_sort_changed)
+        self.filter_bar.notice.connect(self._on_error)
+        self.filter_pill.clicked.connect(self.filter_bar.clear)
         self.query_bar.queryChanged.connect(self._on_query_changed)
         self.results_view.openRequested.connect(self.open_paths)
         self.results_view.previewRequested.connect(self.preview)
@@ -357,6 +401,8 @@ class MainWindow(QMainWindow):
         shortcut(("Ctrl+,", QKeySequence.StandardKey.Preferences), self.open_settings)
         shortcut(("Ctrl++", "Ctrl+="), lambda: self.zoom(+1))
         shortcut("Ctrl+-", lambda: self.zoom(-1))
+        shortcut("Ctrl+Shift+F", self._filter_button.toggle)
+        shortcut("Ctrl+Shift+D", self.show_duplicates)
 
     # --- the query ----------------------------------------------------------------------------------------------
 
@@ -377,24 +423,61 @@ class MainWindow(QMainWindow):
             self._ui.set_last_query(self.query_bar.model.terms)
         self._search()
 
+    @property
+    def filters(self) -> FilterChoice:
+        return self._filters
+
+    def _has_query(self) -> bool:
+        """Something to show results for: terms, or a filter to browse."""
+        return bool(self._terms) or not self._filters.is_empty
+
+    def _on_filter_changed(self, choice: FilterChoice) -> None:
+        before, self._filters = self._filters, choice
+        self.filter_pill.set_choice(choice)
+        self._style_filter_button()
+        if choice.without_dates() != before.without_dates():
+            # The histogram counts the months inside the other filters (folder, camera): a drag sees what it gets.
+            self.controller.refresh_facets(choice.without_dates().search_filter())
+        self._search()
+
+    def _style_filter_button(self) -> None:
+        """The funnel wears the accent colour while the bar is open or a filter is on (the bar may be hidden)."""
+        on = self._filter_button.isChecked() or not self._filters.is_empty
+        self._filter_button.setIcon(icons.icon("filter", QPalette.ColorRole.Highlight if on
+                                               else QPalette.ColorRole.WindowText))
+
+    def _on_sort_changed(self, order: SortOrder) -> None:
+        self._sort = SortOrder(order)
+        if self._ui is not None:
+            self._ui.set_sort(self._sort)
+        if self._has_query():
+            self._search()
+
+    def _on_facets(self, months: list, cameras: list) -> None:
+        self.filter_bar.set_months(months)
+        self.filter_bar.set_cameras(cameras)
+
+    def clear_filters(self) -> None:
+        self.filter_bar.clear()
+
     def _search(self) -> None:
-        self._generation = self.controller.search(self._terms)
+        self._generation = self.controller.search(self._terms, self._filters.search_filter(), self._sort)
         # What this search sees: the last status's count may lag the watcher's report of new photos (embedded before
         # it is sent), and counting them again when that status arrives would offer "Refresh" right after one.
         seen = (self._indexed_at_search or 0) + self._new_since_search
         self._indexed_at_search = max(self._indexed(), seen if self._indexed_at_search is not None else 0)
         self._new_since_search = 0
         self._set_new_photos(0)
-        self._searching = bool(self._terms)
+        self._searching = self._has_query()
         self._failure = None  # an old failure's message must not stand for the new query
-        if not self._terms:
+        if not self._has_query():
             self._results = None
             self.results_model.clear()
         self._update_view()
 
     def refresh_results(self) -> None:
         """Run the current query again (the "N new photos · Refresh" button)."""
-        if self._terms:
+        if self._has_query():
             self._search()
 
     def add_image_terms(self, paths: Sequence[Path], weight: float = 1.0, *, replace: bool = False) -> None:
@@ -478,7 +561,7 @@ class MainWindow(QMainWindow):
             self._offer_new_photos()
 
     def _offer_new_photos(self) -> None:
-        if not self._terms or self._indexed_at_search is None:
+        if not self._has_query() or self._indexed_at_search is None:
             return
         new = max(self._indexed() - self._indexed_at_search, self._new_since_search)
         if new <= 0:
@@ -501,6 +584,9 @@ class MainWindow(QMainWindow):
 
     def _on_folders(self, folders: list) -> None:
         self.folders_panel.set_folders(folders)
+        self.filter_bar.set_folders([f.path for f in folders])
+        if self.duplicates_view is not None:
+            self.duplicates_view.set_folders([f.path for f in folders])
         self.folders_panel.set_counts(self.controller.folder_counts)
 
     def _on_error(self, message: str) -> None:
@@ -528,11 +614,22 @@ class MainWindow(QMainWindow):
         """Put the right page on the empty state and return True, or return False to show the results grid."""
         c, page = self.controller, self.empty_state
         status = c.status
-        if self._terms:
+        if self._has_query():
             if self._results is not None:
                 if self._results.total:
                     return False
-                page.show_no_matches(c.threshold)
+                if not self._filters.is_empty:  # say that the filter hides everything, and offer to clear it
+                    where = self._filters.where()
+                    if self._terms:
+                        page.show_message("filtered_out", f"No photos {where} match",
+                                          "This search finds nothing inside the filter. Clear the filter to search "
+                                          "every photo.", button=("close", "Clear the Filter"))
+                    else:
+                        page.show_message("filtered_out", f"No photos {where}",
+                                          "None of your photos is inside this filter. Clear the filter to see every "
+                                          "photo.", button=("close", "Clear the Filter"))
+                else:
+                    page.show_no_matches(c.threshold)
             elif self._failure is not None:
                 self._show_failure(self._failure)
             elif c.state == lane_states.MODEL_MISSING:
@@ -597,13 +694,21 @@ class MainWindow(QMainWindow):
         total = self.results_model.total if self._results is not None else 0
         shown = self._stack.currentIndex() == PAGE_RESULTS and total > 0
         limit = self.controller.result_limit
-        if limit and total >= limit:
+        order = {SortOrder.DATE: "newest first", SortOrder.NAME: "by name"}.get(
+            self._sort, "best matches first" if self._terms else "newest first")  # browsing ranks by date
+        if limit and total >= limit and self._terms:
             text = f"The best {formatting.count(total)} matches"
         else:
-            text = f"{formatting.plural(total, 'photo')}, best matches first"
+            text = f"{formatting.plural(total, 'photo')}, {order}"
+        good = self._results.good_matches if self._results is not None else 0
+        if good and self._terms:  # "12 good matches · 340 photos, best matches first"
+            more = "+" if good >= FIRST_PAGE else ""
+            text = f"{formatting.count(good)}{more} good {'match' if good == 1 else 'matches'} · {text}"
         self._summary.setText(text if shown else "")
 
     def _on_empty_action(self, kind: str) -> None:
+        if kind == "filtered_out":
+            self.clear_filters()
         if kind == "model_problem":
             self.controller.resume_indexing()
             self.controller.refresh_status()
@@ -826,6 +931,20 @@ class MainWindow(QMainWindow):
         if size != current:
             self.results_view.set_thumbnail_size(size)
 
+    # --- duplicates -----------------------------------------------------------------------------------------------
+
+    def show_duplicates(self) -> DuplicatesView:
+        """The Duplicates window: groups of near-identical photos, best shot first; it finds them when opened."""
+        if self.duplicates_view is None:
+            self.duplicates_view = DuplicatesView(self.controller, parent=self)
+            self.duplicates_view.revealRequested.connect(self.reveal)
+        self.duplicates_view.set_folders(self.filter_bar.folders())
+        self.duplicates_view.show()
+        self.duplicates_view.raise_()
+        self.duplicates_view.activateWindow()
+        self.duplicates_view.start_if_idle()
+        return self.duplicates_view
+
     # --- drops and paste ----------------------------------------------------------------------------------------
 
     def handle_mime(self, mime: QMimeData) -> bool:
@@ -971,6 +1090,9 @@ class MainWindow(QMainWindow):
         size = self._ui.thumbnail_size(default)
         if size != DEFAULT_THUMBNAIL_SIZE:
             self.results_view.set_thumbnail_size(max(THUMBNAIL_SIZES[0], min(THUMBNAIL_SIZES[-1], size)))
+        self._sort = self._ui.sort()
+        self.filter_bar.set_sort(self._sort)
+        self._filter_button.setChecked(self._ui.filters_visible())
         last = self._ui.last_query()
         if last:
             self.query_bar.model.replace_all(last)  # searches once the library is open
@@ -984,6 +1106,8 @@ class MainWindow(QMainWindow):
         self._ui.set_describe_visible(self.describe_dock.isVisible())
         self._ui.set_thumbnail_size(self.results_view.thumbnail_size)
         self._ui.set_last_query(self.query_bar.model.terms)
+        self._ui.set_filters_visible(self._filter_button.isChecked())
+        self._ui.set_sort(self._sort)
         self._ui.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:
@@ -1003,6 +1127,9 @@ class MainWindow(QMainWindow):
         # After the controller closed its gate, so no thumbnail job waits for a library that will not open.
         self.thumbnail_loader.shutdown()
         self.chip_loader.shutdown()
+        if self.duplicates_view is not None:
+            self.duplicates_view.close()  # its own top-level window goes with the app
+            self.duplicates_view.shutdown()
 
     def _on_engine_stopped(self) -> None:
         QTimer.singleShot(0, self.close)  # not from inside closeEvent (a nested close is ignored)

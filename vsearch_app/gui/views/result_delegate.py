@@ -12,7 +12,13 @@ from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPointF, QRect, Q
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPainterPath, QPalette, QPen, QPixmap
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
-from vsearch_app.gui.models.results import NAME_ROLE, SCORE_ROLE, THUMBNAIL_FAILURE_ROLE, THUMBNAIL_ROLE
+from vsearch_app.gui.models.results import (
+    GOOD_MATCH_ROLE,
+    NAME_ROLE,
+    SCORE_ROLE,
+    THUMBNAIL_FAILURE_ROLE,
+    THUMBNAIL_ROLE,
+)
 
 DEFAULT_THUMBNAIL_SIZE = 160  # logical pixels: the side of the square a thumbnail is fitted in
 PADDING = 6  # around the square, inside the tile (the selection colour shows there)
@@ -99,6 +105,9 @@ class ResultDelegate(QStyledItemDelegate):
             failed = bool(index.data(THUMBNAIL_FAILURE_ROLE))
             _paint_placeholder(painter, photo, palette, failed)
 
+        if index.data(GOOD_MATCH_ROLE):
+            _paint_good_match(painter, photo, palette, group)
+
         text_rect = QRect(option.rect.x() + PADDING, square.bottom() + 1 + TEXT_GAP,
                           option.rect.width() - 2 * PADDING, option.fontMetrics.height())
         name = str(index.data(NAME_ROLE))
@@ -143,6 +152,28 @@ def _paint_placeholder(painter: QPainter, rect: QRectF, palette: QPalette, faile
     if failed:
         painter.drawLine(glyph.bottomLeft() + QPointF(-side * 0.1, side * 0.1),
                          glyph.topRight() + QPointF(side * 0.1, -side * 0.1))
+
+
+def _paint_good_match(painter: QPainter, photo: QRectF, palette: QPalette, group: QPalette.ColorGroup) -> None:
+    """A good match: a thin accent ring around the photo and a small check mark in its bottom-left corner."""
+    accent = palette.color(group, QPalette.ColorRole.Highlight)
+    painter.setBrush(Qt.BrushStyle.NoBrush)
+    painter.setPen(QPen(accent, 2.0))
+    painter.drawRoundedRect(photo.adjusted(1, 1, -1, -1), 3, 3)
+    side = max(12.0, min(18.0, photo.width() * 0.12))
+    badge = QRectF(photo.left() + 5, photo.bottom() - side - 5, side, side)
+    painter.setPen(QPen(palette.color(group, QPalette.ColorRole.Base), 1.5))
+    painter.setBrush(accent)
+    painter.drawEllipse(badge)
+    tick = QPainterPath(QPointF(badge.left() + side * 0.28, badge.top() + side * 0.52))
+    tick.lineTo(badge.left() + side * 0.44, badge.top() + side * 0.68)
+    tick.lineTo(badge.left() + side * 0.73, badge.top() + side * 0.35)
+    pen = QPen(palette.color(group, QPalette.ColorRole.HighlightedText), max(1.5, side / 9))
+    pen.setCapStyle(Qt.PenCapStyle.RoundCap)
+    pen.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
+    painter.setPen(pen)
+    painter.setBrush(Qt.BrushStyle.NoBrush)
+    painter.drawPath(tick)
 
 
 def _paint_score_badge(painter: QPainter, photo: QRectF, score: float, font: QFont, palette: QPalette,
