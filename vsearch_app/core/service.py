@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from vsearch_app.core.engine import hub
 from vsearch_app.core.engine.model_identity import ModelIdentity, display_name, identify
 from vsearch_app.core.library import query as query_syntax
+from vsearch_app.core.library.caption_match import DEFAULT_CAPTION_WEIGHT, check_caption_weight
 from vsearch_app.core.library.index_writer import IndexWriter
 from vsearch_app.core.library.library import Library
 from vsearch_app.core.library.phases import AnyEvent, check_cancel
@@ -173,6 +174,7 @@ def caption(
 
 
 MODEL_SETTING = "model"  # the library's remembered search model (catalog setting)
+CAPTION_WEIGHT_SETTING = "caption_weight"  # how much a matching caption raises a photo (catalog setting)
 
 Query = str | Sequence[str] | Sequence[QueryTerm]  # query text, command-line words, or structured terms
 
@@ -404,9 +406,12 @@ class LibraryService:
         limit: int = 20,
         threshold: float | None = None,
         folder: str | Path | None = None,
+        *,
+        caption_weight: float | None = None,
     ) -> list[SearchHit]:
-        """The best ``limit`` hits at once (what the CLI prints)."""
-        return self._library.search(query, limit=limit, threshold=threshold, folder=folder)
+        """The best ``limit`` hits at once (what the CLI prints). ``caption_weight``: as in ``search_results``."""
+        return self._library.search(query, limit=limit, threshold=threshold, folder=folder,
+                                    caption_weight=self._caption_weight_for(caption_weight))
 
     def search_results(
         self,
@@ -415,13 +420,39 @@ class LibraryService:
         threshold: float | None = None,
         folder: str | Path | None = None,
         limit: int = MAX_RESULTS,
+        caption_weight: float | None = None,
     ) -> SearchResults:
         """The query's ranking, to read a page at a time: ``results.page(offset, count)`` -> SearchPage, or
         ``results.hits(offset, count)`` -> list[SearchHit]; ``results.max_total`` bounds the number of hits.
         The query vector is made here (a text or new image query runs the model: call it off the GUI thread);
         pages are cheap (ranked ids are kept as arrays, a page's rows are read in one batched lookup), and a page
-        beyond the candidates ranked so far widens the search without reordering earlier pages."""
-        return self._library.search_results(query, limit=limit, threshold=threshold, folder=folder)
+        beyond the candidates ranked so far widens the search without reordering earlier pages.
+
+        Stored captions that match the query's words raise their photos (``SearchHit.caption_matched``), by the
+        library's ``caption_weight()``, or by ``caption_weight`` for this query (0: vectors alone)."""
+        return self._library.search_results(query, limit=limit, threshold=threshold, folder=folder,
+                                            caption_weight=self._caption_weight_for(caption_weight))
+
+    def caption_weight(self) -> float:
+        """How much a caption that matches a query's words raises its photo (the library's setting; 0 is off):
+        up to this much is added to the photo's cosine similarity (core/library/search.py explains the fusion)."""
+        stored = self._library.catalog.get_setting(CAPTION_WEIGHT_SETTING)
+        if stored is None:
+            return DEFAULT_CAPTION_WEIGHT
+        try:
+            return check_caption_weight(stored)
+        except VSearchError:  # edited by hand or by a newer version: the default, rather than no search at all
+            return DEFAULT_CAPTION_WEIGHT
+
+    def set_caption_weight(self, weight: float | None) -> float:
+        """Remember ``weight`` (0 to 2) as this library's caption weight; None forgets it (back to the default).
+        Returns the weight now in use. InvalidArgumentError (param "caption_weight") for a value out of range."""
+        value = None if weight is None else repr(check_caption_weight(weight))
+        self._library.catalog.set_setting(CAPTION_WEIGHT_SETTING, value)
+        return self.caption_weight()
+
+    def _caption_weight_for(self, override: float | None) -> float:
+        return self.caption_weight() if override is None else check_caption_weight(override)
 
     def search_page(
         self,
@@ -431,16 +462,18 @@ class LibraryService:
         *,
         threshold: float | None = None,
         folder: str | Path | None = None,
+        caption_weight: float | None = None,
     ) -> SearchPage:
         """One page of a query's hits, for callers that keep no state between pages. Offset 0 always searches
         afresh; a later offset of the same query (same terms, threshold and folder) reuses the ranking that offset
         0 made, so paging costs no new model run and pages stay consistent with each other."""
         terms = tuple(query_syntax.as_terms(query))
-        key = (terms, threshold, None if folder is None else str(folder))
+        key = (terms, threshold, None if folder is None else str(folder), caption_weight)
         with self._page_lock:
             cached = self._last_results if offset > 0 and self._last_results_key == key else None
         if cached is None:
-            cached = self.search_results(list(terms), threshold=threshold, folder=folder)
+            cached = self.search_results(list(terms), threshold=threshold, folder=folder,
+                                         caption_weight=caption_weight)
             with self._page_lock:
                 self._last_results_key, self._last_results = key, cached
         return cached.page(offset, count)

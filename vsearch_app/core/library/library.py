@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from vsearch_app.core.engine.model_identity import display_name
+from vsearch_app.core.library.caption_match import check_caption_weight, find_matches
 from vsearch_app.core.library.indexer import Indexer
 from vsearch_app.core.library.phases import RunReporter, check_cancel, rebuild_reporter
 from vsearch_app.core.library.query import as_terms, combine
@@ -37,6 +38,7 @@ from vsearch_app.core.library.reconcile import ChangeReport, PathsReconciled, Re
 from vsearch_app.core.library.scanner import FileStat, is_within, stat_file
 from vsearch_app.core.library.search import (
     MAX_RESULTS,
+    CaptionFusion,
     SearchResults,
     check_limit,
     check_threshold,
@@ -355,9 +357,11 @@ class Library:
         threshold: float | None = None,
         folder: str | os.PathLike[str] | None = None,
         cwd: str | os.PathLike[str] | None = None,
+        caption_weight: float = 0.0,
     ) -> list[SearchHit]:
         """Up to ``limit`` photos nearest to the query, best first. Offline and failed files are left out."""
-        results = self.search_results(query, limit=limit, threshold=threshold, folder=folder, cwd=cwd)
+        results = self.search_results(query, limit=limit, threshold=threshold, folder=folder, cwd=cwd,
+                                      caption_weight=caption_weight)
         return results.page(0, limit).hits
 
     def search_results(
@@ -368,11 +372,15 @@ class Library:
         threshold: float | None = None,
         folder: str | os.PathLike[str] | None = None,
         cwd: str | os.PathLike[str] | None = None,
+        caption_weight: float = 0.0,
     ) -> SearchResults:
         """The query's ranking, read a page at a time (core.library.search). ``query``: text in the query syntax,
-        command line words, or QueryTerm objects. The query vector is made here (the model runs here, if at all)."""
+        command line words, or QueryTerm objects. The query vector is made here (the model runs here, if at all).
+        ``caption_weight`` > 0 fuses the stored captions' match with the query's words into the ranking
+        (core.library.search's docstring); 0 ranks by the vectors alone."""
         check_limit(limit)
         check_threshold(threshold)
+        caption_weight = check_caption_weight(caption_weight)
         filter_ids = None
         folder_path = None
         if folder is not None:
@@ -395,8 +403,14 @@ class Library:
         else:
             ranker = index_ranker(index, vector, filter_ids)
             candidates = len(filter_ids) if filter_ids is not None else len(index)
+        fusion = None
+        if caption_weight > 0:
+            matches = find_matches(self.catalog, terms, self.model_id, allowed_ids=filter_ids)
+            if matches is not None:
+                ranker = fusion = CaptionFusion(ranker, matches, vector, caption_weight, threshold)
         return SearchResults(self.catalog, ranker, limit=limit, threshold=threshold, candidates=candidates,
-                             roots_online=lambda: {root.id: online for root, online in self.roots_online()})
+                             roots_online=lambda: {root.id: online for root, online in self.roots_online()},
+                             fusion=fusion)
 
     # --- status -------------------------------------------------------------------------------------------------
 

@@ -14,10 +14,33 @@ Paging rules:
 - photos that are offline or failed when the results are made are left out (as search always did); a photo deleted
   since is skipped when its page is built, and the hits after it move up;
 - ``threshold`` ends the ranking at the first candidate scoring below it; ``limit`` caps the number of hits.
+
+Caption fusion (issue 13). A text query's ranking also uses the photos' stored captions (core.library.caption_match
+says which captions match the query's words, with a match score m in [0, 1]). The fusion is a weighted sum::
+
+    fused = cosine + w * spread * m     (m = 0 for a photo whose caption did not match)
+
+where ``spread`` is this query's cosine gap between its best photo and its 100th (SPREAD_RANK; the last one in a
+smaller library), and ``w`` the library's ``caption_weight`` (default 1, at most 10). So a caption with every word
+of the query lifts its photo by the width of the query's top-100 band: a photo that was anywhere in that band goes
+to the top, one that looks unrelated moves up but not past the photos that truly look like the query. Measuring
+the lift in the query's own spread makes the weight mean the same for any model (a large model's text-to-photo
+cosines sit in a narrow band, a small one's can spread over most of [-1, 1]). Why a sum rather than reciprocal-rank fusion: the boost only
+ever raises matched photos, so photos without a matching caption keep exactly their order among themselves, and a
+matched photo's place depends on its own cosine, not on ranks the approximate index cannot know beyond its top k.
+The matched photos (a few hundred
+or thousand, where the ranking holds up to 100,000) are scored exactly from their stored vectors, so a photo whose
+caption matched enters the ranking even when the index's top k did not hold it; they are merged into the index's
+candidates by fused score (``CaptionFusion``), so paging stays consistent: a matched photo is placed only once every
+candidate above it is known. The hit's ``score`` stays the cosine (``threshold`` applies to it: a matched photo
+below the threshold is left out); ``caption_matched`` marks the boosted hits and ``caption`` is the caption that
+matched. With ``w`` 0, with no words in the query (image and photo terms only), or when no caption matches, the
+ranker is the plain one: the order is exactly what it is without captions.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -25,12 +48,14 @@ from datetime import datetime
 import numpy as np
 
 from vsearch_app.core.engine.model_identity import display_name
+from vsearch_app.core.library.caption_match import CaptionMatches
 from vsearch_app.core.store.catalog import Catalog, FileRecord
 from vsearch_app.core.types import FileState, SearchHit, SearchPage
 from vsearch_app.errors import InvalidArgumentError, NothingToSearchError
 
 MAX_RESULTS = 100_000  # the most hits one query gives (what the desktop app shows)
 WIDEN = 4  # how much further a search looks when the candidates so far do not fill the page asked for
+SPREAD_RANK = 100  # caption fusion: a full match is worth the weight times the cosine gap from rank 1 to this rank
 
 Ranker = Callable[[int], tuple[np.ndarray, np.ndarray, bool]]
 
@@ -65,6 +90,55 @@ def exact_ranker(ids: np.ndarray, vectors: np.ndarray, vector: np.ndarray) -> Ra
     order = np.argsort(-scores, kind="stable")
     ranked_ids, ranked_scores = ids[order].astype(np.int64), scores[order].astype(np.float32)
     return lambda k: (ranked_ids, ranked_scores, True)
+
+
+class CaptionFusion:
+    """A ranker with caption matches folded in (see the module docstring): ``fusion(k)`` gives the base ranker's
+    ``k`` candidates and the matched photos that belong among them, by fused score, best first."""
+
+    def __init__(self, base: Ranker, matches: CaptionMatches, vector: np.ndarray, weight: float,
+                 threshold: float | None = None) -> None:
+        unit = vector / max(float(np.linalg.norm(vector)), 1e-12)
+        norms = np.maximum(np.linalg.norm(matches.vectors, axis=1), 1e-12)
+        cosines = ((matches.vectors @ unit) / norms).astype(np.float32)
+        ids = matches.file_ids
+        keep = np.ones(len(ids), dtype=bool) if threshold is None else cosines >= threshold
+        ids, cosines, match = ids[keep], cosines[keep], matches.match[keep]
+        top_ids, top_scores, _ = base(SPREAD_RANK)
+        self.spread = float(top_scores[0] - top_scores[-1]) if len(top_scores) else 0.0
+        fused = (cosines + np.float32(weight * self.spread) * match).astype(np.float32)
+        order = np.lexsort((ids, -fused))  # best fused score first; ties by id, so paging is repeatable
+        self._base = base
+        self._ids, self._fused = ids[order], fused[order]
+        self._all_matched = matches.file_ids  # base candidates that matched are placed by fused score, not cosine
+        self.cosine = dict(zip(ids.tolist(), cosines.tolist(), strict=True))
+        self.captions = {fid: matches.captions.get(fid, "") for fid in self.cosine}
+
+    def __call__(self, k: int) -> tuple[np.ndarray, np.ndarray, bool]:
+        ids, scores, complete = self._base(k)
+        others = ~np.isin(ids, self._all_matched)
+        ids, scores = ids[others], scores[others]
+        # Matched photos placed before each candidate: those with a higher fused score (the candidates come best
+        # first; the running maximum keeps their own order even if an approximate search returned one out of place).
+        before = np.searchsorted(-self._fused, -scores, side="left")
+        before = np.maximum.accumulate(before) if len(before) else before
+        # Past the last candidate a matched photo may still belong after candidates not ranked yet: wait for them.
+        placed = len(self._ids) if complete else (int(before[-1]) if len(before) else 0)
+        total = len(ids) + placed
+        out_ids = np.empty(total, dtype=np.int64)
+        out_scores = np.empty(total, dtype=np.float32)
+        is_candidate = np.zeros(total, dtype=bool)
+        positions = np.arange(len(ids)) + before
+        is_candidate[positions] = True
+        out_ids[positions], out_scores[positions] = ids, scores
+        out_ids[~is_candidate], out_scores[~is_candidate] = self._ids[:placed], self._fused[:placed]
+        return out_ids, out_scores, complete
+
+    def annotate(self, hits: list[SearchHit]) -> list[SearchHit]:
+        """Matched hits get their cosine back as ``score``, ``caption_matched`` and the caption that matched."""
+        return [dataclasses.replace(hit, score=self.cosine[hit.file_id], caption_matched=True,
+                                    caption=self.captions[hit.file_id] or hit.caption)
+                if hit.file_id in self.cosine else hit for hit in hits]
 
 
 def no_folders_yet() -> NothingToSearchError:
@@ -131,6 +205,7 @@ class SearchResults:
         threshold: float | None = None,
         candidates: int | None = None,
         roots_online: Callable[[], dict[int, bool]] = dict,
+        fusion: CaptionFusion | None = None,
     ) -> None:
         self.limit = check_limit(limit)
         self.threshold = check_threshold(threshold)
@@ -138,6 +213,7 @@ class SearchResults:
         self._ranker = ranker
         self._candidates = candidates  # how many photos the ranker can return at most, when known
         self._roots_online = roots_online  # root id -> reachable now
+        self._fusion = fusion  # the ranker when captions matched: it knows the matched hits' cosines and captions
         self._lock = threading.Lock()
         self._excluded = catalog.ids_in_states((FileState.OFFLINE, FileState.FAILED))  # sorted, fixed for these results
         self._ids = np.zeros(0, dtype=np.int64)  # every candidate ranked so far, best first
@@ -189,6 +265,8 @@ class SearchResults:
             scores = self._scores[positions].tolist()
             hits = [hit_from_record(rows[fid], score, root_online=online.get(rows[fid].root_id, False))
                     for fid, score in zip(ids, scores, strict=True)]
+            if self._fusion is not None:
+                hits = self._fusion.annotate(hits)
             return SearchPage(hits=hits, offset=offset, total_known=self.total_known, exhausted=self.exhausted)
 
     def hits(self, offset: int, count: int) -> list[SearchHit]:

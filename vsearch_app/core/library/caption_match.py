@@ -1,0 +1,148 @@
+"""Which photos' stored captions match a query's words, and how well: the caption half of search's fusion.
+
+The words: the query's positive text terms, split and folded as the full-text index does (``unicode61`` with
+diacritics removed: runs of letters and digits, lower case, accents dropped), less a short list of words that say
+nothing about a photo ("a", "of", "photo", ...) and less every word of a negative term, so an excluded word never
+raises a photo. Image and photo terms have no words: a query made only of them matches no caption.
+
+How well a caption matches, in [0, 1]: the BM25 weights (IDF) of the query's words that the caption contains,
+divided by those of all the query's words. A word's weight is ``ln(1 + (N - n + 0.5) / (n + 0.5))`` over the N current
+captions, n of them containing it: a word that few captions contain counts for much, one that nearly every caption
+contains ("red" on a library of red things) for almost nothing, and a query word that no caption contains still
+counts in the total (a caption that does not say it matched less of the query). Term frequency and length
+normalisation, BM25's other parts, are left out: a caption is one sentence. Each word is multiplied by the largest
+weight of the terms it comes from ("2:zorblax + beach"). Unlike raw BM25 scores, which grow with the library, this
+means the same on any library, so one fusion weight suits them all. A photo with several matching captions (other
+models or prompts) takes its best one, and that caption's text goes with the hit.
+
+Only current captions count, and only photos with a vector of the search model (what the vector index holds) are
+returned; at most MAX_MATCHES of them, the best matches.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from vsearch_app.core.store import caption_text_index
+from vsearch_app.core.store.catalog import Catalog
+from vsearch_app.core.types import QueryTerm
+from vsearch_app.errors import InvalidArgumentError
+
+DEFAULT_CAPTION_WEIGHT = 1.0  # a full match lifts a photo by its query's top-100 band (core/library/search.py)
+MAX_CAPTION_WEIGHT = 10.0  # caption matches first, nearly always
+MAX_MATCHES = 10_000  # photos scored from their captions per query, the best matches first
+
+# Words that match nearly any caption or query and describe no photo. English only: other languages' common words
+# get a low weight from the word statistics anyway.
+STOP_WORDS = frozenset("""
+    a an the this that these those of in on at to into onto from by with without for and or but not no as is are was
+    were be been being it its there here some any very
+    photo photos photograph photographs picture pictures pic pics image images shot shots snapshot
+""".split())
+
+_WORD = re.compile(r"[^\W_]+")  # letters and digits (unicode61's token characters); "_" and punctuation split
+
+
+def words(text: str) -> list[str]:
+    """``text`` split and folded as the full-text index does: lower case, accents removed ("Café" -> "cafe")."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return _WORD.findall(stripped.casefold())
+
+
+def query_words(terms: Sequence[QueryTerm]) -> dict[str, float]:
+    """The words a caption is matched against, each with the largest weight of the positive text terms it comes
+    from; words of negative terms and stop words are left out. Empty when the query has no such word."""
+    excluded = {w for t in terms if t.kind == "text" and t.weight < 0 for w in words(t.value)}
+    weights: dict[str, float] = {}
+    for term in terms:
+        if term.kind != "text" or term.weight <= 0:
+            continue
+        for word in words(term.value):
+            if word not in STOP_WORDS and word not in excluded:
+                weights[word] = max(weights.get(word, 0.0), float(term.weight))
+    return weights
+
+
+def check_caption_weight(weight: float) -> float:
+    """The fusion weight, checked: a number from 0 (captions do not affect the ranking) to MAX_CAPTION_WEIGHT."""
+    try:
+        value = float(weight)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not 0.0 <= value <= MAX_CAPTION_WEIGHT:  # NaN fails too
+        raise InvalidArgumentError(f"the caption weight is a number from 0 (off) to {MAX_CAPTION_WEIGHT:g}, got "
+                                   f"{weight}", param="caption_weight")
+    return value
+
+
+def word_weight(total: int, containing: int) -> float:
+    """BM25's IDF (the form that is never negative)."""
+    return math.log(1.0 + (total - containing + 0.5) / (containing + 0.5))
+
+
+@dataclass(frozen=True)
+class CaptionMatches:
+    """Photos whose current captions match a query: ``file_ids`` (int64), ``match`` (float32 in (0, 1], best
+    first), the matching caption's text per photo, and the photos' vectors of the search model (rows as file_ids)."""
+
+    file_ids: np.ndarray
+    match: np.ndarray
+    captions: dict[int, str]
+    vectors: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.file_ids)
+
+
+def find_matches(
+    catalog: Catalog,
+    terms: Sequence[QueryTerm],
+    model_id: str,
+    *,
+    allowed_ids: np.ndarray | None = None,
+    limit: int = MAX_MATCHES,
+) -> CaptionMatches | None:
+    """The photos whose captions match the words of ``terms`` (see the module docstring), restricted to
+    ``allowed_ids`` when given; None when nothing matches (or the query has no words)."""
+    wanted = query_words(terms)
+    if not wanted:
+        return None
+    total = caption_text_index.current_caption_count(catalog)
+    if total == 0:
+        return None
+    score_by_row: dict[int, float] = {}
+    file_of_row: dict[int, int] = {}
+    query_weight = 0.0
+    for word, term_weight in wanted.items():
+        rowids, file_ids = caption_text_index.captions_with_word(catalog, word)
+        weight = term_weight * word_weight(total, len(rowids))
+        query_weight += weight
+        for rowid, file_id in zip(rowids.tolist(), file_ids.tolist(), strict=True):
+            score_by_row[rowid] = score_by_row.get(rowid, 0.0) + weight
+            file_of_row[rowid] = file_id
+    if not score_by_row:
+        return None
+    best_row: dict[int, int] = {}  # file id -> its best caption row (ties: the newer row)
+    for rowid in sorted(score_by_row):
+        file_id = file_of_row[rowid]
+        if file_id not in best_row or score_by_row[rowid] >= score_by_row[best_row[file_id]]:
+            best_row[file_id] = rowid
+    ids = np.fromiter(best_row, dtype=np.int64, count=len(best_row))
+    if allowed_ids is not None:
+        ids = ids[np.isin(ids, allowed_ids)]
+    ids, vectors = catalog.embeddings_of(ids, model_id)  # only photos the vector index can return
+    if not len(ids):
+        return None
+    match = np.array([score_by_row[best_row[i]] / query_weight for i in ids.tolist()], dtype=np.float32)
+    order = np.lexsort((ids, -match))[:limit]  # best match first; ties by id, so the result is repeatable
+    ids, match, vectors = ids[order], match[order], vectors[order]
+    texts = caption_text_index.caption_texts(catalog, (best_row[i] for i in ids.tolist()))
+    captions = {i: texts.get(best_row[i], "") for i in ids.tolist()}
+    return CaptionMatches(ids, np.minimum(match, 1.0), captions, vectors)
