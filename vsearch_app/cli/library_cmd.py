@@ -1,6 +1,7 @@
 """`vsearch folders|index|search|status`: the photo library from the command line.
 
-Output rules: progress goes to stderr, results to stdout. `vsearch search` prints `score  path` lines on a terminal;
+Output rules: progress goes to stderr, results to stdout. `vsearch search` prints `score  path` lines on a terminal
+(a hit that its stored caption raised ends with `  (caption: the caption)`, shortened);
 when stdout is not a terminal (a pipe or a file) it prints only the paths, one per line, as raw file-name bytes, so
 `vsearch search "red car" | xargs -d '\\n' open` works even for names that are not valid UTF-8. `--print0` ends
 each path with a NUL byte instead (terminal or not), for names that contain a newline: `... --print0 | xargs -0`.
@@ -71,8 +72,12 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
                         help="only results with a score of at least S (cosine similarity, -1..1)")
     search.add_argument("--in", dest="folder", default=None, metavar="FOLDER",
                         help="only photos inside FOLDER (a watched folder or a folder within one)")
+    search.add_argument("--caption-weight", dest="caption_weight", type=float, default=None, metavar="W",
+                        help="how much a stored caption with the query's words raises its photo, for this search "
+                             "(0: off; default: the library's, see `vsearch config`)")
     output = search.add_mutually_exclusive_group()
-    output.add_argument("--json", action="store_true", help='print [{"path": ..., "score": ...}, ...]')
+    output.add_argument("--json", action="store_true",
+                        help='print [{"path": ..., "score": ..., "caption_matched": ..., "caption": ...}, ...]')
     output.add_argument("--print0", action="store_true",
                         help="print only the paths, each ended by a NUL byte (for xargs -0), even on a terminal")
     search.set_defaults(handler=run_search)
@@ -241,11 +246,13 @@ def _say_if_model_changed(before: str | None, after: str | None) -> None:
 def run_search(args: argparse.Namespace) -> int:
     with _open(args) as service:
         try:
-            hits = service.search(args.query, limit=args.limit, threshold=args.threshold, folder=args.folder)
+            hits = service.search(args.query, limit=args.limit, threshold=args.threshold, folder=args.folder,
+                                  caption_weight=args.caption_weight)
         except NothingToSearchError as exc:
             raise VSearchError(_what_to_do(exc)) from exc
     if args.json:
-        _print_json([{"path": os.fsdecode(h.path), "score": round(float(h.score), 6)} for h in hits])
+        _print_json([{"path": os.fsdecode(h.path), "score": round(float(h.score), 6),
+                      "caption_matched": h.caption_matched, "caption": h.caption} for h in hits])
     elif args.print0 or not sys.stdout.isatty():
         # Raw file-name bytes: a name that is not valid UTF-8 (or holds a newline, with --print0) survives the trip.
         end = b"\0" if args.print0 else b"\n"
@@ -255,8 +262,19 @@ def run_search(args: argparse.Namespace) -> int:
         out.flush()
     else:
         for hit in hits:
-            print(f"{hit.score:.4f}  {_show(hit.path)}")
+            print(f"{hit.score:.4f}  {_show(hit.path)}" + (_caption_note(hit.caption) if hit.caption_matched else ""))
     return 0
+
+
+CAPTION_NOTE_CHARS = 60
+
+
+def _caption_note(caption: str) -> str:
+    """What a terminal line adds to a hit that its stored caption raised: the caption, shortened."""
+    text = " ".join(caption.split())
+    if len(text) > CAPTION_NOTE_CHARS:
+        text = text[:CAPTION_NOTE_CHARS - 1].rstrip() + "…"
+    return f"  (caption: {text})"
 
 
 def _what_to_do(exc: NothingToSearchError) -> str:

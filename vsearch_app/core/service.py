@@ -444,6 +444,10 @@ class LibraryService:
         except VSearchError:  # edited by hand or by a newer version: the default, rather than no search at all
             return DEFAULT_CAPTION_WEIGHT
 
+    def caption_weight_is_set(self) -> bool:
+        """Whether this library has its own caption weight (else ``caption_weight()`` is the default)."""
+        return self._library.catalog.get_setting(CAPTION_WEIGHT_SETTING) is not None
+
     def set_caption_weight(self, weight: float | None) -> float:
         """Remember ``weight`` (0 to 2) as this library's caption weight; None forgets it (back to the default).
         Returns the weight now in use. InvalidArgumentError (param "caption_weight") for a value out of range."""
@@ -566,6 +570,13 @@ class LibraryService:
         loading a model; None when there is none for the photo's current content. A finished caption wins over a
         stopped one, then the newest."""
         return self._caption_session().stored(path, prompt=prompt, model=model)
+
+    def stored_captions(self, model: str | None = None, prompt: str | None = None) -> list[tuple[Path, CaptionResult]]:
+        """Every caption stored in the library for its photo's current content (for caption ``model`` and
+        ``prompt``; None: any), with the photo's path, ordered by path, model and prompt. Loads no model."""
+        from vsearch_app.core.store import captions
+
+        return captions.load_all(self._library.catalog, model=model, prompt=prompt)
 
     def _close_captions(self) -> None:
         """Stop a caption in progress, wait for it to be stored and release the caption model (called by close)."""

@@ -23,19 +23,19 @@ says which captions match the query's words, with a match score m in [0, 1]). Th
 where ``spread`` is this query's cosine gap between its best photo and its 100th (SPREAD_RANK; the last one in a
 smaller library), and ``w`` the library's ``caption_weight`` (default 1, at most 10). So a caption with every word
 of the query lifts its photo by the width of the query's top-100 band: a photo that was anywhere in that band goes
-to the top, one that looks unrelated moves up but not past the photos that truly look like the query. Measuring
-the lift in the query's own spread makes the weight mean the same for any model (a large model's text-to-photo
-cosines sit in a narrow band, a small one's can spread over most of [-1, 1]). Why a sum rather than reciprocal-rank fusion: the boost only
-ever raises matched photos, so photos without a matching caption keep exactly their order among themselves, and a
-matched photo's place depends on its own cosine, not on ranks the approximate index cannot know beyond its top k.
-The matched photos (a few hundred
-or thousand, where the ranking holds up to 100,000) are scored exactly from their stored vectors, so a photo whose
-caption matched enters the ranking even when the index's top k did not hold it; they are merged into the index's
-candidates by fused score (``CaptionFusion``), so paging stays consistent: a matched photo is placed only once every
-candidate above it is known. The hit's ``score`` stays the cosine (``threshold`` applies to it: a matched photo
-below the threshold is left out); ``caption_matched`` marks the boosted hits and ``caption`` is the caption that
-matched. With ``w`` 0, with no words in the query (image and photo terms only), or when no caption matches, the
-ranker is the plain one: the order is exactly what it is without captions.
+to the top, one that looks unrelated moves up but not past the photos that truly look like the query. Measuring the
+lift in the query's own spread makes the weight mean the same for any model (a large model's text-to-photo cosines
+sit in a narrow band, a small one's can spread over most of [-1, 1]). Why a sum rather than reciprocal-rank fusion:
+the boost only ever raises matched photos, so photos without a matching caption keep exactly their order among
+themselves, and a matched photo's place depends on its own cosine, not on ranks the approximate index cannot know
+beyond its top k. The matched photos (a few hundred or thousand, where the ranking holds up to 100,000) are scored
+exactly from their stored vectors, so a photo whose caption matched enters the ranking even when the index's top k
+did not hold it; they are merged into the index's candidates by fused score (``CaptionFusion``), so paging stays
+consistent: a matched photo is placed only once every candidate above it is known. The hit's ``score`` stays the
+cosine (``threshold`` applies to it: a matched photo below the threshold is left out); ``caption_matched`` marks the
+boosted hits and ``caption`` is the caption that matched. With ``w`` 0, with no words in the query (image and photo
+terms only), or when no caption matches, the ranker is the plain one: the order is exactly what it is without
+captions.
 """
 
 from __future__ import annotations
