@@ -104,7 +104,7 @@ class CaptionFusion:
         ids = matches.file_ids
         keep = np.ones(len(ids), dtype=bool) if threshold is None else cosines >= threshold
         ids, cosines, match = ids[keep], cosines[keep], matches.match[keep]
-        top_ids, top_scores, _ = base(SPREAD_RANK)
+        top_ids, top_scores, _ = self._top = base(SPREAD_RANK)  # kept: the first page needs no second search
         self.spread = float(top_scores[0] - top_scores[-1]) if len(top_scores) else 0.0
         fused = (cosines + np.float32(weight * self.spread) * match).astype(np.float32)
         order = np.lexsort((ids, -fused))  # best fused score first; ties by id, so paging is repeatable
@@ -115,7 +115,7 @@ class CaptionFusion:
         self.captions = {fid: matches.captions.get(fid, "") for fid in self.cosine}
 
     def __call__(self, k: int) -> tuple[np.ndarray, np.ndarray, bool]:
-        ids, scores, complete = self._base(k)
+        ids, scores, complete = self._candidates(k)
         others = ~np.isin(ids, self._all_matched)
         ids, scores = ids[others], scores[others]
         # Matched photos placed before each candidate: those with a higher fused score (the candidates come best
@@ -133,6 +133,13 @@ class CaptionFusion:
         out_ids[positions], out_scores[positions] = ids, scores
         out_ids[~is_candidate], out_scores[~is_candidate] = self._ids[:placed], self._fused[:placed]
         return out_ids, out_scores, complete
+
+    def _candidates(self, k: int) -> tuple[np.ndarray, np.ndarray, bool]:
+        """The base ranker's best ``k``; up to SPREAD_RANK from the search the spread was measured with."""
+        top_ids, top_scores, _ = self._top
+        if k > SPREAD_RANK:
+            return self._base(k)
+        return top_ids[:k], top_scores[:k], len(top_ids) < k
 
     def annotate(self, hits: list[SearchHit]) -> list[SearchHit]:
         """Matched hits get their cosine back as ``score``, ``caption_matched`` and the caption that matched."""
