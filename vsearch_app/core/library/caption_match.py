@@ -31,11 +31,12 @@ import numpy as np
 
 from vsearch_app.core.store import caption_text_index
 from vsearch_app.core.store.catalog import Catalog
-from vsearch_app.core.types import QueryTerm
+from vsearch_app.core.types import DEFAULT_CAPTION_WEIGHT, MAX_CAPTION_WEIGHT, QueryTerm
+
+__all__ = ["DEFAULT_CAPTION_WEIGHT", "MAX_CAPTION_WEIGHT", "CaptionMatches", "check_caption_weight", "find_matches",
+           "query_words", "words"]
 from vsearch_app.errors import InvalidArgumentError
 
-DEFAULT_CAPTION_WEIGHT = 1.0  # a full match lifts a photo by its query's top-100 band (core/library/search.py)
-MAX_CAPTION_WEIGHT = 10.0  # caption matches first, nearly always
 MAX_MATCHES = 10_000  # photos scored from their captions per query, the best matches first
 
 # Words that match nearly any caption or query and describe no photo. English only: other languages' common words
