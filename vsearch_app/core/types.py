@@ -135,8 +135,8 @@ class DuplicateGroup:
     members: list[DuplicateMember]
 
 
-# Caption fusion in search (core/library/search.py): how much a stored caption with the query's words raises its photo,
-# in units of the query's top-100 cosine band; 0 is off. Here so that the front ends can offer it without the engine.
+# Caption fusion in search (core/library/search.py): how far a stored caption with the query's words raises its photo
+# (1: a caption with every word of the query puts it first; 0 is off). Here so that the front ends can offer it.
 DEFAULT_CAPTION_WEIGHT = 1.0
 MAX_CAPTION_WEIGHT = 10.0
 

@@ -6,14 +6,15 @@ nothing about a photo ("a", "of", "photo", ...) and less every word of a negativ
 raises a photo. Image and photo terms have no words: a query made only of them matches no caption.
 
 How well a caption matches, in [0, 1]: the BM25 weights (IDF) of the query's words that the caption contains,
-divided by those of all the query's words. A word's weight is ``ln(1 + (N - n + 0.5) / (n + 0.5))`` over the N current
-captions, n of them containing it: a word that few captions contain counts for much, one that nearly every caption
-contains ("red" on a library of red things) for almost nothing, and a query word that no caption contains still
-counts in the total (a caption that does not say it matched less of the query). Term frequency and length
-normalisation, BM25's other parts, are left out: a caption is one sentence. Each word is multiplied by the largest
-weight of the terms it comes from ("2:zorblax + beach"). Unlike raw BM25 scores, which grow with the library, this
-means the same on any library, so one fusion weight suits them all. A photo with several matching captions (other
-models or prompts) takes its best one, and that caption's text goes with the hit.
+divided by those of all the query's words. A word's weight is ``ln(1 + (N - n + 0.5) / (n + 0.5))``, N the stored
+captions and n those containing the word (stale ones count in both: the word statistics need no join): a word that
+few captions contain counts for much, one that nearly every caption contains ("red" on a library of red things) for
+almost nothing, and a query word that no caption contains still counts in the total (a caption that does not say it
+matched less of the query). Term frequency and length normalisation, BM25's other parts, are left out: a caption is
+one sentence. Each word is multiplied by the largest weight of the terms it comes from ("2:zorblax + beach"). Unlike
+raw BM25 scores, which grow with the library, this means the same on any library, so one fusion weight suits them
+all. A photo with several matching captions (other models or prompts) takes its best one, and that caption's text
+goes with the hit.
 
 Only current captions count, and only photos with a vector of the search model (what the vector index holds) are
 returned; at most MAX_MATCHES of them, the best matches.
@@ -24,7 +25,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,8 +34,8 @@ from vsearch_app.core.store import caption_text_index
 from vsearch_app.core.store.catalog import Catalog
 from vsearch_app.core.types import DEFAULT_CAPTION_WEIGHT, MAX_CAPTION_WEIGHT, QueryTerm
 
-__all__ = ["DEFAULT_CAPTION_WEIGHT", "MAX_CAPTION_WEIGHT", "CaptionMatches", "check_caption_weight", "find_matches",
-           "query_words", "words"]
+__all__ = ["DEFAULT_CAPTION_WEIGHT", "MAX_CAPTION_WEIGHT", "CaptionMatches", "caption_texts", "check_caption_weight",
+           "find_matches", "query_words", "word_weight", "words"]
 from vsearch_app.errors import InvalidArgumentError
 
 MAX_MATCHES = 10_000  # photos scored from their captions per query, the best matches first
@@ -91,15 +92,21 @@ def word_weight(total: int, containing: int) -> float:
 @dataclass(frozen=True)
 class CaptionMatches:
     """Photos whose current captions match a query: ``file_ids`` (int64), ``match`` (float32 in (0, 1], best
-    first), the matching caption's text per photo, and the photos' vectors of the search model (rows as file_ids)."""
+    first), the rowid of each photo's best matching caption, and the photos' vectors of the search model (rows as
+    file_ids). The captions' texts are read when hits are shown (``texts``), not for every match."""
 
     file_ids: np.ndarray
     match: np.ndarray
-    captions: dict[int, str]
+    caption_rows: np.ndarray
     vectors: np.ndarray
 
     def __len__(self) -> int:
         return len(self.file_ids)
+
+
+def caption_texts(catalog: Catalog, caption_rows: Iterable[int]) -> dict[int, str]:
+    """The texts of captions by rowid (the hits of a page that matched)."""
+    return caption_text_index.caption_texts(catalog, caption_rows)
 
 
 def find_matches(
@@ -115,35 +122,31 @@ def find_matches(
     wanted = query_words(terms)
     if not wanted:
         return None
-    total = caption_text_index.current_caption_count(catalog)
+    total = caption_text_index.caption_count(catalog)
     if total == 0:
         return None
-    score_by_row: dict[int, float] = {}
-    file_of_row: dict[int, int] = {}
-    query_weight = 0.0
-    for word, term_weight in wanted.items():
-        rowids, file_ids = caption_text_index.captions_with_word(catalog, word)
-        weight = term_weight * word_weight(total, len(rowids))
-        query_weight += weight
-        for rowid, file_id in zip(rowids.tolist(), file_ids.tolist(), strict=True):
-            score_by_row[rowid] = score_by_row.get(rowid, 0.0) + weight
-            file_of_row[rowid] = file_id
-    if not score_by_row:
+    rows_by_word = {word: caption_text_index.rows_with_word(catalog, word) for word in wanted}
+    weights = {word: wanted[word] * word_weight(total, len(rows)) for word, rows in rows_by_word.items()}
+    query_weight = sum(weights.values())
+    rows, file_ids = caption_text_index.current_rows(catalog, np.concatenate(list(rows_by_word.values())))
+    if not len(rows):
         return None
-    best_row: dict[int, int] = {}  # file id -> its best caption row (ties: the newer row)
-    for rowid in sorted(score_by_row):
-        file_id = file_of_row[rowid]
-        if file_id not in best_row or score_by_row[rowid] >= score_by_row[best_row[file_id]]:
-            best_row[file_id] = rowid
-    ids = np.fromiter(best_row, dtype=np.int64, count=len(best_row))
+    scores = np.zeros(len(rows), dtype=np.float64)
+    for word, word_rows in rows_by_word.items():
+        scores += weights[word] * np.isin(rows, word_rows)
+    # Each photo's best caption: sorted by photo, then score, then rowid, the last row of each photo wins.
+    order = np.lexsort((rows, scores, file_ids))
+    rows, file_ids, scores = rows[order], file_ids[order], scores[order]
+    last = np.r_[file_ids[1:] != file_ids[:-1], True]
+    rows, file_ids, scores = rows[last], file_ids[last], scores[last]
     if allowed_ids is not None:
-        ids = ids[np.isin(ids, allowed_ids)]
-    ids, vectors = catalog.embeddings_of(ids, model_id)  # only photos the vector index can return
-    if not len(ids):
+        keep = np.isin(file_ids, allowed_ids)
+        rows, file_ids, scores = rows[keep], file_ids[keep], scores[keep]
+    with_vector, vectors = catalog.embeddings_of(file_ids, model_id)  # only photos the vector index can return
+    if not len(with_vector):
         return None
-    match = np.array([score_by_row[best_row[i]] / query_weight for i in ids.tolist()], dtype=np.float32)
-    order = np.lexsort((ids, -match))[:limit]  # best match first; ties by id, so the result is repeatable
-    ids, match, vectors = ids[order], match[order], vectors[order]
-    texts = caption_text_index.caption_texts(catalog, (best_row[i] for i in ids.tolist()))
-    captions = {i: texts.get(best_row[i], "") for i in ids.tolist()}
-    return CaptionMatches(ids, np.minimum(match, 1.0), captions, vectors)
+    keep = np.isin(file_ids, with_vector)  # both ordered by file id
+    rows, file_ids, scores = rows[keep], file_ids[keep], scores[keep]
+    match = np.minimum(scores / query_weight, 1.0).astype(np.float32)
+    best = np.lexsort((file_ids, -match))[:limit]  # best match first; ties by id, so the result is repeatable
+    return CaptionMatches(file_ids[best], match[best], rows[best], vectors[best])

@@ -16,24 +16,29 @@ Paging rules:
 - ``threshold`` ends the ranking at the first candidate scoring below it; ``limit`` caps the number of hits.
 
 Caption fusion (issue 13). A text query's ranking also uses the photos' stored captions (core.library.caption_match
-says which captions match the query's words, with a match score m in [0, 1]). The fusion is a weighted sum::
+says which captions match the query's words, with a match score m in [0, 1]: the share of the query's word weight
+that the caption holds). The fusion moves a matched photo part of the way from its cosine to the top::
 
-    fused = cosine + w * spread * m     (m = 0 for a photo whose caption did not match)
+    lift  = min(1, w * m)                             (w: the library's caption_weight; m = 0: no match)
+    fused = cosine + lift * (summit - cosine)
+    summit = best + spread                            (just above the query's best photo)
 
-where ``spread`` is this query's cosine gap between its best photo and its 100th (SPREAD_RANK; the last one in a
-smaller library), and ``w`` the library's ``caption_weight`` (default 1, at most 10). So a caption with every word
-of the query lifts its photo by the width of the query's top-100 band: a photo that was anywhere in that band goes
-to the top, one that looks unrelated moves up but not past the photos that truly look like the query. Measuring the
-lift in the query's own spread makes the weight mean the same for any model (a large model's text-to-photo cosines
-sit in a narrow band, a small one's can spread over most of [-1, 1]). Why a sum rather than reciprocal-rank fusion:
-the boost only ever raises matched photos, so photos without a matching caption keep exactly their order among
-themselves, and a matched photo's place depends on its own cosine, not on ranks the approximate index cannot know
+``best`` is the query's best cosine and ``spread`` its gap from the best photo to the 100th (SPREAD_RANK; the last one
+in a smaller library). With the default w = 1 a caption that holds every word of the query puts its photo first
+(among such photos, by cosine), one that holds half of the query's word weight moves it halfway to the top, and a
+caption that only shares a common word moves it a little; w = 2 lifts a half match to the top too, and so on (at
+most 10). The lift is measured in the query's own cosines, so it means the same for any model (a large model's
+text-to-photo cosines sit in a narrow band, a small one's can spread over most of [-1, 1]).
+
+Why this and not reciprocal-rank fusion: the fused score of an unmatched photo is its cosine, so photos without a
+matching caption keep exactly their order among themselves (a library without captions ranks exactly as without
+fusion), and a matched photo's place depends on its own cosine, not on ranks the approximate index cannot know
 beyond its top k. The matched photos (a few hundred or thousand, where the ranking holds up to 100,000) are scored
 exactly from their stored vectors, so a photo whose caption matched enters the ranking even when the index's top k
 did not hold it; they are merged into the index's candidates by fused score (``CaptionFusion``), so paging stays
 consistent: a matched photo is placed only once every candidate above it is known. The hit's ``score`` stays the
 cosine (``threshold`` applies to it: a matched photo below the threshold is left out); ``caption_matched`` marks the
-boosted hits and ``caption`` is the caption that matched. With ``w`` 0, with no words in the query (image and photo
+raised hits and ``caption`` is the caption that matched. With w = 0, with no words in the query (image and photo
 terms only), or when no caption matches, the ranker is the plain one: the order is exactly what it is without
 captions.
 """
@@ -48,14 +53,14 @@ from datetime import datetime
 import numpy as np
 
 from vsearch_app.core.engine.model_identity import display_name
-from vsearch_app.core.library.caption_match import CaptionMatches
+from vsearch_app.core.library.caption_match import CaptionMatches, caption_texts
 from vsearch_app.core.store.catalog import Catalog, FileRecord
 from vsearch_app.core.types import FileState, SearchHit, SearchPage
 from vsearch_app.errors import InvalidArgumentError, NothingToSearchError
 
 MAX_RESULTS = 100_000  # the most hits one query gives (what the desktop app shows)
 WIDEN = 4  # how much further a search looks when the candidates so far do not fill the page asked for
-SPREAD_RANK = 100  # caption fusion: a full match is worth the weight times the cosine gap from rank 1 to this rank
+SPREAD_RANK = 100  # caption fusion: a full lift puts a photo above the best by the cosine gap from rank 1 to this
 
 Ranker = Callable[[int], tuple[np.ndarray, np.ndarray, bool]]
 
@@ -105,14 +110,18 @@ class CaptionFusion:
         keep = np.ones(len(ids), dtype=bool) if threshold is None else cosines >= threshold
         ids, cosines, match = ids[keep], cosines[keep], matches.match[keep]
         top_ids, top_scores, _ = self._top = base(SPREAD_RANK)  # kept: the first page needs no second search
-        self.spread = float(top_scores[0] - top_scores[-1]) if len(top_scores) else 0.0
-        fused = (cosines + np.float32(weight * self.spread) * match).astype(np.float32)
-        order = np.lexsort((ids, -fused))  # best fused score first; ties by id, so paging is repeatable
+        best = max(float(top_scores[0]) if len(top_scores) else -1.0, float(cosines.max(initial=-1.0)))
+        self.spread = float(best - top_scores[-1]) if len(top_scores) else 0.0
+        self.summit = best + self.spread  # where a full lift puts a photo: above the best one, by the spread
+        lift = np.minimum(1.0, weight * match.astype(np.float64))
+        fused = cosines + lift * (self.summit - cosines)
+        order = np.lexsort((ids, -cosines, -fused))  # best fused first, then best cosine; then id: repeatable
         self._base = base
         self._ids, self._fused = ids[order], fused[order]
         self._all_matched = matches.file_ids  # base candidates that matched are placed by fused score, not cosine
-        self.cosine = dict(zip(ids.tolist(), cosines.tolist(), strict=True))
-        self.captions = {fid: matches.captions.get(fid, "") for fid in self.cosine}
+        by_id = np.argsort(ids)  # for annotate's lookups
+        self._lookup_ids, self._lookup_cosines = ids[by_id], cosines[by_id]
+        self._lookup_rows = matches.caption_rows[keep][by_id]
 
     def __call__(self, k: int) -> tuple[np.ndarray, np.ndarray, bool]:
         ids, scores, complete = self._candidates(k)
@@ -141,11 +150,19 @@ class CaptionFusion:
             return self._base(k)
         return top_ids[:k], top_scores[:k], len(top_ids) < k
 
-    def annotate(self, hits: list[SearchHit]) -> list[SearchHit]:
+    def annotate(self, hits: list[SearchHit], catalog: Catalog) -> list[SearchHit]:
         """Matched hits get their cosine back as ``score``, ``caption_matched`` and the caption that matched."""
-        return [dataclasses.replace(hit, score=self.cosine[hit.file_id], caption_matched=True,
-                                    caption=self.captions[hit.file_id] or hit.caption)
-                if hit.file_id in self.cosine else hit for hit in hits]
+        ids = np.fromiter((hit.file_id for hit in hits), dtype=np.int64, count=len(hits))
+        at = np.minimum(np.searchsorted(self._lookup_ids, ids), max(len(self._lookup_ids) - 1, 0))
+        matched = (self._lookup_ids[at] == ids) if len(self._lookup_ids) else np.zeros(len(ids), dtype=bool)
+        if not matched.any():
+            return hits
+        texts = caption_texts(catalog, self._lookup_rows[at[matched]].tolist())
+        out = list(hits)
+        for i in np.flatnonzero(matched).tolist():
+            out[i] = dataclasses.replace(hits[i], score=float(self._lookup_cosines[at[i]]), caption_matched=True,
+                                         caption=texts.get(int(self._lookup_rows[at[i]])) or hits[i].caption)
+        return out
 
 
 def no_folders_yet() -> NothingToSearchError:
@@ -273,7 +290,7 @@ class SearchResults:
             hits = [hit_from_record(rows[fid], score, root_online=online.get(rows[fid].root_id, False))
                     for fid, score in zip(ids, scores, strict=True)]
             if self._fusion is not None:
-                hits = self._fusion.annotate(hits)
+                hits = self._fusion.annotate(hits, self._catalog)
             return SearchPage(hits=hits, offset=offset, total_known=self.total_known, exhausted=self.exhausted)
 
     def hits(self, offset: int, count: int) -> list[SearchHit]:

@@ -60,6 +60,10 @@ DTYPE_LABELS = {"auto": "Automatic", "float32": "float32 (exact, slower)", "bflo
 SCHEME_LABELS = {"system": "Same as the system", "light": "Light", "dark": "Dark"}
 ENGINE_NOTE = "Model, device and number format changes take effect when VSearch next starts."
 THUMBNAIL_STEP = 16
+CAPTION_WEIGHT_NOTE = ("How far up the results a photo moves when its stored caption contains the words you search "
+                       "for. 1: a caption with all your words puts its photo first, one with some of them part of "
+                       "the way; 2 and more: fewer words are enough; Off: captions do not count. Saved with this "
+                       "library.")
 
 Reveal = Callable[[Path], None]
 
@@ -199,10 +203,7 @@ class SettingsDialog(QDialog):
         known = weight is not None
         self.caption_weight_box.setEnabled(known)
         self.caption_weight_box.setValue(weight if known else DEFAULT_CAPTION_WEIGHT)
-        self._caption_note.setText(
-            "How far up the results a photo moves when its stored caption contains the words you search for. "
-            "1: by the gap between the best match and the 100th; 10: caption matches first; Off: captions do not "
-            "count. Saved with this library." if known else "Available once the library is open.")
+        self._caption_note.setText(CAPTION_WEIGHT_NOTE if known else "Available once the library is open.")
 
     def caption_weight(self) -> float | None:
         """The caption weight in the field (None when it was not known)."""
