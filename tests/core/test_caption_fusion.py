@@ -296,3 +296,35 @@ def test_the_service_remembers_the_weight_and_a_query_can_override_it(tmp_path):
         assert service.caption_weight() == DEFAULT_CAPTION_WEIGHT
     finally:
         service.close()
+
+
+def test_a_folder_search_measures_the_spread_at_the_100th_photo(tmp_path):
+    """The exact ranker (a folder filter) returns every photo at once; the summit still comes from the 100th."""
+    root = tmp_path / "photos"
+    for i in range(150):
+        _photo(root / "in" / f"a{i:03d}.jpg", f"many{i}")
+    lib = Library(tmp_path / "data", model_id="fake-model", embedder_factory=FakeEmbedder)
+    try:
+        lib.add_folder(root)
+        lib.index()
+        sims = sorted(cosines(lib, "zorblax").values(), reverse=True)
+        target = worst_for(lib, "zorblax")
+        store_caption(lib, target, "zorblax")
+        results = lib.search_results("zorblax", folder=root / "in", caption_weight=W)
+        assert results.hits(0, 1)[0].path == target
+        assert results._fusion.spread == pytest.approx(sims[0] - sims[99], abs=1e-5)
+        assert results._fusion.summit == pytest.approx(2 * sims[0] - sims[99], abs=1e-5)
+    finally:
+        lib.close()
+
+
+def test_the_vector_cache_follows_the_catalogs_embeddings(lib):
+    cache = caption_match.VectorCache()
+    first, second = (lib.catalog.get_file(p) for p in lib.paths[:2])
+    ids, vectors = cache.vectors(lib.catalog, np.array([second.id, first.id, 10**9]), "fake-model")
+    assert ids.tolist() == sorted([first.id, second.id])  # an id without a vector is left out
+    assert np.allclose(vectors[0], lib.catalog.get_embedding(lib.paths[0], "fake-model"))
+    new_vector = -lib.catalog.get_embedding(lib.paths[0], "fake-model")
+    lib.catalog.record_embedding(lib.paths[0], "fake-model", new_vector, size=first.size, mtime_ns=first.mtime_ns)
+    ids, vectors = cache.vectors(lib.catalog, np.array([first.id]), "fake-model")
+    assert np.allclose(vectors[0], new_vector)  # the catalog's change counter moved: read again

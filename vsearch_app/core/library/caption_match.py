@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ from vsearch_app.core.store.catalog import Catalog
 from vsearch_app.core.types import DEFAULT_CAPTION_WEIGHT, MAX_CAPTION_WEIGHT, QueryTerm
 
 __all__ = ["DEFAULT_CAPTION_WEIGHT", "MAX_CAPTION_WEIGHT", "CaptionMatches", "caption_texts", "check_caption_weight",
-           "find_matches", "query_words", "word_weight", "words"]
+           "find_matches", "query_words", "VectorCache", "word_weight", "words"]
 from vsearch_app.errors import InvalidArgumentError
 
 MAX_MATCHES = 10_000  # photos scored from their captions per query, the best matches first
@@ -104,6 +105,39 @@ class CaptionMatches:
         return len(self.file_ids)
 
 
+class VectorCache:
+    """The search model's vectors of photos that captions matched, kept between searches: typing a query searches
+    again at every pause, and the same captioned photos match again and again (reading a few thousand vectors from
+    the catalog costs tens of milliseconds). Any change to the catalog's embeddings (its change counter) empties
+    it; it holds at most MAX_MATCHES * 4 vectors. Thread-safe."""
+
+    def __init__(self, capacity: int = MAX_MATCHES * 4) -> None:
+        self.capacity = capacity
+        self._lock = threading.Lock()
+        self._key: tuple[str, int] | None = None
+        self._vectors: dict[int, np.ndarray] = {}
+
+    def vectors(self, catalog: Catalog, file_ids: np.ndarray, model_id: str) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, vectors), ordered by id, of those of ``file_ids`` that have a vector of ``model_id``."""
+        key = (model_id, catalog.embedding_seq())
+        with self._lock:
+            if key != self._key or len(self._vectors) > self.capacity:
+                self._key, self._vectors = key, {}
+            known = self._vectors
+            missing = [i for i in file_ids.tolist() if i not in known]
+        if missing:
+            found, rows = catalog.embeddings_of(missing, model_id)
+            absent = set(missing) - set(found.tolist())
+            known = {**known, **dict(zip(found.tolist(), rows, strict=True)), **dict.fromkeys(absent)}
+            with self._lock:  # (None: no vector of this model, remembered too)
+                if self._key == key:
+                    self._vectors = known
+        ids = sorted(i for i in set(file_ids.tolist()) if known.get(i) is not None)
+        dim = catalog.model_dim(model_id) or 0
+        vectors = np.stack([known[i] for i in ids]) if ids else np.zeros((0, dim), dtype=np.float32)
+        return np.asarray(ids, dtype=np.int64), vectors
+
+
 def caption_texts(catalog: Catalog, caption_rows: Iterable[int]) -> dict[int, str]:
     """The texts of captions by rowid (the hits of a page that matched)."""
     return caption_text_index.caption_texts(catalog, caption_rows)
@@ -116,9 +150,11 @@ def find_matches(
     *,
     allowed_ids: np.ndarray | None = None,
     limit: int = MAX_MATCHES,
+    cache: VectorCache | None = None,
 ) -> CaptionMatches | None:
     """The photos whose captions match the words of ``terms`` (see the module docstring), restricted to
-    ``allowed_ids`` when given; None when nothing matches (or the query has no words)."""
+    ``allowed_ids`` when given; None when nothing matches (or the query has no words). ``cache`` keeps the matched
+    photos' vectors for the next search."""
     wanted = query_words(terms)
     if not wanted:
         return None
@@ -142,7 +178,9 @@ def find_matches(
     if allowed_ids is not None:
         keep = np.isin(file_ids, allowed_ids)
         rows, file_ids, scores = rows[keep], file_ids[keep], scores[keep]
-    with_vector, vectors = catalog.embeddings_of(file_ids, model_id)  # only photos the vector index can return
+    # Only photos the vector index can return, with the vectors their cosines are computed from.
+    cache = cache if cache is not None else VectorCache()
+    with_vector, vectors = cache.vectors(catalog, file_ids, model_id)
     if not len(with_vector):
         return None
     keep = np.isin(file_ids, with_vector)  # both ordered by file id

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from vsearch_app.core.engine.model_identity import display_name
-from vsearch_app.core.library.caption_match import check_caption_weight, find_matches
+from vsearch_app.core.library.caption_match import VectorCache, check_caption_weight, find_matches
 from vsearch_app.core.library.indexer import Indexer
 from vsearch_app.core.library.phases import RunReporter, check_cancel, rebuild_reporter
 from vsearch_app.core.library.query import as_terms, combine
@@ -95,6 +95,7 @@ class Library:
         self._dirty_index = False
         self.save_every_s = save_every_s
         self._last_save = time.monotonic()
+        self._caption_vectors = VectorCache()  # the vectors of photos that captions matched, between searches
         self.indexer = Indexer(self.catalog, self.embedder, on_vectors=self._after_batch,
                                on_removed=self._after_batch, batch_size=batch_size, commit_every=commit_every)
 
@@ -405,7 +406,8 @@ class Library:
             candidates = len(filter_ids) if filter_ids is not None else len(index)
         fusion = None
         if caption_weight > 0:
-            matches = find_matches(self.catalog, terms, self.model_id, allowed_ids=filter_ids)
+            matches = find_matches(self.catalog, terms, self.model_id, allowed_ids=filter_ids,
+                                   cache=self._caption_vectors)
             if matches is not None:
                 ranker = fusion = CaptionFusion(ranker, matches, vector, caption_weight, threshold)
         return SearchResults(self.catalog, ranker, limit=limit, threshold=threshold, candidates=candidates,

@@ -111,7 +111,8 @@ class CaptionFusion:
         ids, cosines, match = ids[keep], cosines[keep], matches.match[keep]
         top_ids, top_scores, _ = self._top = base(SPREAD_RANK)  # kept: the first page needs no second search
         best = max(float(top_scores[0]) if len(top_scores) else -1.0, float(cosines.max(initial=-1.0)))
-        self.spread = float(best - top_scores[-1]) if len(top_scores) else 0.0
+        # (An exact ranker returns every candidate whatever k is asked: the 100th is then not the last.)
+        self.spread = float(best - top_scores[:SPREAD_RANK][-1]) if len(top_scores) else 0.0
         self.summit = best + self.spread  # where a full lift puts a photo: above the best one, by the spread
         lift = np.minimum(1.0, weight * match.astype(np.float64))
         fused = cosines + lift * (self.summit - cosines)
