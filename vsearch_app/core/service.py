@@ -563,6 +563,13 @@ class LibraryService:
         keeps its partial text, marked stopped (``stop_reason`` "cancelled"), unless a finished caption exists."""
         return self._caption_session().caption(path, settings, on_token=on_token, cancel=cancel)
 
+    def stored_captions(self, model: str | None = None, prompt: str | None = None) -> list[tuple[Path, CaptionResult]]:
+        """Every caption stored in the library for its photo's current content (for caption ``model`` and
+        ``prompt``; None: any), with the photo's path, ordered by path, model and prompt. Loads no model."""
+        from vsearch_app.core.store import captions
+
+        return captions.load_all(self._library.catalog, model=model, prompt=prompt)
+
     def stored_caption(
         self, path: str | Path, prompt: str | None = None, model: str | None = None
     ) -> CaptionResult | None:
@@ -570,13 +577,6 @@ class LibraryService:
         loading a model; None when there is none for the photo's current content. A finished caption wins over a
         stopped one, then the newest."""
         return self._caption_session().stored(path, prompt=prompt, model=model)
-
-    def stored_captions(self, model: str | None = None, prompt: str | None = None) -> list[tuple[Path, CaptionResult]]:
-        """Every caption stored in the library for its photo's current content (for caption ``model`` and
-        ``prompt``; None: any), with the photo's path, ordered by path, model and prompt. Loads no model."""
-        from vsearch_app.core.store import captions
-
-        return captions.load_all(self._library.catalog, model=model, prompt=prompt)
 
     def _close_captions(self) -> None:
         """Stop a caption in progress, wait for it to be stored and release the caption model (called by close)."""
