@@ -109,33 +109,41 @@ class VectorCache:
     """The search model's vectors of photos that captions matched, kept between searches: typing a query searches
     again at every pause, and the same captioned photos match again and again (reading a few thousand vectors from
     the catalog costs tens of milliseconds). Any change to the catalog's embeddings (its change counter) empties
-    it; it holds at most MAX_MATCHES * 4 vectors. Thread-safe."""
+    it; it holds at most ``capacity`` vectors. Thread-safe: a search reads a snapshot, a miss replaces it."""
 
     def __init__(self, capacity: int = MAX_MATCHES * 4) -> None:
         self.capacity = capacity
         self._lock = threading.Lock()
         self._key: tuple[str, int] | None = None
-        self._vectors: dict[int, np.ndarray] = {}
+        self._ids = np.zeros(0, dtype=np.int64)  # sorted
+        self._matrix = np.zeros((0, 0), dtype=np.float32)  # rows as _ids
+        self._absent: frozenset[int] = frozenset()  # ids known to have no vector of the model
 
     def vectors(self, catalog: Catalog, file_ids: np.ndarray, model_id: str) -> tuple[np.ndarray, np.ndarray]:
         """(ids, vectors), ordered by id, of those of ``file_ids`` that have a vector of ``model_id``."""
         key = (model_id, catalog.embedding_seq())
+        wanted = np.unique(np.asarray(file_ids, dtype=np.int64))
         with self._lock:
-            if key != self._key or len(self._vectors) > self.capacity:
-                self._key, self._vectors = key, {}
-            known = self._vectors
-            missing = [i for i in file_ids.tolist() if i not in known]
-        if missing:
+            if key != self._key or len(self._ids) > self.capacity:
+                self._key, self._ids, self._matrix, self._absent = key, self._ids[:0], self._matrix[:0], frozenset()
+            ids, matrix, absent = self._ids, self._matrix, self._absent
+        missing = wanted[~np.isin(wanted, ids)]
+        missing = missing[~np.isin(missing, np.fromiter(absent, dtype=np.int64, count=len(absent)))]
+        if len(missing):
             found, rows = catalog.embeddings_of(missing, model_id)
-            absent = set(missing) - set(found.tolist())
-            known = {**known, **dict(zip(found.tolist(), rows, strict=True)), **dict.fromkeys(absent)}
-            with self._lock:  # (None: no vector of this model, remembered too)
+            if not len(ids):
+                matrix = np.zeros((0, rows.shape[1]), dtype=np.float32)
+            ids = np.concatenate([ids, found])
+            order = np.argsort(ids, kind="stable")
+            ids, matrix = ids[order], np.concatenate([matrix, rows])[order]
+            absent = absent | (set(missing.tolist()) - set(found.tolist()))
+            with self._lock:
                 if self._key == key:
-                    self._vectors = known
-        ids = sorted(i for i in set(file_ids.tolist()) if known.get(i) is not None)
-        dim = catalog.model_dim(model_id) or 0
-        vectors = np.stack([known[i] for i in ids]) if ids else np.zeros((0, dim), dtype=np.float32)
-        return np.asarray(ids, dtype=np.int64), vectors
+                    self._ids, self._matrix, self._absent = ids, matrix, absent
+        at = np.searchsorted(ids, wanted)
+        present = at < len(ids)
+        present[present] = ids[at[present]] == wanted[present]
+        return wanted[present], matrix[at[present]] if len(ids) else np.zeros((0, 0), dtype=np.float32)
 
 
 def caption_texts(catalog: Catalog, caption_rows: Iterable[int]) -> dict[int, str]:

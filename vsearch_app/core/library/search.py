@@ -105,7 +105,8 @@ class CaptionFusion:
                  threshold: float | None = None) -> None:
         unit = vector / max(float(np.linalg.norm(vector)), 1e-12)
         norms = np.maximum(np.linalg.norm(matches.vectors, axis=1), 1e-12)
-        cosines = ((matches.vectors @ unit) / norms).astype(np.float32)
+        # einsum, not BLAS: a matrix-vector product this small waits for BLAS's threads on a busy machine (ms).
+        cosines = (np.einsum("ij,j->i", matches.vectors, unit) / norms).astype(np.float32)
         ids = matches.file_ids
         keep = np.ones(len(ids), dtype=bool) if threshold is None else cosines >= threshold
         ids, cosines, match = ids[keep], cosines[keep], matches.match[keep]
