@@ -34,10 +34,10 @@ import numpy as np
 from vsearch_app.core.store import caption_text_index
 from vsearch_app.core.store.catalog import Catalog
 from vsearch_app.core.types import DEFAULT_CAPTION_WEIGHT, MAX_CAPTION_WEIGHT, QueryTerm
-
-__all__ = ["DEFAULT_CAPTION_WEIGHT", "MAX_CAPTION_WEIGHT", "CaptionMatches", "caption_texts", "check_caption_weight",
-           "find_matches", "query_words", "VectorCache", "word_weight", "words"]
 from vsearch_app.errors import InvalidArgumentError
+
+__all__ = ["DEFAULT_CAPTION_WEIGHT", "MAX_CAPTION_WEIGHT", "CaptionMatches", "VectorCache", "caption_texts",
+           "check_caption_weight", "find_matches", "query_words", "word_weight", "words"]
 
 MAX_MATCHES = 10_000  # photos scored from their captions per query, the best matches first
 
