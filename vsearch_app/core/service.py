@@ -434,8 +434,8 @@ class LibraryService:
                                             caption_weight=self._caption_weight_for(caption_weight))
 
     def caption_weight(self) -> float:
-        """How much a caption that matches a query's words raises its photo (the library's setting; 0 is off):
-        up to this much is added to the photo's cosine similarity (core/library/search.py explains the fusion)."""
+        """How far a caption that matches a query's words raises its photo (the library's setting, 0 to 10; 0 is
+        off, 1 the default: a caption with every word of the query ranks first; core/library/search.py explains)."""
         stored = self._library.catalog.get_setting(CAPTION_WEIGHT_SETTING)
         if stored is None:
             return DEFAULT_CAPTION_WEIGHT
@@ -449,7 +449,7 @@ class LibraryService:
         return self._library.catalog.get_setting(CAPTION_WEIGHT_SETTING) is not None
 
     def set_caption_weight(self, weight: float | None) -> float:
-        """Remember ``weight`` (0 to 2) as this library's caption weight; None forgets it (back to the default).
+        """Remember ``weight`` (0 to 10) as this library's caption weight; None forgets it (back to the default).
         Returns the weight now in use. InvalidArgumentError (param "caption_weight") for a value out of range."""
         value = None if weight is None else repr(check_caption_weight(weight))
         self._library.catalog.set_setting(CAPTION_WEIGHT_SETTING, value)
