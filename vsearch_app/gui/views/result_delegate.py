@@ -1,6 +1,6 @@
 """ResultDelegate: paints one search result as a photo tile: the thumbnail fitted in a square (or a placeholder while
 it loads), the file name elided under it, selection and hover from the palette, the score as a badge on hover, and a
-small caption mark (lines of text in a round badge, bottom-left of the photo) on a photo that its stored caption
+small caption mark (lines of text in a round badge, bottom-right of the photo) on a photo that its stored caption
 raised because it holds the query's words.
 
 Every colour comes from the palette (dark mode must work), mostly as blends of Base and Text so that placeholders are
@@ -176,9 +176,9 @@ CAPTION_MARK_SIDE = 20.0  # logical pixels: the caption mark's diameter (shrinks
 
 
 def caption_mark_rect(photo: QRectF) -> QRectF:
-    """Where the caption mark sits: inside the photo's bottom-left corner."""
+    """Where the caption mark sits: inside the photo's bottom-right corner (the score badge has the top right)."""
     side = min(CAPTION_MARK_SIDE, max(12.0, min(photo.width(), photo.height()) * 0.18))
-    return QRectF(photo.left() + 4, photo.bottom() - 4 - side, side, side)
+    return QRectF(photo.right() - 4 - side, photo.bottom() - 4 - side, side, side)
 
 
 def _paint_caption_mark(painter: QPainter, photo: QRectF, palette: QPalette, group: QPalette.ColorGroup) -> None:
