@@ -1,6 +1,7 @@
 """`vsearch folders|index|search|status`: the photo library from the command line.
 
-Output rules: progress goes to stderr, results to stdout. `vsearch search` prints `score  path` lines on a terminal;
+Output rules: progress goes to stderr, results to stdout. `vsearch search` prints `score  path` lines on a terminal
+(a hit that its stored caption raised ends with `  (caption: the caption)`, shortened);
 when stdout is not a terminal (a pipe or a file) it prints only the paths, one per line, as raw file-name bytes, so
 `vsearch search "red car" | xargs -d '\\n' open` works even for names that are not valid UTF-8. `--print0` ends
 each path with a NUL byte instead (terminal or not), for names that contain a newline: `... --print0 | xargs -0`.
@@ -74,9 +75,13 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     search.add_argument("--in", dest="folder", default=None, metavar="FOLDER",
                         help="only photos inside FOLDER (a watched folder or a folder within one)")
     add_filter_options(search)
+    search.add_argument("--caption-weight", dest="caption_weight", type=float, default=None, metavar="W",
+                        help="how much a stored caption with the query's words raises its photo, for this search "
+                             "(0: off; default: the library's, see `vsearch config`)")
     output = search.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true",
-                        help='print [{"path": ..., "score": ..., "good": true|false, "taken_at": ..., "camera": ...}]')
+                        help='print [{"path": ..., "score": ..., "good": true|false, "taken_at": ..., "camera": ..., '
+                             '"caption_matched": ..., "caption": ...}]')
     output.add_argument("--print0", action="store_true",
                         help="print only the paths, each ended by a NUL byte (for xargs -0), even on a terminal")
     search.set_defaults(handler=run_search)
@@ -265,12 +270,13 @@ def run_search(args: argparse.Namespace) -> int:
     with _open(args) as service:
         try:
             hits = service.search(args.query, limit=args.limit, threshold=args.threshold, folder=args.folder,
-                                  filters=filters_from(args), sort=sort_from(args))
+                                  filters=filters_from(args), sort=sort_from(args), caption_weight=args.caption_weight)
         except NothingToSearchError as exc:
             raise VSearchError(_what_to_do(exc)) from exc
     if args.json:
         _print_json([{"path": os.fsdecode(h.path), "score": round(float(h.score), 6), "good": h.good_match,
-                      "taken_at": h.taken_at, "camera": h.camera} for h in hits])
+                      "taken_at": h.taken_at, "camera": h.camera, "caption_matched": h.caption_matched,
+                      "caption": h.caption} for h in hits])
     elif args.print0 or not sys.stdout.isatty():
         # Raw file-name bytes: a name that is not valid UTF-8 (or holds a newline, with --print0) survives the trip.
         end = b"\0" if args.print0 else b"\n"
@@ -280,10 +286,22 @@ def run_search(args: argparse.Namespace) -> int:
         out.flush()
     else:
         for hit in hits:  # a good match (core/library/good_match.py) is marked with a star after its score
-            print(f"{hit.score:.4f}{'*' if hit.good_match else ' '} {_show(hit.path)}")
+            print(f"{hit.score:.4f}{'*' if hit.good_match else ' '} {_show(hit.path)}"
+                  + (_caption_note(hit.caption) if hit.caption_matched else ""))
         if any(hit.good_match for hit in hits):
             print("(* a good match: well above this query's scores for the library as a whole)", file=sys.stderr)
     return 0
+
+
+CAPTION_NOTE_CHARS = 60
+
+
+def _caption_note(caption: str) -> str:
+    """What a terminal line adds to a hit that its stored caption raised: the caption, shortened."""
+    text = " ".join(caption.split())
+    if len(text) > CAPTION_NOTE_CHARS:
+        text = text[:CAPTION_NOTE_CHARS - 1].rstrip() + "…"
+    return f"  (caption: {text})"
 
 
 def _what_to_do(exc: NothingToSearchError) -> str:

@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "vsearch_app.cli.embed_cmd",
     "vsearch_app.cli.models_cmd",
     "vsearch_app.cli.caption_cmd",
+    "vsearch_app.cli.captions_cmd",
     "vsearch_app.cli.library_cmd",
     "vsearch_app.cli.duplicates_cmd",
     "vsearch_app.cli.config_cmd",

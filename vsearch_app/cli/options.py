@@ -44,6 +44,7 @@ def format_bytes(n: float) -> str:
 PARAM_FLAGS = {
     "limit": "--limit",
     "threshold": "--threshold",
+    "caption_weight": "--caption-weight",
     "folder": "--in",
     "model": "--model",
     "caption_model": "--caption-model",

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from vsearch_app.core.engine import hub
 from vsearch_app.core.engine.model_identity import ModelIdentity, display_name, identify
 from vsearch_app.core.library import query as query_syntax
+from vsearch_app.core.library.caption_match import DEFAULT_CAPTION_WEIGHT, check_caption_weight
 from vsearch_app.core.library.duplicates import NEAR_THRESHOLD, find_duplicates
 from vsearch_app.core.library.index_writer import IndexWriter
 from vsearch_app.core.library.library import Library
@@ -181,6 +182,7 @@ def caption(
 
 DUPLICATE_THRESHOLD = NEAR_THRESHOLD  # `vsearch duplicates`' default --threshold (core/library/duplicates.py)
 MODEL_SETTING = "model"  # the library's remembered search model (catalog setting)
+CAPTION_WEIGHT_SETTING = "caption_weight"  # how much a matching caption raises a photo (catalog setting)
 
 Query = str | Sequence[str] | Sequence[QueryTerm]  # query text, command-line words, or structured terms
 
@@ -424,11 +426,13 @@ class LibraryService:
         *,
         filters: SearchFilter | None = None,
         sort: SortOrder = SortOrder.SCORE,
+        caption_weight: float | None = None,
     ) -> list[SearchHit]:
         """The best ``limit`` hits at once (what the CLI prints). An empty query with or without ``filters``
-        browses: every photo the filter allows, in ``sort`` order (SCORE: newest first), score 0."""
+        browses: every photo the filter allows, in ``sort`` order (SCORE: newest first), score 0.
+        ``caption_weight``: as in ``search_results``."""
         return self._library.search(query, limit=limit, threshold=threshold, folder=folder, filters=filters,
-                                    sort=sort)
+                                    sort=sort, caption_weight=self._caption_weight_for(caption_weight))
 
     def search_results(
         self,
@@ -439,6 +443,7 @@ class LibraryService:
         limit: int = MAX_RESULTS,
         filters: SearchFilter | None = None,
         sort: SortOrder = SortOrder.SCORE,
+        caption_weight: float | None = None,
     ) -> SearchResults:
         """The query's ranking, to read a page at a time: ``results.page(offset, count)`` -> SearchPage, or
         ``results.hits(offset, count)`` -> list[SearchHit]; ``results.max_total`` bounds the number of hits.
@@ -449,9 +454,37 @@ class LibraryService:
         ``filters`` (SearchFilter: dates, folders, camera, size, orientation) apply before the top-k cut, so a
         narrow filter still returns its best matches; an empty query browses what the filter allows. ``sort``:
         SCORE (best first), DATE (newest first, ties by path) or NAME re-order the best 1,000 hits of a query, or
-        every photo of a browse. Hits above the query's calibrated cut have ``good_match`` set."""
+        every photo of a browse. Hits above the query's calibrated cut have ``good_match`` set.
+
+        Stored captions that match the query's words raise their photos (``SearchHit.caption_matched``), by the
+        library's ``caption_weight()``, or by ``caption_weight`` for this query (0: vectors alone)."""
         return self._library.search_results(query, limit=limit, threshold=threshold, folder=folder, filters=filters,
-                                            sort=sort)
+                                            sort=sort, caption_weight=self._caption_weight_for(caption_weight))
+
+    def caption_weight(self) -> float:
+        """How far a caption that matches a query's words raises its photo (the library's setting, 0 to 10; 0 is
+        off, 1 the default: a caption with every word of the query ranks first; core/library/search.py explains)."""
+        stored = self._library.catalog.get_setting(CAPTION_WEIGHT_SETTING)
+        if stored is None:
+            return DEFAULT_CAPTION_WEIGHT
+        try:
+            return check_caption_weight(stored)
+        except VSearchError:  # edited by hand or by a newer version: the default, rather than no search at all
+            return DEFAULT_CAPTION_WEIGHT
+
+    def caption_weight_is_set(self) -> bool:
+        """Whether this library has its own caption weight (else ``caption_weight()`` is the default)."""
+        return self._library.catalog.get_setting(CAPTION_WEIGHT_SETTING) is not None
+
+    def set_caption_weight(self, weight: float | None) -> float:
+        """Remember ``weight`` (0 to 10) as this library's caption weight; None forgets it (back to the default).
+        Returns the weight now in use. InvalidArgumentError (param "caption_weight") for a value out of range."""
+        value = None if weight is None else repr(check_caption_weight(weight))
+        self._library.catalog.set_setting(CAPTION_WEIGHT_SETTING, value)
+        return self.caption_weight()
+
+    def _caption_weight_for(self, override: float | None) -> float:
+        return self.caption_weight() if override is None else check_caption_weight(override)
 
     def search_page(
         self,
@@ -463,17 +496,18 @@ class LibraryService:
         folder: str | Path | None = None,
         filters: SearchFilter | None = None,
         sort: SortOrder = SortOrder.SCORE,
+        caption_weight: float | None = None,
     ) -> SearchPage:
         """One page of a query's hits, for callers that keep no state between pages. Offset 0 always searches
         afresh; a later offset of the same query (same terms, threshold, folder, filters and sort) reuses the
         ranking that offset 0 made, so paging costs no new model run and pages stay consistent with each other."""
         terms = () if query_syntax.is_empty_query(query) else tuple(query_syntax.as_terms(query))
-        key = (terms, threshold, None if folder is None else str(folder), filters, str(sort))
+        key = (terms, threshold, None if folder is None else str(folder), filters, str(sort), caption_weight)
         with self._page_lock:
             cached = self._last_results if offset > 0 and self._last_results_key == key else None
         if cached is None:
             cached = self.search_results(list(terms), threshold=threshold, folder=folder, filters=filters,
-                                         sort=sort)
+                                         sort=sort, caption_weight=caption_weight)
             with self._page_lock:
                 self._last_results_key, self._last_results = key, cached
         return cached.page(offset, count)
@@ -589,6 +623,13 @@ class LibraryService:
         stored for it, its caption model and prompt (``stored_at`` is set); a generation stopped by ``cancel``
         keeps its partial text, marked stopped (``stop_reason`` "cancelled"), unless a finished caption exists."""
         return self._caption_session().caption(path, settings, on_token=on_token, cancel=cancel)
+
+    def stored_captions(self, model: str | None = None, prompt: str | None = None) -> list[tuple[Path, CaptionResult]]:
+        """Every caption stored in the library for its photo's current content (for caption ``model`` and
+        ``prompt``; None: any), with the photo's path, ordered by path, model and prompt. Loads no model."""
+        from vsearch_app.core.store import captions
+
+        return captions.load_all(self._library.catalog, model=model, prompt=prompt)
 
     def stored_caption(
         self, path: str | Path, prompt: str | None = None, model: str | None = None

@@ -135,6 +135,11 @@ class DuplicateGroup:
     members: list[DuplicateMember]
 
 
+# Caption fusion in search (core/library/search.py): how far a stored caption with the query's words raises its photo
+# (1: a caption with every word of the query puts it first; 0 is off). Here so that the front ends can offer it.
+DEFAULT_CAPTION_WEIGHT = 1.0
+MAX_CAPTION_WEIGHT = 10.0
+
 # The choices of ``settings.device`` and ``settings.dtype`` (core/engine/devices.py turns them into torch's), here
 # so that the front ends can offer them without importing torch.
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")

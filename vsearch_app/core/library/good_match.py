@@ -30,7 +30,10 @@ NULL_SAMPLE = 2_000  # photos in the null sample: the median and MAD of 2,000 sc
 # 0.41; 3: 20 for 3 queries, 0.30 / 1.00 / 0.06; 4 and up: none. 3 still marks (2 would let about 1 unrelated photo
 # in 40 through under a normal null: thousands per query in a large library; 3 lets 1 in 700).
 MAD_FACTOR = 3.0
-MIN_SAMPLE = 8  # below this many photos there is no distribution to speak of: nothing is marked
+# Below this many photos the sample is no null distribution: in a library of a dozen photos of one subject most of
+# them are related to any query about it, the median is a match, and the cut marks half the library. Nothing is
+# marked then.
+MIN_SAMPLE = 50
 
 
 def sample_ids(ids: np.ndarray, size: int = NULL_SAMPLE, seed: int = 0) -> np.ndarray:

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from vsearch_app.core.engine.model_identity import display_name
+from vsearch_app.core.library.caption_match import VectorCache, check_caption_weight, find_matches
 from vsearch_app.core.library.filtered_search import SORT_POOL, browse_ranker, filtered_ranker, sorted_ranker
 from vsearch_app.core.library.filters import allowed_ids, browse_ids, cameras, check_filter, photo_months
 from vsearch_app.core.library.good_match import good_match_cut, sample_ids
@@ -43,6 +44,7 @@ from vsearch_app.core.library.reconcile import ChangeReport, PathsReconciled, Re
 from vsearch_app.core.library.scanner import FileStat, is_within, stat_file
 from vsearch_app.core.library.search import (
     MAX_RESULTS,
+    CaptionFusion,
     SearchResults,
     check_limit,
     check_sort,
@@ -127,6 +129,7 @@ class Library:
         self.save_every_s = save_every_s
         self._last_save = time.monotonic()
         self._null_sample: tuple[str, int, np.ndarray] | None = None  # the good-match cut's sample (model, size)
+        self._caption_vectors = VectorCache()  # the vectors of photos that captions matched, between searches
         self.indexer = Indexer(self.catalog, self.embedder, on_vectors=self._after_batch,
                                on_removed=self._after_batch, batch_size=batch_size, commit_every=commit_every)
 
@@ -430,10 +433,11 @@ class Library:
         cwd: str | os.PathLike[str] | None = None,
         filters: SearchFilter | None = None,
         sort: SortOrder = SortOrder.SCORE,
+        caption_weight: float = 0.0,
     ) -> list[SearchHit]:
         """Up to ``limit`` photos nearest to the query, best first. Offline and failed files are left out."""
         results = self.search_results(query, limit=limit, threshold=threshold, folder=folder, cwd=cwd,
-                                      filters=filters, sort=sort)
+                                      filters=filters, sort=sort, caption_weight=caption_weight)
         return results.page(0, limit).hits
 
     def search_results(
@@ -446,16 +450,19 @@ class Library:
         cwd: str | os.PathLike[str] | None = None,
         filters: SearchFilter | None = None,
         sort: SortOrder = SortOrder.SCORE,
+        caption_weight: float = 0.0,
     ) -> SearchResults:
         """The query's ranking, read a page at a time (core.library.search). ``query``: text in the query syntax,
         command line words, or QueryTerm objects; an empty query lists the photos ``filters`` allows in ``sort``
         order (SCORE: newest first). ``filters`` (core.types.SearchFilter) apply before the top-k cut
-        (core/library/filtered_search.py); DATE and NAME re-order the best hits. The query vector is made here
-        (the model runs here, if at all)."""
+        (core/library/filtered_search.py); DATE and NAME re-order the best hits. ``caption_weight`` > 0 fuses the
+        stored captions' match with the query's words into the ranking (core.library.search's docstring); 0 ranks
+        by the vectors alone. The query vector is made here (the model runs here, if at all)."""
         check_limit(limit)
         check_threshold(threshold)
         sort = check_sort(sort)
         filters = check_filter(filters)
+        caption_weight = check_caption_weight(caption_weight)
         filter_ids = None
         folder_path = None
         if folder is not None:
@@ -492,13 +499,20 @@ class Library:
         else:
             ranker = index_ranker(index, vector, filter_ids)
             candidates = len(filter_ids) if filter_ids is not None else len(index)
+        fusion = None
+        if caption_weight > 0:
+            matches = find_matches(self.catalog, terms, self.model_id,
+                                   allowed_ids=allowed if filters is not None else filter_ids,
+                                   cache=self._caption_vectors)
+            if matches is not None:
+                ranker = fusion = CaptionFusion(ranker, matches, vector, caption_weight, threshold)
         cut = self.good_match_cut(vector, index)
         if sort != SortOrder.SCORE:
             pool = min(limit, SORT_POOL)
             ranker = sorted_ranker(self.catalog, ranker, sort, pool, threshold)
             threshold, candidates = None, min(candidates, pool)
         return SearchResults(self.catalog, ranker, limit=limit, threshold=threshold, candidates=candidates,
-                             roots_online=online, good_cut=cut)
+                             roots_online=online, good_cut=cut, fusion=fusion)
 
     def good_match_cut(self, vector: np.ndarray, index: ShardedIndex) -> float | None:
         """The query's good-match cut (core/library/good_match.py), from a random sample of this model's vectors

@@ -14,10 +14,38 @@ Paging rules:
 - photos that are offline or failed when the results are made are left out (as search always did); a photo deleted
   since is skipped when its page is built, and the hits after it move up;
 - ``threshold`` ends the ranking at the first candidate scoring below it; ``limit`` caps the number of hits.
+
+Caption fusion (issue 13). A text query's ranking also uses the photos' stored captions (core.library.caption_match
+says which captions match the query's words, with a match score m in [0, 1]: the share of the query's word weight
+that the caption holds). The fusion moves a matched photo part of the way from its cosine to the top::
+
+    lift  = min(1, w * m)                             (w: the library's caption_weight; m = 0: no match)
+    fused = cosine + lift * (summit - cosine)
+    summit = best + spread                            (just above the query's best photo)
+
+``best`` is the query's best cosine and ``spread`` its gap from the best photo to the 100th (SPREAD_RANK; the last one
+in a smaller library). With the default w = 1 a caption that holds every word of the query puts its photo first
+(among such photos, by cosine), one that holds half of the query's word weight moves it halfway to the top, and a
+caption that only shares a common word moves it a little; w = 2 lifts a half match to the top too, and so on (at
+most 10). The lift is measured in the query's own cosines, so it means the same for any model (a large model's
+text-to-photo cosines sit in a narrow band, a small one's can spread over most of [-1, 1]).
+
+Why this and not reciprocal-rank fusion: the fused score of an unmatched photo is its cosine, so photos without a
+matching caption keep exactly their order among themselves (a library without captions ranks exactly as without
+fusion), and a matched photo's place depends on its own cosine, not on ranks the approximate index cannot know
+beyond its top k. The matched photos (a few hundred or thousand, where the ranking holds up to 100,000) are scored
+exactly from their stored vectors, so a photo whose caption matched enters the ranking even when the index's top k
+did not hold it; they are merged into the index's candidates by fused score (``CaptionFusion``), so paging stays
+consistent: a matched photo is placed only once every candidate above it is known. The hit's ``score`` stays the
+cosine (``threshold`` applies to it: a matched photo below the threshold is left out); ``caption_matched`` marks the
+raised hits and ``caption`` is the caption that matched. With w = 0, with no words in the query (image and photo
+terms only), or when no caption matches, the ranker is the plain one: the order is exactly what it is without
+captions.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -25,6 +53,7 @@ from datetime import datetime
 import numpy as np
 
 from vsearch_app.core.engine.model_identity import display_name
+from vsearch_app.core.library.caption_match import CaptionMatches, caption_texts
 from vsearch_app.core.library.photo_metadata import camera_display
 from vsearch_app.core.store.catalog import Catalog, FileRecord
 from vsearch_app.core.types import FileState, SearchHit, SearchPage, SortOrder
@@ -32,6 +61,7 @@ from vsearch_app.errors import InvalidArgumentError, NothingToSearchError
 
 MAX_RESULTS = 100_000  # the most hits one query gives (what the desktop app shows)
 WIDEN = 4  # how much further a search looks when the candidates so far do not fill the page asked for
+SPREAD_RANK = 100  # caption fusion: a full lift puts a photo above the best by the cosine gap from rank 1 to this
 
 Ranker = Callable[[int], tuple[np.ndarray, np.ndarray, bool]]
 
@@ -80,6 +110,76 @@ def fixed_ranker(ids: np.ndarray, scores: np.ndarray) -> Ranker:
     """Candidates already in their final order (a browse, or hits re-sorted by date or name)."""
     ids, scores = np.asarray(ids, dtype=np.int64), np.asarray(scores, dtype=np.float32)
     return lambda k: (ids, scores, True)
+
+
+class CaptionFusion:
+    """A ranker with caption matches folded in (see the module docstring): ``fusion(k)`` gives the base ranker's
+    ``k`` candidates and the matched photos that belong among them, by fused score, best first."""
+
+    def __init__(self, base: Ranker, matches: CaptionMatches, vector: np.ndarray, weight: float,
+                 threshold: float | None = None) -> None:
+        unit = vector / max(float(np.linalg.norm(vector)), 1e-12)
+        norms = np.maximum(np.linalg.norm(matches.vectors, axis=1), 1e-12)
+        # einsum, not BLAS: a matrix-vector product this small waits for BLAS's threads on a busy machine (ms).
+        cosines = (np.einsum("ij,j->i", matches.vectors, unit) / norms).astype(np.float32)
+        ids = matches.file_ids
+        keep = np.ones(len(ids), dtype=bool) if threshold is None else cosines >= threshold
+        ids, cosines, match = ids[keep], cosines[keep], matches.match[keep]
+        top_ids, top_scores, _ = self._top = base(SPREAD_RANK)  # kept: the first page needs no second search
+        best = max(float(top_scores[0]) if len(top_scores) else -1.0, float(cosines.max(initial=-1.0)))
+        # (An exact ranker returns every candidate whatever k is asked: the 100th is then not the last.)
+        self.spread = float(best - top_scores[:SPREAD_RANK][-1]) if len(top_scores) else 0.0
+        self.summit = best + self.spread  # where a full lift puts a photo: above the best one, by the spread
+        lift = np.minimum(1.0, weight * match.astype(np.float64))
+        fused = cosines + lift * (self.summit - cosines)
+        order = np.lexsort((ids, -cosines, -fused))  # best fused first, then best cosine; then id: repeatable
+        self._base = base
+        self._ids, self._fused = ids[order], fused[order]
+        self._all_matched = matches.file_ids  # base candidates that matched are placed by fused score, not cosine
+        by_id = np.argsort(ids)  # for annotate's lookups
+        self._lookup_ids, self._lookup_cosines = ids[by_id], cosines[by_id]
+        self._lookup_rows = matches.caption_rows[keep][by_id]
+
+    def __call__(self, k: int) -> tuple[np.ndarray, np.ndarray, bool]:
+        ids, scores, complete = self._candidates(k)
+        others = ~np.isin(ids, self._all_matched)
+        ids, scores = ids[others], scores[others]
+        # Matched photos placed before each candidate: those with a higher fused score (the candidates come best
+        # first; the running maximum keeps their own order even if an approximate search returned one out of place).
+        before = np.searchsorted(-self._fused, -scores, side="left")
+        before = np.maximum.accumulate(before) if len(before) else before
+        # Past the last candidate a matched photo may still belong after candidates not ranked yet: wait for them.
+        placed = len(self._ids) if complete else (int(before[-1]) if len(before) else 0)
+        total = len(ids) + placed
+        out_ids = np.empty(total, dtype=np.int64)
+        out_scores = np.empty(total, dtype=np.float32)
+        is_candidate = np.zeros(total, dtype=bool)
+        positions = np.arange(len(ids)) + before
+        is_candidate[positions] = True
+        out_ids[positions], out_scores[positions] = ids, scores
+        out_ids[~is_candidate], out_scores[~is_candidate] = self._ids[:placed], self._fused[:placed]
+        return out_ids, out_scores, complete
+
+    def _candidates(self, k: int) -> tuple[np.ndarray, np.ndarray, bool]:
+        """The base ranker's best ``k``; up to SPREAD_RANK from the search the spread was measured with."""
+        top_ids, top_scores, _ = self._top
+        if k > SPREAD_RANK:
+            return self._base(k)
+        return top_ids[:k], top_scores[:k], len(top_ids) < k
+
+    def annotate(self, hits: list[SearchHit], catalog: Catalog) -> list[SearchHit]:
+        """Matched hits get their cosine back as ``score``, ``caption_matched`` and the caption that matched."""
+        ids = np.fromiter((hit.file_id for hit in hits), dtype=np.int64, count=len(hits))
+        at = np.minimum(np.searchsorted(self._lookup_ids, ids), max(len(self._lookup_ids) - 1, 0))
+        matched = (self._lookup_ids[at] == ids) if len(self._lookup_ids) else np.zeros(len(ids), dtype=bool)
+        if not matched.any():
+            return hits
+        texts = caption_texts(catalog, self._lookup_rows[at[matched]].tolist())
+        out = list(hits)
+        for i in np.flatnonzero(matched).tolist():
+            out[i] = dataclasses.replace(hits[i], score=float(self._lookup_cosines[at[i]]), caption_matched=True,
+                                         caption=texts.get(int(self._lookup_rows[at[i]])) or hits[i].caption)
+        return out
 
 
 def no_folders_yet() -> NothingToSearchError:
@@ -148,6 +248,7 @@ class SearchResults:
         candidates: int | None = None,
         roots_online: Callable[[], dict[int, bool]] = dict,
         good_cut: float | None = None,
+        fusion: CaptionFusion | None = None,
     ) -> None:
         self.limit = check_limit(limit)
         self.threshold = check_threshold(threshold)
@@ -156,6 +257,7 @@ class SearchResults:
         self._candidates = candidates  # how many photos the ranker can return at most, when known
         self._roots_online = roots_online  # root id -> reachable now
         self.good_cut = good_cut  # hits scoring at least this are good matches (core/library/good_match.py)
+        self._fusion = fusion  # the ranker when captions matched: it knows the matched hits' cosines and captions
         self._lock = threading.Lock()
         self._excluded = catalog.ids_in_states((FileState.OFFLINE, FileState.FAILED))  # sorted, fixed for these results
         self._ids = np.zeros(0, dtype=np.int64)  # every candidate ranked so far, best first
@@ -209,6 +311,8 @@ class SearchResults:
             hits = [hit_from_record(rows[fid], score, root_online=online.get(rows[fid].root_id, False),
                                     good_match=cut is not None and score >= cut)
                     for fid, score in zip(ids, scores, strict=True)]
+            if self._fusion is not None:
+                hits = self._fusion.annotate(hits, self._catalog)
             return SearchPage(hits=hits, offset=offset, total_known=self.total_known, exhausted=self.exhausted)
 
     def hits(self, offset: int, count: int) -> list[SearchHit]:

@@ -22,6 +22,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from vsearch_app.core.store.catalog import Catalog, path_key
 from vsearch_app.core.types import CaptionResult, CaptionSettings
@@ -132,6 +133,35 @@ def load(
         settings=_settings_from_json(settings),
         stored_at=created_at,
     )
+
+
+def load_all(
+    catalog: Catalog, *, model: str | None = None, prompt: str | None = None
+) -> list[tuple[Path, CaptionResult]]:
+    """Every stored caption that describes its photo's current content (for ``model`` and ``prompt``; None: any),
+    with the photo's path, ordered by path, model and prompt."""
+    sql = """
+        SELECT f.path, c.model, c.prompt, c.text, c.token_count, c.stop_reason, c.created_at, c.settings,
+               c.prefill_s, c.decode_tokens_per_s
+        FROM captions c JOIN files f ON f.id = c.file_id
+        WHERE c.content_version = f.content_version
+    """
+    params: list = []
+    if model is not None:
+        sql += " AND c.model = ?"
+        params.append(model)
+    if prompt is not None:
+        sql += " AND c.prompt = ?"
+        params.append(prompt)
+    sql += " ORDER BY f.path, c.model, c.prompt"
+    return [
+        (Path(os.fsdecode(path)), CaptionResult(text=text, prompt=prompt_text, model=model_name,
+                                                stop_reason=stop_reason, token_count=token_count, prefill_s=prefill_s,
+                                                decode_tokens_per_s=rate, settings=_settings_from_json(settings),
+                                                stored_at=created_at))
+        for path, model_name, prompt_text, text, token_count, stop_reason, created_at, settings, prefill_s, rate
+        in catalog.query(sql, params)
+    ]
 
 
 def _settings_from_json(text: str) -> CaptionSettings | None:

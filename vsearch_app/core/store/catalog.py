@@ -66,6 +66,7 @@ as ``os.fsencode`` bytes, so names that are not valid UTF-8 survive; records giv
     cat.embedding_seq() -> int                            # grows on every embedding insert/replace/delete; the
                                                           # vector index keeps it in its manifest to catch up
     cat.deleted_embedding_ids(model_id, since_seq) -> np.ndarray | None   # for that catch-up (None: log pruned)
+    cat.embeddings_of(ids, model_id) -> (ids, vectors)    # the vectors of some files (caption matches in search)
     cat.vector_ids_for_paths(paths) -> dict[Path, int]
     cat.paths_for_ids(ids) -> list[Path | None]           # same order; None for ids no longer in the catalog
     cat.ids_under(folder) -> np.ndarray int64             # for a folder filter in search
@@ -965,6 +966,23 @@ class Catalog:
             (path_key(path), model_id),
         )
         return np.frombuffer(rows[0][0], dtype="<f4").astype(np.float32) if rows else None
+
+    def embeddings_of(self, ids: Iterable[int], model_id: str) -> tuple[np.ndarray, np.ndarray]:
+        """(ids int64 [n], vectors float32 [n, D]) of the ``model_id`` embeddings of the files ``ids`` that have one
+        (the vectors the index holds for them), ordered by id: search scores caption matches exactly with these."""
+        dim = self.model_dim(model_id)
+        id_list = sorted({int(i) for i in ids})
+        if dim is None or not id_list:
+            return np.zeros(0, dtype=np.int64), np.zeros((0, dim or 0), dtype=np.float32)
+        rows: list[tuple] = []
+        for start in range(0, len(id_list), 500):  # stay under SQLite's bound-parameter limit
+            part = id_list[start : start + 500]
+            marks = ",".join("?" * len(part))
+            rows += self._read(f"SELECT file_id, vector FROM embeddings WHERE model_id = ? AND file_id IN ({marks}) "
+                               "ORDER BY file_id", [model_id, *part])
+        found = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), dim)
+        return found, vectors.astype(np.float32, copy=False)
 
     def vector_ids_for_paths(self, paths: Iterable[PathLike]) -> dict[Path, int]:
         """Map known paths to their file ids (= index labels); unknown paths are left out."""

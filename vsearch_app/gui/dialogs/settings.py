@@ -5,6 +5,10 @@ widgets back; it saves nothing itself. ``edit_preferences(parent, store, data_di
 show, and on OK save and return the new Preferences (None on Cancel). The window applies them (theme, thumbnail
 size, and the engine for model, device and number format).
 
+The caption-match weight is the library's own setting (kept in its catalog, shared with `vsearch config`), not a
+preference: ``set_caption_weight(w)`` shows it (None while the library is not open: the field is disabled) and
+``caption_weight()`` reads it back; the window stores it through the engine.
+
 The lists of models offered come from the caller (the installed ones, from the engine); any hub id can be typed,
 and "Choose Folder…" picks a local checkpoint folder. The data folder is shown read-only: it is chosen with
 ``--data-dir`` or ``VSEARCH_DATA_DIR``, not here; its button reveals it in the file manager.
@@ -21,6 +25,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
+    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QGroupBox,
@@ -35,6 +40,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from vsearch_app.core.types import DEFAULT_CAPTION_WEIGHT, MAX_CAPTION_WEIGHT
 from vsearch_app.errors import VSearchError
 from vsearch_app.gui import desktop, icons
 from vsearch_app.gui.settings_model import (
@@ -54,6 +60,10 @@ DTYPE_LABELS = {"auto": "Automatic", "float32": "float32 (exact, slower)", "bflo
 SCHEME_LABELS = {"system": "Same as the system", "light": "Light", "dark": "Dark"}
 ENGINE_NOTE = "Model, device and number format changes take effect when VSearch next starts."
 THUMBNAIL_STEP = 16
+CAPTION_WEIGHT_NOTE = ("How far up the results a photo moves when its stored caption contains the words you search "
+                       "for. 1: a caption with all your words puts its photo first, one with some of them part of "
+                       "the way; 2 and more: fewer words are enough; Off: captions do not count. Saved with this "
+                       "library.")
 
 Reveal = Callable[[Path], None]
 
@@ -111,6 +121,18 @@ class SettingsDialog(QDialog):
         display.addRow("Show at most:", self.result_limit)
         display.addRow("Appearance:", self.color_scheme)
 
+        # Search
+        self.caption_weight_box = QDoubleSpinBox(self)
+        self.caption_weight_box.setRange(0.0, MAX_CAPTION_WEIGHT)
+        self.caption_weight_box.setSingleStep(0.5)
+        self.caption_weight_box.setDecimals(1)
+        self.caption_weight_box.setSpecialValueText("Off")
+        self.caption_weight_box.setAccessibleName("Caption match weight")
+        self._caption_note = _secondary_label("", self)
+        search = QFormLayout()
+        search.addRow("Caption matches:", self.caption_weight_box)
+        search.addRow(self._caption_note)
+
         # Library
         self.data_folder = QLineEdit(str(self._data_dir), self)
         self.data_folder.setReadOnly(True)
@@ -137,18 +159,20 @@ class SettingsDialog(QDialog):
         buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults).clicked.connect(self.restore_defaults)
         self.buttons = buttons
 
-        forms = (models, display, library)
+        forms = (models, display, search, library)
         for combo in (self.device, self.dtype, self.color_scheme):
             _fixed_width(combo, 260)
         _fixed_width(self.result_limit, 160)
+        _fixed_width(self.caption_weight_box, 160)
         _align_label_columns(forms)
         column = QVBoxLayout(self)
         column.setSpacing(12)
-        for title, form in zip(("Models", "Display", "Library"), forms, strict=True):
+        for title, form in zip(("Models", "Display", "Search", "Library"), forms, strict=True):
             column.addWidget(_group(title, form, self))
         column.addStretch(1)
         column.addWidget(buttons)
         self.set_preferences(prefs or Preferences())
+        self.set_caption_weight(None)
 
     # --- data in and out -----------------------------------------------------------------------------------------
 
@@ -174,6 +198,17 @@ class SettingsDialog(QDialog):
             color_scheme=self.color_scheme.currentData(),
         )
 
+    def set_caption_weight(self, weight: float | None) -> None:
+        """Show the library's caption weight; None: not known (the library is not open yet), so it cannot change."""
+        known = weight is not None
+        self.caption_weight_box.setEnabled(known)
+        self.caption_weight_box.setValue(weight if known else DEFAULT_CAPTION_WEIGHT)
+        self._caption_note.setText(CAPTION_WEIGHT_NOTE if known else "Available once the library is open.")
+
+    def caption_weight(self) -> float | None:
+        """The caption weight in the field (None when it was not known)."""
+        return self.caption_weight_box.value() if self.caption_weight_box.isEnabled() else None
+
     # --- actions -------------------------------------------------------------------------------------------------
 
     def accept(self) -> None:
@@ -187,6 +222,8 @@ class SettingsDialog(QDialog):
 
     def restore_defaults(self) -> None:
         self.set_preferences(Preferences())
+        if self.caption_weight_box.isEnabled():
+            self.caption_weight_box.setValue(DEFAULT_CAPTION_WEIGHT)
 
     def reveal_data_folder(self) -> None:
         try:

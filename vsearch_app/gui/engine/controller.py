@@ -68,6 +68,7 @@ class EngineController(QObject):
     searchFailed = Signal(int, object)  # generation, SearchFailure
     error = Signal(str)  # something the user asked for failed (a folder could not be added ...)
     facetsChanged = Signal(object, object)  # photos per month [("2019-06", n)], per camera [("Pixel 7", n)]
+    captionWeightChanged = Signal(float)  # the library's caption weight was changed (searches use it from now)
     finishing = Signal()  # shutdown has begun
     stopped = Signal()  # every lane has ended and the library is closed (or the timeout passed)
 
@@ -98,6 +99,7 @@ class EngineController(QObject):
         self._stopped = False
         self._library_closing = False
         self._last_progress_status = 0.0
+        self.caption_weight: float | None = None  # the library's caption weight, read once it is open
         self.timed_out = False
         self._progress_timer = QTimer(self)
         self._progress_timer.setInterval(PROGRESS_EVERY_MS)
@@ -234,6 +236,20 @@ class EngineController(QObject):
         self._query.call("use model folder", lambda service: _use_model_folder(service, folder),
                          on_done=lambda _stored: self._after_model_change(), on_error=self._on_folder_error)
 
+    def set_caption_weight(self, weight: float) -> None:
+        """Store the library's caption weight (query lane); ``captionWeightChanged`` follows, or ``error``."""
+        if self._stopping:
+            return
+        self._query.call("set caption weight", lambda service: service.set_caption_weight(weight),
+                         on_done=self._on_caption_weight_set, on_error=self._on_folder_error)
+
+    def _on_caption_weight(self, weight: float) -> None:
+        self.caption_weight = float(weight)
+
+    def _on_caption_weight_set(self, weight: float) -> None:
+        self.caption_weight = float(weight)
+        self.captionWeightChanged.emit(self.caption_weight)
+
     def _after_model_change(self) -> None:
         self._library.restart()
         self.refresh_status()
@@ -324,6 +340,8 @@ class EngineController(QObject):
         self.refresh_status()
         self._refresh_facets_now()
         self._status_timer.start()
+        self._query.call("caption weight", lambda service: service.caption_weight(), on_done=self._on_caption_weight,
+                         on_error=self._on_status_failed)
 
     def _on_open_failed(self, message: str) -> None:
         self._query.gate.fail(message)

@@ -12,9 +12,10 @@ The model uses the loader but does not own it: whoever made the loader calls ``l
 - Roles: Display/NAME_ROLE (file name), ToolTip (path, score, taken/modified date, pixel and file size, caption,
   offline, a thumbnail failure), PATH_ROLE (Path),
   SCORE_ROLE (float), Decoration/THUMBNAIL_ROLE (QPixmap, a null one until the loader delivers; asking for it
-  requests it), THUMBNAIL_FAILURE_ROLE (str, "" when none), HIT_ROLE (the SearchHit), GOOD_MATCH_ROLE (bool).
-  The roles a delegate reads never return None for a valid index: PySide6 6.12 drops a reference to None each
-  time index.data() returns it (see gui.qtfix, which makes that harmless); painting stays clear of it anyway.
+  requests it), THUMBNAIL_FAILURE_ROLE (str, "" when none), HIT_ROLE (the SearchHit), GOOD_MATCH_ROLE (bool),
+  CAPTION_MATCHED_ROLE (bool: the stored caption matched the query's words; the tooltip then says so beside the
+  caption). The roles a delegate reads never return None for a valid index: PySide6 6.12 drops a reference to None
+  each time index.data() returns it (see gui.qtfix, which makes that harmless); painting stays clear of it anyway.
 - SearchHit today is (path, score); fields added later (caption, online, ...) are read with getattr defaults.
 - Drag out: file URLs (any file manager or app), the paths as text, and MIME_TYPE with the exact paths (os.fsencode
   bytes, NUL-separated: no file name is lost to an encoding) for drops inside VSearch; ``paths_from_mime_data``
@@ -62,6 +63,7 @@ THUMBNAIL_ROLE = _USER + 4
 THUMBNAIL_FAILURE_ROLE = _USER + 5
 HIT_ROLE = _USER + 6
 GOOD_MATCH_ROLE = _USER + 7  # bool: above the query's calibrated good-match cut (SearchHit.good_match)
+CAPTION_MATCHED_ROLE = _USER + 8  # bool: the query's words matched the photo's stored caption (it was raised)
 
 SCREENS_IN_MEMORY = 4  # visible + one screen either side, and some slack for scrolling back
 MIN_MEMORY_ITEMS = 100
@@ -178,6 +180,8 @@ class ResultsModel(QAbstractListModel):
             return hit
         if role == GOOD_MATCH_ROLE:
             return bool(getattr(hit, "good_match", False))
+        if role == CAPTION_MATCHED_ROLE:
+            return bool(getattr(hit, "caption_matched", False))
         return None
 
     def flags(self, index: _AnyIndex) -> Qt.ItemFlag:
@@ -252,7 +256,9 @@ class ResultsModel(QAbstractListModel):
         if any(details):
             lines.append(" · ".join(d for d in details if d))
         caption = getattr(hit, "caption", None)
-        if caption:
+        if caption and getattr(hit, "caption_matched", False):
+            lines.append(f"Caption matches your words: “{caption}”")
+        elif caption:
             lines.append(f"“{caption}”")
         if getattr(hit, "online", True) is False:
             lines.append("Offline: its folder is not reachable now")

@@ -360,6 +360,7 @@ class MainWindow(QMainWindow):
         c.folderCountsChanged.connect(self.folders_panel.set_counts)
         c.libraryChanged.connect(self._on_library_changed)
         c.resultsReady.connect(self._on_results)
+        c.captionWeightChanged.connect(self._on_caption_weight_changed)
         c.searchFailed.connect(self._on_search_failed)
         c.error.connect(self._on_error)
         c.engineReady.connect(self._update_view)
@@ -758,8 +759,10 @@ class MainWindow(QMainWindow):
                   if m]
         dialog = SettingsDialog(prefs, data_dir=self.controller.settings.data_dir, search_models=models,
                                 reveal=desktop.reveal_in_file_manager, parent=self)
+        dialog.set_caption_weight(self.controller.caption_weight)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.accepted.connect(lambda: self._on_settings_accepted(prefs, dialog.preferences()))
+        dialog.accepted.connect(lambda: self._on_caption_weight_chosen(dialog.caption_weight()))
         dialog.destroyed.connect(self._forget_settings_dialog)
         self.settings_dialog = dialog
         dialog.open()
@@ -776,6 +779,14 @@ class MainWindow(QMainWindow):
             self.status_panel.showMessage("The new model and device settings take effect when VSearch next starts.",
                                           10_000)
         self.preferencesChanged.emit(prefs)
+
+    def _on_caption_weight_chosen(self, weight: float | None) -> None:
+        """The library keeps the caption weight; the results are searched again once it is stored."""
+        if weight is not None and weight != self.controller.caption_weight:
+            self.controller.set_caption_weight(weight)
+
+    def _on_caption_weight_changed(self, _weight: float) -> None:
+        self.refresh_results()
 
     def apply_preferences(self, prefs: Preferences) -> None:
         """What applies at once: the thumbnail size and how many results a search shows (0: all)."""

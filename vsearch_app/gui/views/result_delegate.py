@@ -1,5 +1,7 @@
 """ResultDelegate: paints one search result as a photo tile: the thumbnail fitted in a square (or a placeholder while
-it loads), the file name elided under it, selection and hover from the palette, and the score as a badge on hover.
+it loads), the file name elided under it, selection and hover from the palette, the score as a badge on hover, and a
+small caption mark (lines of text in a round badge, bottom-right of the photo) on a photo that its stored caption
+raised because it holds the query's words.
 
 Every colour comes from the palette (dark mode must work), mostly as blends of Base and Text so that placeholders are
 a quiet tint of whatever background the theme has. It reads the model through index.data() with roles that never
@@ -13,6 +15,7 @@ from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPainterPath, Q
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
 from vsearch_app.gui.models.results import (
+    CAPTION_MATCHED_ROLE,
     GOOD_MATCH_ROLE,
     NAME_ROLE,
     SCORE_ROLE,
@@ -117,6 +120,8 @@ class ResultDelegate(QStyledItemDelegate):
         painter.setFont(option.font)
         painter.drawText(text_rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignVCenter, elided)
 
+        if index.data(CAPTION_MATCHED_ROLE) is True:
+            _paint_caption_mark(painter, photo, palette, group)
         if hovered:
             _paint_score_badge(painter, photo, float(index.data(SCORE_ROLE)), option.font, palette, group)
 
@@ -191,3 +196,27 @@ def _paint_score_badge(painter: QPainter, photo: QRectF, score: float, font: QFo
     painter.setPen(palette.color(group, QPalette.ColorRole.HighlightedText))
     painter.setFont(small)
     painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, label)
+
+
+CAPTION_MARK_SIDE = 20.0  # logical pixels: the caption mark's diameter (shrinks on small thumbnails)
+
+
+def caption_mark_rect(photo: QRectF) -> QRectF:
+    """Where the caption mark sits: inside the photo's bottom-right corner (the score badge has the top right)."""
+    side = min(CAPTION_MARK_SIDE, max(12.0, min(photo.width(), photo.height()) * 0.18))
+    return QRectF(photo.right() - 4 - side, photo.bottom() - 4 - side, side, side)
+
+
+def _paint_caption_mark(painter: QPainter, photo: QRectF, palette: QPalette, group: QPalette.ColorGroup) -> None:
+    """Three lines of "text" in a round badge: this photo's caption matched the query's words."""
+    mark = caption_mark_rect(photo)
+    painter.setPen(QPen(palette.color(group, QPalette.ColorRole.Base), 1.2))  # a rim keeps it visible on any photo
+    painter.setBrush(palette.color(group, QPalette.ColorRole.Highlight))
+    painter.drawEllipse(mark)
+    ink = QPen(palette.color(group, QPalette.ColorRole.HighlightedText), max(1.2, mark.width() / 12))
+    ink.setCapStyle(Qt.PenCapStyle.RoundCap)
+    painter.setPen(ink)
+    left, width = mark.left() + mark.width() * 0.28, mark.width() * 0.44
+    for row, share in enumerate((1.0, 1.0, 0.6)):  # the last line shorter, as a paragraph ends
+        y = mark.top() + mark.height() * (0.34 + 0.16 * row)
+        painter.drawLine(QPointF(left, y), QPointF(left + width * share, y))
