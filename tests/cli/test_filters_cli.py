@@ -44,7 +44,7 @@ def test_filters_and_sort_without_a_query_list_photos(cli):
 def test_a_query_with_a_filter_and_the_json_fields(cli):
     hits = cli.json("search", "a red square", "--camera", "nikon d750", "--limit", "5")
     assert names(hits) and set(names(hits)) <= {"nikon_2018.jpg", "nikon_2018 copy.jpg"}
-    assert set(hits[0]) == {"path", "score", "good", "taken_at", "camera"}
+    assert set(hits[0]) == {"path", "score", "good", "taken_at", "camera", "caption_matched", "caption"}
     assert hits[0]["camera"] == "Nikon D750" and hits[0]["taken_at"] == "2018-01-01T10:00:00"
     assert isinstance(hits[0]["good"], bool)
     by_date = cli.json("search", "a red square", "--sort", "date")
