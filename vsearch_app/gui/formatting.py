@@ -56,3 +56,12 @@ def time_left(seconds: float | None) -> str | None:
     if hours >= 10 or minutes == 0:
         return f"about {hours} h left"
     return f"about {hours} h {minutes} min left"
+
+
+def sentence(message: str) -> str:
+    """An engine message shown as a sentence: capitalised, ending with a full stop ("" stays "")."""
+    message = message.strip()
+    if not message:
+        return ""
+    message = message[:1].upper() + message[1:]
+    return message if message.endswith((".", "!", "?")) else message + "."

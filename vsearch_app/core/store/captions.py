@@ -110,12 +110,7 @@ def load(
         WHERE f.path = ? AND c.content_version = f.content_version
     """
     params: list = [path_key(path)]
-    if model is not None:
-        sql += " AND c.model = ?"
-        params.append(model)
-    if prompt is not None:
-        sql += " AND c.prompt = ?"
-        params.append(prompt)
+    sql += _model_and_prompt(params, model, prompt)
     sql += " ORDER BY c.stop_reason = ?, c.created_at DESC LIMIT 1"
     params.append(STOPPED)
     rows = catalog.query(sql, params)
@@ -147,12 +142,7 @@ def load_all(
         WHERE c.content_version = f.content_version
     """
     params: list = []
-    if model is not None:
-        sql += " AND c.model = ?"
-        params.append(model)
-    if prompt is not None:
-        sql += " AND c.prompt = ?"
-        params.append(prompt)
+    sql += _model_and_prompt(params, model, prompt)
     sql += " ORDER BY f.path, c.model, c.prompt"
     return [
         (Path(os.fsdecode(path)), CaptionResult(text=text, prompt=prompt_text, model=model_name,
@@ -174,3 +164,13 @@ def _settings_from_json(text: str) -> CaptionSettings | None:
         return None
     known = {f.name for f in dataclasses.fields(CaptionSettings)}
     return CaptionSettings(**{k: v for k, v in data.items() if k in known})
+
+
+def _model_and_prompt(params: list, model: str | None, prompt: str | None) -> str:
+    """The SQL condition (and its parameters, appended to ``params``) that keeps one caption model and prompt."""
+    sql = ""
+    for column, value in (("model", model), ("prompt", prompt)):
+        if value is not None:
+            sql += f" AND c.{column} = ?"
+            params.append(value)
+    return sql

@@ -436,7 +436,7 @@ class DescribePanel(QWidget):
             self.status.setText("The caption model is not on this computer yet.")
             self.captionModelMissing.emit(failure.message)
         else:
-            self.status.setText(_sentence(failure.message))
+            self.status.setText(formatting.sentence(failure.message))
 
     # --- widgets' state -----------------------------------------------------------------------------------------
 
@@ -475,14 +475,6 @@ def _secondary(parent: QWidget) -> QLabel:
     label.setWordWrap(True)
     label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
     return label
-
-
-def _sentence(message: str) -> str:
-    message = message.strip()
-    if not message:
-        return ""
-    message = message[:1].upper() + message[1:]
-    return message if message.endswith((".", "!", "?")) else message + "."
 
 
 class DescribeDock(QDockWidget):

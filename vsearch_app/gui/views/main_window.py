@@ -382,7 +382,7 @@ class MainWindow(QMainWindow):
         self.describe_dock.visibilityChanged.connect(self._show_current_in_describe)
         self.describe_panel.captionModelMissing.connect(self.show_caption_model_dialog)
         self.caption_jobs.captionModelMissing.connect(self.show_caption_model_dialog)
-        self.caption_jobs.message.connect(lambda text: self.status_panel.showMessage(_sentence(text), 10_000))
+        self.caption_jobs.message.connect(lambda text: self.status_panel.showMessage(formatting.sentence(text), 10_000))
         self.status_panel.pauseRequested.connect(c.pause_indexing)
         self.status_panel.resumeRequested.connect(c.resume_indexing)
         self.status_panel.failedRequested.connect(self.show_failed_files)
@@ -548,7 +548,7 @@ class MainWindow(QMainWindow):
     def _show_catalog_notice(self, notice: str) -> None:
         """Opening the library found its catalog damaged and restored it (or started anew): too important for the
         status bar, which would also cut the sentence short. A window-modal box, not a blocking exec()."""
-        box = QMessageBox(QMessageBox.Icon.Warning, "Your library was repaired", _sentence(notice),
+        box = QMessageBox(QMessageBox.Icon.Warning, "Your library was repaired", formatting.sentence(notice),
                           QMessageBox.StandardButton.Ok, self)
         box.setInformativeText("Nothing was deleted: the damaged file is kept in VSearch's data folder.")
         self.catalog_notice_box = box
@@ -591,7 +591,7 @@ class MainWindow(QMainWindow):
         self.folders_panel.set_counts(self.controller.folder_counts)
 
     def _on_error(self, message: str) -> None:
-        self.status_panel.showMessage(_sentence(message), 10_000)
+        self.status_panel.showMessage(formatting.sentence(message), 10_000)
 
     def _indexed(self) -> int:
         status = self.controller.status
@@ -644,7 +644,7 @@ class MainWindow(QMainWindow):
                 page.show_message("searching", "Searching…", busy=True)  # a first answer; later ones keep the grid
             return True
         if c.state == lane_states.PROBLEM and not c.ready:
-            page.show_message("problem", "VSearch cannot open your library", _sentence(c.state_message),
+            page.show_message("problem", "VSearch cannot open your library", formatting.sentence(c.state_message),
                               warning=True)
         elif status is None:
             page.show_message("loading", "Opening your library…", busy=True)
@@ -653,8 +653,8 @@ class MainWindow(QMainWindow):
         elif c.state == lane_states.MODEL_MISSING:
             page.show_model_missing(status.model)
         elif status.model_problem:
-            page.show_message("model_problem", "The search model is not available", _sentence(status.model_problem),
-                              button=("refresh", "Try Again"), warning=True)
+            page.show_message("model_problem", "The search model is not available",
+                              formatting.sentence(status.model_problem), button=("refresh", "Try Again"), warning=True)
         elif c.state == lane_states.LOADING:
             page.show_loading_model()
         else:
@@ -686,10 +686,10 @@ class MainWindow(QMainWindow):
                               "model; search works as they are done. To go back, choose the other model in "
                               "Settings.")
         elif failure.reason == "unavailable":
-            page.show_message("unavailable", "No photo can be searched now", _sentence(failure.message),
+            page.show_message("unavailable", "No photo can be searched now", formatting.sentence(failure.message),
                               warning=True)
         else:
-            page.show_message("search_failed", "Cannot search", _sentence(failure.message), warning=True)
+            page.show_message("search_failed", "Cannot search", formatting.sentence(failure.message), warning=True)
 
     def _update_summary(self) -> None:
         total = self.results_model.total if self._results is not None else 0
@@ -1144,14 +1144,6 @@ class MainWindow(QMainWindow):
 
     def _on_engine_stopped(self) -> None:
         QTimer.singleShot(0, self.close)  # not from inside closeEvent (a nested close is ignored)
-
-
-def _sentence(message: str) -> str:
-    message = message.strip()
-    if not message:
-        return ""
-    message = message[:1].upper() + message[1:]
-    return message if message.endswith((".", "!", "?")) else message + "."
 
 
 class _Sidebar(QWidget):
