@@ -36,7 +36,7 @@ if __package__ in (None, ""):
 
 from benchmarks._common import CACHE, print_table  # noqa: E402
 from tests.faults import harness  # noqa: E402
-from vsearch_app.core.store import catalog_backup, fault_points, schema  # noqa: E402
+from vsearch_app.core.store import catalog_backup, fault_points  # noqa: E402
 from vsearch_app.core.store.catalog import CATALOG_FILENAME, Catalog  # noqa: E402
 
 KILL_AT = {"schema.mid_migration": "@2", "backup.before_replace": "@1"}  # others: "@3" (a batch or save mid-run)
@@ -46,16 +46,13 @@ def _prepare(folder: Path, photos: int, *, schema_version: int | None = None) ->
     root, data = folder / "photos", folder / "data"
     for i in range(photos):
         harness.make_photo(root / f"a{i:05d}.png", i)
-    previous = schema.SCHEMA_VERSION
-    if schema_version is not None:
-        schema.SCHEMA_VERSION = schema_version  # an old library, so that the restart migrates
-    try:
-        library = harness.open_library(data, save_every_s=0.0)
-        library.add_folder(root)
-        library.index()
-        library.close()
-    finally:
-        schema.SCHEMA_VERSION = previous
+    library = harness.open_library(data, save_every_s=0.0)
+    library.add_folder(root)
+    library.index()
+    library.close()
+    if schema_version is not None:  # an old library, so that the restart migrates
+        assert schema_version == harness.OLD_SCHEMA
+        harness.rewind_catalog_to_v4(data)
     for i in range(photos):
         harness.make_photo(root / "new" / f"b{i:05d}.png", 10**6 + i)
     return root, data
@@ -84,7 +81,8 @@ def _clean_restart(photos: int) -> float:
 
 def _after_kill(point: str, photos: int) -> float:
     with tempfile.TemporaryDirectory(prefix="vsearch-recovery-") as tmp:
-        _, data = _prepare(Path(tmp), photos, schema_version=3 if point == "schema.mid_migration" else None)
+        old = harness.OLD_SCHEMA if point == "schema.mid_migration" else None
+        _, data = _prepare(Path(tmp), photos, schema_version=old)
         result = harness.run_child(data, f"{point}=kill{KILL_AT.get(point, '@3')}")
         if not result.killed:
             raise RuntimeError(f"{point} was not reached: {result.stderr}")

@@ -106,6 +106,30 @@ def run_child(data_dir: Path, faults: str = "", *, timeout: float = CHILD_TIMEOU
     return ChildResult(proc.returncode, proc.stderr)
 
 
+OLD_SCHEMA = 4  # what rewind_catalog_to_v4 leaves: two migration steps (v5, v6) away from today's
+
+
+def rewind_catalog_to_v4(data_dir: Path) -> None:
+    """Make a closed library's catalog look as a VSearch with schema v4 left it (its rows kept), so that the next
+    open migrates it in two steps. An old catalog can't be made by indexing with SCHEMA_VERSION patched lower: today's
+    code reads today's columns. A new migration adds its own undo here."""
+    conn = sqlite3.connect(data_dir / CATALOG_FILENAME)
+    try:
+        with conn:
+            conn.execute("DROP INDEX files_camera")  # v6
+            for name in ("captions_fts_insert", "captions_fts_delete", "captions_fts_update"):  # v5
+                conn.execute(f"DROP TRIGGER {name}")
+            conn.execute("DROP TABLE captions_fts")
+            conn.execute("DROP INDEX files_captured_at")
+            conn.execute("DROP INDEX files_meta_version")
+            for column in ("captured_source", "captured_offset", "camera_make", "camera_model", "lens", "has_gps",
+                           "meta_version"):
+                conn.execute(f"ALTER TABLE files DROP COLUMN {column}")
+            conn.execute("UPDATE schema_version SET version = ?", (OLD_SCHEMA,))
+    finally:
+        conn.close()
+
+
 def integrity(data_dir: Path) -> str:
     conn = sqlite3.connect(data_dir / CATALOG_FILENAME)
     try:

@@ -188,22 +188,21 @@ def test_a_really_full_disk_stops_indexing_with_a_clear_error_and_the_next_run_c
     harness.check_rerun_completes(data, root)
 
 
-def test_a_full_disk_mid_migration_keeps_the_old_catalog_and_the_next_open_migrates(tmp_path, armed, monkeypatch):
+def test_a_full_disk_mid_migration_keeps_the_old_catalog_and_the_next_open_migrates(tmp_path, armed):
     from vsearch_app.core.store import schema
 
     root, data = tmp_path / "photos", tmp_path / "data"
     harness.make_photo(root / "a.png", 1)
-    monkeypatch.setattr(schema, "SCHEMA_VERSION", 3)
     library = harness.open_library(data)
     library.add_folder(root)
     library.index()
     library.close()
-    monkeypatch.undo()
-    armed("schema.mid_migration=enospc@2")  # 3 -> 4 commits, 4 -> 5 hits the full disk
+    harness.rewind_catalog_to_v4(data)
+    armed("schema.mid_migration=enospc@2")  # 4 -> 5 commits, 5 -> 6 hits the full disk
     with pytest.raises(CatalogDiskFullError, match="is full; nothing was lost"):
         Catalog.open(data / CATALOG_FILENAME)
     fault_points.disarm()
-    assert harness.integrity(data) == "ok" and harness.raw_schema_version(data) == 4
+    assert harness.integrity(data) == "ok" and harness.raw_schema_version(data) == harness.OLD_SCHEMA + 1
     with Catalog.open(data / CATALOG_FILENAME) as catalog:
         assert catalog.schema_version() == schema.SCHEMA_VERSION and catalog.counts()["indexed"] == 1
 

@@ -8,7 +8,7 @@ killed with SIGKILL exactly there (vsearch_app/core/store/fault_points.py). Afte
 
 Each run starts from a library indexed once (so saves replace a previous index and backup), with photos added,
 changed and removed since, and the kill lands on the n-th time the point is reached (different moments of a run:
-the scan's commit or a batch's, the first or second shard's save). The migration point starts from a schema-v3
+the scan's commit or a batch's, the first or second shard's save). The migration point starts from a schema-v4
 catalog (two migration steps) instead.
 """
 
@@ -37,14 +37,12 @@ CASES = [(point, run, kills) for point, runs in MATRIX.items() for run, kills in
 PHOTOS = 12
 
 
-def _indexed_library(tmp_path, *, schema_version: int | None = None, monkeypatch=None):
+def _indexed_library(tmp_path, *, schema_version: int | None = None):
     """A library indexed once (at ``schema_version``, if given), then 12 new photos, one changed, one removed."""
     root = tmp_path / "photos"
     data = tmp_path / "data"
     for i in range(PHOTOS):
         harness.make_photo(root / f"a{i:02d}.png", i)
-    if schema_version is not None:
-        monkeypatch.setattr(schema, "SCHEMA_VERSION", schema_version)
     library = harness.open_library(data)
     try:
         library.add_folder(root)
@@ -52,7 +50,8 @@ def _indexed_library(tmp_path, *, schema_version: int | None = None, monkeypatch
     finally:
         library.close()
     if schema_version is not None:
-        monkeypatch.undo()
+        assert schema_version == harness.OLD_SCHEMA
+        harness.rewind_catalog_to_v4(data)
     for i in range(PHOTOS):
         harness.make_photo(root / "new" / f"b{i:02d}.png", 100 + i)
     harness.make_photo(root / "a01.png", 999)  # changed content: its vector is stale
@@ -61,9 +60,9 @@ def _indexed_library(tmp_path, *, schema_version: int | None = None, monkeypatch
 
 
 @pytest.mark.parametrize(("point", "run", "kills"), CASES, ids=[f"{p}-run{r}" for p, r, _ in CASES])
-def test_killed_at_a_point_loses_nothing(tmp_path, monkeypatch, point, run, kills):
+def test_killed_at_a_point_loses_nothing(tmp_path, point, run, kills):
     migrating = point == "schema.mid_migration"
-    root, data = _indexed_library(tmp_path, schema_version=3 if migrating else None, monkeypatch=monkeypatch)
+    root, data = _indexed_library(tmp_path, schema_version=harness.OLD_SCHEMA if migrating else None)
     for k, hit in enumerate(kills):
         if k:  # work for the next run: a backup, for one, is only written after a run that changed something
             harness.make_photo(root / "later" / f"c{k}.png", 200 + k)
@@ -72,7 +71,7 @@ def test_killed_at_a_point_loses_nothing(tmp_path, monkeypatch, point, run, kill
         assert "Traceback" not in result.stderr
         assert harness.integrity(data) == "ok"
         if migrating:  # each step commits or not at all; opening it here would finish the migration
-            assert harness.raw_schema_version(data) in (3, 4)
+            assert harness.raw_schema_version(data) in (harness.OLD_SCHEMA, harness.OLD_SCHEMA + 1)
         else:
             harness.check_index_matches_catalog(data)
     with Catalog.open(data / CATALOG_FILENAME) as catalog:  # migrates what a kill left half done
@@ -84,7 +83,7 @@ def test_killed_at_a_point_loses_nothing(tmp_path, monkeypatch, point, run, kill
     rerun = harness.check_rerun_completes(data, root)
     assert sorted(rerun) == sorted(not_committed), "the rerun embedded a photo whose vector was committed"
     if migrating:
-        assert (data / f"{CATALOG_FILENAME}.bak-v3").exists()
+        assert (data / f"{CATALOG_FILENAME}.bak-v{harness.OLD_SCHEMA}").exists()
     assert harness.check_rerun_completes(data, root) == []  # and then nothing is left to do
 
 

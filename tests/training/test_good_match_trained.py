@@ -17,12 +17,12 @@ from bench_shape_queries import good_match_precision  # noqa: E402
 
 
 def test_precision_counts_marked_images_of_the_right_pair():
-    images = np.eye(4, dtype=np.float32)[[0, 0, 1, 1, 2, 2, 3, 3] * 2]  # 16 images, 4 per pair
+    images = np.eye(4, dtype=np.float32)[[0, 1, 2, 3] * 16]  # 64 images (the mark needs 50), 16 per pair
     pairs = [("red", "circle"), ("red", "square"), ("blue", "circle"), ("blue", "square")]
     image_pairs = [pairs[int(np.argmax(v))] for v in images]
     texts = np.eye(4, dtype=np.float32)
     result = good_match_precision(texts, images, pairs, image_pairs)
-    assert result["precision"] == 1.0 and result["recall"] == 1.0 and result["marked"] == 16
+    assert result["precision"] == 1.0 and result["recall"] == 1.0 and result["marked"] == 64
 
 
 @pytest.mark.slow
