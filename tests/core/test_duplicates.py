@@ -58,6 +58,7 @@ def test_a_byte_copy_is_an_exact_group_and_not_also_a_near_one(scenes):
     groups = find_duplicates(library)
     assert groups[0].kind == "exact"
     assert {m.path for m in groups[0].members} == {made["singles"][0], copy}
+    assert groups[0].members[0].path == made["singles"][0]  # identical quality: the older file (the original) first
     assert [g.kind for g in groups].count("exact") == 1
     assert not any(copy in {m.path for m in g.members} for g in groups if g.kind == "near")
 

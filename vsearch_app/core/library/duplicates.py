@@ -175,8 +175,10 @@ def connected_groups(n: int, pairs: np.ndarray) -> list[list[int]]:
 def _ordered_group(kind: str, records: list[FileRecord], unit: np.ndarray,
                    vector_of: dict[int, int]) -> DuplicateGroup:
     qualities = rate_group([r.path for r in records])
-    # best quality first; equal quality (identical files) by path, so the order is stable
-    order = sorted(range(len(records)), key=lambda i: (-qualities[i], os.fsencode(records[i].path)))
+    # Best quality first. Equal quality (identical files): the oldest first, as the original usually predates its
+    # copies ("beach.jpg" before "beach copy.jpg"), then the shorter name, then the path, so the order is stable.
+    order = sorted(range(len(records)), key=lambda i: (-qualities[i], records[i].mtime_ns,
+                                                       len(records[i].path.name), os.fsencode(records[i].path)))
     keeper = unit[vector_of[int(records[order[0]].id)]]
     members = []
     for i in order:
