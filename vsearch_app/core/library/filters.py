@@ -203,13 +203,9 @@ def filtered_embeddings(catalog: Catalog, model_id: str, filters: SearchFilter |
 def sort_keys(catalog: Catalog, ids: np.ndarray) -> dict[int, tuple[str, bytes]]:
     """file id -> (capture time or "", path bytes) for ordering by date or name."""
     keys: dict[int, tuple[str, bytes]] = {}
-    id_list = [int(i) for i in ids]
-    for start in range(0, len(id_list), 500):  # SQLite's bound-parameter limit
-        part = id_list[start:start + 500]
-        marks = ",".join("?" * len(part))
-        for fid, captured, key in catalog.query(f"SELECT id, captured_at, path FROM files WHERE id IN ({marks})",
-                                                part):
-            keys[fid] = (captured or "", key)
+    for fid, captured, key in catalog.query_in("SELECT id, captured_at, path FROM files WHERE id IN ({marks})",
+                                               (int(i) for i in ids)):
+        keys[fid] = (captured or "", key)
     return keys
 
 

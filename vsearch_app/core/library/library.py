@@ -521,7 +521,7 @@ class Library:
         cached = self._null_sample
         if cached is None or cached[0] != self.model_id or abs(size - cached[1]) > max(cached[1] // 10, 8):
             chosen = sample_ids(self.catalog.embedding_ids(self.model_id))
-            vectors = self.catalog.embeddings_for_ids(chosen, self.model_id)
+            _, vectors = self.catalog.embeddings_of(chosen, self.model_id)
             cached = self._null_sample = (self.model_id, size, vectors)
         return good_match_cut(vector, cached[2])
 

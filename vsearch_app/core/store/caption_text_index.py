@@ -16,8 +16,6 @@ import numpy as np
 
 from vsearch_app.core.store.catalog import Catalog
 
-_CHUNK = 500  # ids per IN (...) list, under SQLite's bound-parameter limit
-
 
 def fts_phrase(word: str) -> str:
     """``word`` as an FTS5 string: matched literally, whatever characters it holds (FTS5 reads a NUL as the end of
@@ -42,13 +40,8 @@ def rows_with_word(catalog: Catalog, word: str) -> np.ndarray:
 def current_rows(catalog: Catalog, rowids: Iterable[int]) -> tuple[np.ndarray, np.ndarray]:
     """(rowids, file ids) of those of ``rowids`` whose caption describes its photo's current content."""
     wanted = sorted({int(r) for r in rowids})
-    rows: list[tuple[int, int]] = []
-    for start in range(0, len(wanted), _CHUNK):
-        part = wanted[start:start + _CHUNK]
-        marks = ",".join("?" * len(part))
-        rows += catalog.query(
-            f"SELECT c.rowid, c.file_id FROM captions c JOIN files f ON f.id = c.file_id "
-            f"WHERE c.rowid IN ({marks}) AND c.content_version = f.content_version", part)
+    rows = catalog.query_in("SELECT c.rowid, c.file_id FROM captions c JOIN files f ON f.id = c.file_id "
+                            "WHERE c.rowid IN ({marks}) AND c.content_version = f.content_version", wanted)
     found = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
     file_ids = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
     return found, file_ids
@@ -56,10 +49,4 @@ def current_rows(catalog: Catalog, rowids: Iterable[int]) -> tuple[np.ndarray, n
 
 def caption_texts(catalog: Catalog, rowids: Iterable[int]) -> dict[int, str]:
     """The text of each caption row in ``rowids`` that still exists, by rowid."""
-    wanted = [int(r) for r in rowids]
-    found: dict[int, str] = {}
-    for start in range(0, len(wanted), _CHUNK):
-        part = wanted[start:start + _CHUNK]
-        marks = ",".join("?" * len(part))
-        found.update(catalog.query(f"SELECT rowid, text FROM captions WHERE rowid IN ({marks})", part))
-    return found
+    return dict(catalog.query_in("SELECT rowid, text FROM captions WHERE rowid IN ({marks})", (int(r) for r in rowids)))

@@ -66,11 +66,10 @@ as ``os.fsencode`` bytes, so names that are not valid UTF-8 survive; records giv
     cat.embedding_seq() -> int                            # grows on every embedding insert/replace/delete; the
                                                           # vector index keeps it in its manifest to catch up
     cat.deleted_embedding_ids(model_id, since_seq) -> np.ndarray | None   # for that catch-up (None: log pruned)
-    cat.embeddings_of(ids, model_id) -> (ids, vectors)    # the vectors of some files (caption matches in search)
+    cat.embeddings_of(ids, model_id) -> (ids, vectors)    # some files' vectors (caption matches, good-match sample)
     cat.vector_ids_for_paths(paths) -> dict[Path, int]
     cat.paths_for_ids(ids) -> list[Path | None]           # same order; None for ids no longer in the catalog
     cat.ids_under(folder) -> np.ndarray int64             # for a folder filter in search
-    cat.embeddings_for_ids(ids, model_id) -> float32 [n, D]    # those that exist (the good-match sample)
     cat.embeddings_under(folder, model_id) -> (ids, vectors)   # an exact search in one folder reads these
 
     # maintenance
@@ -115,6 +114,7 @@ from vsearch_app.errors import CatalogDamagedError, CatalogDiskFullError, Catalo
 
 log = logging.getLogger(__name__)
 
+IN_CHUNK = 500  # ids per IN (...) list in query_in: under SQLite's bound-parameter limit (999 in old builds)
 CATALOG_FILENAME = "catalog.sqlite3"
 BUSY_TIMEOUT_MS = 10_000
 CHECK_MARK_SUFFIX = ".check"  # <catalog>.check: damage was seen while in use; the next open checks the whole file
@@ -439,6 +439,16 @@ class Catalog:
         """Rows of a read-only statement on this thread's connection (no write lock), for the stores beside the
         catalog (core/store/captions.py); writes go through ``transaction()``."""
         return self._read(sql, params)
+
+    def query_in(self, sql: str, values: Iterable, params: Iterable = ()) -> list[tuple]:
+        """Rows of ``sql`` with its ``{marks}`` replaced by an IN list of ``values``, read in chunks of IN_CHUNK so a
+        long list stays under SQLite's bound-parameter limit; ``params`` are bound before each chunk's values."""
+        items, before = list(values), list(params)
+        rows: list[tuple] = []
+        for start in range(0, len(items), IN_CHUNK):
+            part = items[start:start + IN_CHUNK]
+            rows += self._read(sql.format(marks=",".join("?" * len(part))), [*before, *part])
+        return rows
 
     # -- roots --
 
@@ -974,12 +984,8 @@ class Catalog:
         id_list = sorted({int(i) for i in ids})
         if dim is None or not id_list:
             return np.zeros(0, dtype=np.int64), np.zeros((0, dim or 0), dtype=np.float32)
-        rows: list[tuple] = []
-        for start in range(0, len(id_list), 500):  # stay under SQLite's bound-parameter limit
-            part = id_list[start : start + 500]
-            marks = ",".join("?" * len(part))
-            rows += self._read(f"SELECT file_id, vector FROM embeddings WHERE model_id = ? AND file_id IN ({marks}) "
-                               "ORDER BY file_id", [model_id, *part])
+        rows = self.query_in("SELECT file_id, vector FROM embeddings WHERE model_id = ? AND file_id IN ({marks}) "
+                             "ORDER BY file_id", id_list, [model_id])
         found = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), dim)
         return found, vectors.astype(np.float32, copy=False)
@@ -1008,18 +1014,6 @@ class Catalog:
                 for fid, key in conn.execute(f"SELECT id, path FROM files WHERE id IN ({marks})", part):
                     found[fid] = _path_from_key(key)
         return [found.get(i) for i in id_list]
-
-    def embeddings_for_ids(self, ids: Iterable[int], model_id: str) -> np.ndarray:
-        """float32 [n, D] vectors of ``model_id`` for those of ``ids`` that have one (the good-match sample)."""
-        dim = self.model_dim(model_id) or 0
-        id_list = [int(i) for i in ids]
-        blobs: list[bytes] = []
-        for start in range(0, len(id_list), 500):  # stay under SQLite's bound-parameter limit
-            part = id_list[start : start + 500]
-            marks = ",".join("?" * len(part))
-            blobs += [r[0] for r in self._read(
-                f"SELECT vector FROM embeddings WHERE model_id = ? AND file_id IN ({marks})", (model_id, *part))]
-        return np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(blobs), dim).astype(np.float32)
 
     def ids_under(self, folder: PathLike) -> np.ndarray:
         """File ids at or below ``folder`` (for a folder filter in search)."""
