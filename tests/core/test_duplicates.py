@@ -93,3 +93,18 @@ def test_cancel_stops_it(scenes):
     cancel.set()
     with pytest.raises(OperationCancelled):
         find_duplicates(scenes[0], cancel=cancel)
+
+
+def test_a_library_without_folders_says_so_before_looking_for_the_model(tmp_path):
+    from vsearch_app.errors import ModelNotFoundError, NothingToSearchError
+
+    def no_model():
+        raise ModelNotFoundError("the model is not downloaded")
+
+    library = Library(tmp_path / "data", model_id="pixels", embedder_factory=no_model)
+    try:
+        with pytest.raises(NothingToSearchError) as err:
+            find_duplicates(library)
+        assert err.value.reason == "no_folders"
+    finally:
+        library.close()

@@ -26,6 +26,7 @@ import numpy as np
 from vsearch_app.core.library.filters import check_filter, filtered_embeddings
 from vsearch_app.core.library.phases import check_cancel
 from vsearch_app.core.library.photo_quality import rate_group
+from vsearch_app.core.library.search import no_folders_yet
 from vsearch_app.core.store.catalog import FileRecord
 from vsearch_app.core.types import DuplicateGroup, DuplicateMember, IndexProgress, SearchFilter
 from vsearch_app.errors import InvalidArgumentError
@@ -60,6 +61,8 @@ def find_duplicates(library, *, folder: str | os.PathLike[str] | None = None, th
         if catalog.root_for(folder_path) is None:
             raise InvalidArgumentError(f"{folder_path} is not inside a watched folder", param="folder")
         filters = check_filter(SearchFilter(folders=(folder_path,)))
+    if not catalog.roots():  # said before the model is looked up, as search does: it may not be downloaded yet
+        raise no_folders_yet()
     model_id = library.model_id
     dim = catalog.model_dim(model_id)
     if dim is None:
