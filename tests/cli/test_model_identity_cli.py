@@ -141,6 +141,7 @@ def test_search_and_index_say_what_to_do_in_an_empty_library(tmp_path, model_dir
     assert "vsearch folders add" in cli.run("search", "anything", expect=2).stderr
     # ... even before any model is downloaded (a new user's first command)
     assert "vsearch folders add" in vsearch(cli, "search", "anything", expect=2).stderr
+    assert "vsearch folders add" in vsearch(cli, "duplicates", expect=2).stderr
     assert "vsearch folders add" in cli.run("index", expect=2).stderr
     (tmp_path / "empty").mkdir()
     cli.run("folders", "add", str(tmp_path / "empty"))

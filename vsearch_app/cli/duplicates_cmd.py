@@ -21,9 +21,11 @@ import json
 import os
 import sys
 
+from vsearch_app.cli.library_cmd import what_to_do
 from vsearch_app.cli.options import add_model_options, settings_from
 from vsearch_app.core.service import DUPLICATE_THRESHOLD, LibraryService
 from vsearch_app.core.types import DuplicateGroup, IndexProgress
+from vsearch_app.errors import NothingToSearchError, VSearchError
 
 
 def register(subparsers, common: argparse.ArgumentParser) -> None:
@@ -48,6 +50,8 @@ def run_duplicates(args: argparse.Namespace) -> int:
     service = LibraryService.open(settings_from(args))
     try:
         groups = service.duplicates(folder=args.folder, threshold=args.threshold, progress=_progress)
+    except NothingToSearchError as exc:
+        raise VSearchError(what_to_do(exc)) from exc
     finally:
         service.close()
     if sys.stderr.isatty():

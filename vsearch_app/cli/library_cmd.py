@@ -272,7 +272,7 @@ def run_search(args: argparse.Namespace) -> int:
             hits = service.search(args.query, limit=args.limit, threshold=args.threshold, folder=args.folder,
                                   filters=filters_from(args), sort=sort_from(args), caption_weight=args.caption_weight)
         except NothingToSearchError as exc:
-            raise VSearchError(_what_to_do(exc)) from exc
+            raise VSearchError(what_to_do(exc)) from exc
     if args.json:
         _print_json([{"path": os.fsdecode(h.path), "score": round(float(h.score), 6), "good": h.good_match,
                       "taken_at": h.taken_at, "camera": h.camera, "caption_matched": h.caption_matched,
@@ -304,7 +304,7 @@ def _caption_note(caption: str) -> str:
     return f"  (caption: {text})"
 
 
-def _what_to_do(exc: NothingToSearchError) -> str:
+def what_to_do(exc: NothingToSearchError) -> str:
     """The engine's reason why nothing can be searched, with the commands that fix it."""
     if exc.reason == "no_folders":
         return "no photo folders yet: add one with `vsearch folders add PATH`, then run `vsearch index`"
